@@ -1,0 +1,182 @@
+"""Results files: the long-format sweep CSV written by ``wiseft sweep`` and the paper's published curves.
+
+One row per (alpha, dataset) keeps files appendable and resumable; every plot and table is derived
+from these rows, so the app, the CLI summary and the demo README all read the same numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO
+
+from wiseft_core.errors import WiseftError
+
+SWEEP_COLUMNS = ["model", "finetuning", "alpha", "ensemble", "dataset", "role", "top1", "n"]
+ROLES = ("reference", "shift")
+ENSEMBLES = ("weights", "outputs")
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+PAPER_PER_ALPHA = ASSETS / "paper" / "paper_per_alpha.csv"
+PAPER_SUMMARY = ASSETS / "paper" / "paper_summary.csv"
+# Column names of the paper's per-alpha table, in the paper's order (reference first).
+PAPER_REFERENCE = "IN"
+PAPER_SHIFTS = ["IN_V2", "IN_R", "IN_Sketch", "ObjectNet", "IN_A"]
+PAPER_SHIFT_LABELS = {
+    "IN": "ImageNet",
+    "IN_V2": "ImageNetV2",
+    "IN_R": "ImageNet-R",
+    "IN_Sketch": "ImageNet-Sketch",
+    "ObjectNet": "ObjectNet",
+    "IN_A": "ImageNet-A",
+}
+
+
+def _text_of(source: str | os.PathLike | IO | bytes) -> tuple[str, str]:
+    """Return (display name, text) for a path, a bytes payload or a file-like upload."""
+    if isinstance(source, bytes):
+        return "<upload>", source.decode("utf-8-sig", errors="replace")
+    if hasattr(source, "read"):
+        data = source.read()
+        name = getattr(source, "name", "<upload>")
+        text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
+        return str(name), text
+    path = Path(source)
+    if not path.is_file():
+        raise WiseftError(f"sweep CSV not found: {path}")
+    return str(path), path.read_text(encoding="utf-8-sig")
+
+
+def read_sweep_csv(source: str | os.PathLike | IO | bytes) -> list[dict]:
+    """Read and validate a sweep CSV; alpha/top1 become floats and n an int.
+
+    Raises WiseftError naming the missing columns or the first bad row, so an upload in the app
+    gets a message the user can act on.
+    """
+    name, text = _text_of(source)
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in SWEEP_COLUMNS if c not in header]
+    if missing:
+        raise WiseftError(
+            f"{name} is not a wiseft sweep CSV: missing column(s) {', '.join(missing)} "
+            f"(expected {','.join(SWEEP_COLUMNS)})"
+        )
+    rows = []
+    for line_no, raw in enumerate(reader, start=2):
+        try:
+            row = {c: raw[c] for c in SWEEP_COLUMNS}
+            row["alpha"] = float(raw["alpha"])
+            row["top1"] = float(raw["top1"])
+            row["n"] = int(float(raw["n"]))
+        except (TypeError, ValueError) as err:
+            raise WiseftError(f"{name}, line {line_no}: cannot read alpha/top1/n ({err})") from None
+        if row["role"] not in ROLES:
+            raise WiseftError(f"{name}, line {line_no}: role must be one of {ROLES}, got {row['role']!r}")
+        rows.append(row)
+    if not rows:
+        raise WiseftError(f"{name} has the right columns but no rows")
+    return rows
+
+
+def row_key(row: dict) -> tuple:
+    """Identity of a measurement: a rerun skips rows whose key is already in the file."""
+    return (row["model"], row["finetuning"], round(float(row["alpha"]), 6), row["ensemble"], row["dataset"])
+
+
+def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    """Append rows (writing the header for a new file) and flush, so an interrupted sweep keeps them."""
+    path = Path(path)
+    new = not path.exists() or path.stat().st_size == 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SWEEP_COLUMNS, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        for row in rows:
+            out = dict(row)
+            out["alpha"] = f"{float(row['alpha']):.4f}".rstrip("0").rstrip(".") or "0"
+            out["top1"] = f"{float(row['top1']):.4f}"
+            writer.writerow(out)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def summary_table(rows: Iterable[dict]) -> list[dict]:
+    """Per (model, finetuning, ensemble, alpha): reference accuracy, each shift, and the paper's averages.
+
+    ``avg_shifts`` is the mean over shift datasets; ``avg_ref_shifts`` the mean of the reference and
+    ``avg_shifts`` (the paper's "Avg ref., shifts"). Missing roles leave the average as None.
+    """
+    groups: dict[tuple, dict] = defaultdict(lambda: {"reference": {}, "shift": {}})
+    for row in rows:
+        key = (row["model"], row["finetuning"], row["ensemble"], round(float(row["alpha"]), 6))
+        groups[key][row["role"]][row["dataset"]] = float(row["top1"])
+    table = []
+    for (model, finetuning, ensemble, alpha), by_role in sorted(groups.items()):
+        ref = by_role["reference"]
+        shifts = by_role["shift"]
+        reference = sum(ref.values()) / len(ref) if ref else None
+        avg_shifts = sum(shifts.values()) / len(shifts) if shifts else None
+        both = (reference + avg_shifts) / 2 if reference is not None and avg_shifts is not None else None
+        table.append({
+            "model": model, "finetuning": finetuning, "ensemble": ensemble, "alpha": alpha,
+            "reference": reference, **shifts, "avg_shifts": avg_shifts, "avg_ref_shifts": both,
+        })
+    return table
+
+
+def format_summary(rows: Iterable[dict]) -> str:
+    """A fixed-width text table of :func:`summary_table` for the terminal."""
+    table = summary_table(rows)
+    if not table:
+        return "(no results)"
+    shift_names = sorted({k for t in table for k in t} - {
+        "model", "finetuning", "ensemble", "alpha", "reference", "avg_shifts", "avg_ref_shifts"})
+    headers = ["finetuning", "ensemble", "alpha", "reference", *shift_names, "Avg shifts", "Avg ref., shifts"]
+    keys = ["finetuning", "ensemble", "alpha", "reference", *shift_names, "avg_shifts", "avg_ref_shifts"]
+
+    def cell(value) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    lines = [[cell(t.get(k)) for k in keys] for t in table]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
+    out = ["  ".join(h.rjust(w) for h, w in zip(headers, widths))]
+    out += ["  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in lines]
+    return "\n".join(out)
+
+
+def load_paper_curves(path: str | os.PathLike = PAPER_PER_ALPHA) -> list[dict]:
+    """The paper's per-alpha accuracies (Tables 4, 5, 9-12), numbers as floats."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    numeric = ["alpha", PAPER_REFERENCE, *PAPER_SHIFTS, "avg_shifts", "avg_ref_shifts"]
+    for row in rows:
+        for col in numeric:
+            row[col] = float(row[col])
+    return rows
+
+
+def load_paper_summary(path: str | os.PathLike = PAPER_SUMMARY) -> list[dict]:
+    """The paper's summary tables (Table 1, 8, 13) as printed."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def paper_rows_as_sweep(rows: list[dict]) -> list[dict]:
+    """Convert paper curves to sweep-CSV rows so one plotting path serves both sources."""
+    out = []
+    for row in rows:
+        for col in [PAPER_REFERENCE, *PAPER_SHIFTS]:
+            out.append({
+                "model": row["model"], "finetuning": row["finetuning"], "alpha": row["alpha"],
+                "ensemble": "weights", "dataset": PAPER_SHIFT_LABELS[col],
+                "role": "reference" if col == PAPER_REFERENCE else "shift", "top1": row[col], "n": 0,
+            })
+    return out
