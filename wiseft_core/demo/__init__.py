@@ -1,0 +1,18 @@
+"""The offline demo world: procedural images mirroring ImageNet's shifts and a tiny CLIP trained on them.
+
+``world`` draws the images and serves ``demo:<name>`` datasets, ``captions``/``tokenizer`` give the
+pretraining text, ``model_config`` registers ``demo-clip`` with open_clip, ``pretrain`` trains it
+contrastively and ``build`` runs the whole pipeline behind ``wiseft demo build``.
+"""
+
+from wiseft_core.demo.world import (
+    CLASSNAMES,
+    DISTRIBUTIONS,
+    REFERENCE,
+    SHIFTS,
+    TEMPLATES,
+    demo_dataset,
+    tokenizer,
+)
+
+__all__ = ["CLASSNAMES", "DISTRIBUTIONS", "REFERENCE", "SHIFTS", "TEMPLATES", "demo_dataset", "tokenizer"]
