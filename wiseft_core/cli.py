@@ -1,0 +1,208 @@
+"""The `wiseft` command line: zeroshot, interpolate, predict, inspect (+ finetune, sweep, demo).
+
+Every command is a thin layer over the library. Errors a user can fix exit with status 2 and one
+line on stderr; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from wiseft_core.errors import WiseftError
+
+# Modules that add their own subcommands through `register(subparsers)`.
+COMMAND_MODULES = ("wiseft_core.train_cli", "wiseft_core.demo.cli")
+
+
+def _add_pair_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--zeroshot", required=True, help="zero-shot classifier checkpoint (theta0)")
+    parser.add_argument("--finetuned", required=True, help="fine-tuned classifier checkpoint (theta1)")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow unpickling non-safetensors checkpoints (runs code from the file!)")
+
+
+def _cmd_zeroshot(args: argparse.Namespace) -> int:
+    import open_clip
+
+    from wiseft_core.checkpoints import CheckpointMeta, save_classifier
+    from wiseft_core.models import RANDOM_WEIGHTS, create_clip
+    from wiseft_core.pair import resolve_device
+    from wiseft_core.zeroshot import load_classnames, load_templates, template_strings, zero_shot_classifier
+
+    device = resolve_device(args.device)
+    classnames = load_classnames(args.classnames)
+    templates = load_templates(args.templates)
+    start = time.perf_counter()
+    clip_model, config, preprocessing = create_clip(args.model, args.pretrained, seed=args.seed)
+    clip_model.to(device)
+    classifier = zero_shot_classifier(clip_model, open_clip.get_tokenizer(args.model), classnames, templates)
+    pretrained = None if args.pretrained.lower() in RANDOM_WEIGHTS else args.pretrained
+    meta = CheckpointMeta(
+        model_name=args.model, model_config=config, pretrained=pretrained, classnames=classnames,
+        templates=args.templates if args.templates in ("openai", "simple") else template_strings(templates),
+        preprocessing=preprocessing, recipe=None,
+        extra={"seed": args.seed} if pretrained is None else {},
+    )
+    save_classifier(args.out, classifier, meta)
+    print(f"wrote {args.out}: {args.model} ({args.pretrained}), {len(classnames)} classes, "
+          f"{len(templates)} templates, {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def merge_recipe(pair, alpha: float, block_alphas) -> dict:
+    """The recipe stored in a merged checkpoint: enough to reproduce and verify it."""
+    return {
+        "method": "wise-ft", "alpha": alpha,
+        "block_alphas": [[p, a] for p, a in block_alphas],
+        "zeroshot": Path(pair.zeroshot.path).name if pair.zeroshot.path else None,
+        "finetuned": Path(pair.finetuned.path).name if pair.finetuned.path else None,
+        "zeroshot_sha256": pair.zeroshot.sha256, "finetuned_sha256": pair.finetuned.sha256,
+    }
+
+
+def _cmd_interpolate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from wiseft_core.blocks import parse_block_alpha
+    from wiseft_core.checkpoints import load_classifier, save_classifier
+    from wiseft_core.interpolation import interpolate_state_dicts
+    from wiseft_core.pair import make_pair
+
+    block_alphas = [parse_block_alpha(s) for s in args.block_alpha]
+    zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle)
+    finetuned = load_classifier(args.finetuned, trust_pickle=args.trust_pickle, like=zeroshot.meta)
+    pair = make_pair(zeroshot, finetuned, "cpu")
+    merged = interpolate_state_dicts(zeroshot.model.state_dict(), finetuned.model.state_dict(),
+                                     args.alpha, block_alphas)
+    meta = replace(zeroshot.meta, recipe=merge_recipe(pair, args.alpha, block_alphas))
+    save_classifier(args.out, merged, meta)
+    print(f"wrote {args.out}: alpha={args.alpha}" + (f", block alphas {block_alphas}" if block_alphas else ""))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import torch
+
+    from wiseft_core.blocks import parse_block_alpha
+    from wiseft_core.images import open_image_with_notes
+    from wiseft_core.interpolation import ensemble_outputs
+    from wiseft_core.pair import load_pair, resolve_device
+    from wiseft_core.predict import predict_logits, to_batch, top_k
+
+    pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle)
+    block_alphas = [parse_block_alpha(s) for s in args.block_alpha]
+    images = []
+    for path in args.images:
+        image, notes = open_image_with_notes(path)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        images.append(image)
+    batch = to_batch(images, pair.preprocessing, pair.device)
+    if args.ensemble == "outputs":
+        logits = ensemble_outputs(predict_logits(pair.endpoint_model(0), batch),
+                                  predict_logits(pair.endpoint_model(1), batch), args.alpha)
+    else:
+        live = pair.new_interpolator()
+        live.set_alpha(args.alpha, block_alphas)
+        logits = predict_logits(live.model, batch)
+    probs = torch.softmax(logits, dim=-1).cpu()
+    results = [{"image": path, "top_k": [{"class": c, "prob": p} for c, p in top_k(row, pair.classnames, args.top_k)]}
+               for path, row in zip(args.images, probs)]
+    if args.json:
+        print(json.dumps({"alpha": args.alpha, "ensemble": args.ensemble, "predictions": results}, indent=2))
+    else:
+        for result in results:
+            print(f"{result['image']}  (alpha={args.alpha}, {args.ensemble})")
+            for entry in result["top_k"]:
+                print(f"  {entry['prob'] * 100:6.2f}%  {entry['class']}")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from wiseft_core.checkpoints import load_classifier
+    from wiseft_core.weight_diff import weight_diff
+
+    zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle)
+    finetuned = load_classifier(args.finetuned, trust_pickle=args.trust_pickle, like=zeroshot.meta)
+    diffs = weight_diff(zeroshot.model.state_dict(), finetuned.model.state_dict())
+    if args.json:
+        print(json.dumps({"blocks": [d.to_dict() for d in diffs]}, indent=2))
+        return 0
+    print(f"{'block':<14}{'||ft-zs||/||zs||':>18}{'cosine':>10}{'params':>12}")
+    for d in diffs:
+        print(f"{d.block:<14}{d.rel_change:>18.6f}{d.cosine:>10.6f}{d.numel:>12,}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wiseft", description="WiSE-FT: robust fine-tuning of zero-shot models")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("zeroshot", help="build a zero-shot classifier checkpoint from an open_clip model")
+    p.add_argument("--model", required=True, help="open_clip model name, e.g. ViT-B-32")
+    p.add_argument("--pretrained", required=True, help="open_clip tag (e.g. openai), a weights file, or none")
+    p.add_argument("--seed", type=int, default=0, help="seed for --pretrained none")
+    p.add_argument("--classnames", default="imagenet", help="'imagenet' or a file with one class per line")
+    p.add_argument("--templates", default="openai", help="'openai' (80), 'simple' (7) or a file of {}-templates")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_zeroshot)
+
+    p = sub.add_parser("interpolate", help="save theta(alpha) = (1-alpha) theta_zs + alpha theta_ft")
+    _add_pair_args(p)
+    p.add_argument("--alpha", type=float, required=True)
+    p.add_argument("--block-alpha", action="append", default=[], metavar="PATTERN=ALPHA",
+                   help="per-block alpha, e.g. head=1.0 or 'block1*=0.3' (repeatable; last match wins)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_interpolate)
+
+    p = sub.add_parser("predict", help="top-k predictions of the interpolated classifier on images")
+    _add_pair_args(p)
+    p.add_argument("--alpha", type=float, default=0.5)
+    p.add_argument("--block-alpha", action="append", default=[], metavar="PATTERN=ALPHA")
+    p.add_argument("--ensemble", choices=("weights", "outputs"), default="weights")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("inspect", help="per-block ||theta_ft - theta_zs|| / ||theta_zs|| and cosine similarity")
+    _add_pair_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_inspect)
+
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except WiseftError as err:
+        if args.debug:
+            raise
+        print(f"wiseft: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("wiseft: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

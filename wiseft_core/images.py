@@ -1,0 +1,91 @@
+"""Turning untrusted image files into RGB PIL images, with a clear error for anything we cannot use.
+
+Uploads come from anywhere: truncated JPEGs, renamed non-images, 16-bit PNGs, CMYK, animated
+GIFs, decompression bombs. Each becomes either a usable RGB image (EXIF rotation applied, first
+frame taken, alpha composited on white) plus notes for the user, or a WiseftError.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from wiseft_core.errors import WiseftError
+
+MAX_PIXELS = 40_000_000  # ~ 6300 x 6300; anything larger is treated as a decompression bomb
+MAX_BYTES = 50 * 1024 * 1024
+
+
+def _read_bytes(source: bytes | str | os.PathLike | IO) -> tuple[str, bytes]:
+    if isinstance(source, bytes):
+        return "image", source
+    if hasattr(source, "read"):
+        return getattr(source, "name", "image"), source.read()
+    path = Path(source)
+    if not path.is_file():
+        raise WiseftError(f"image not found: {path}")
+    if path.stat().st_size > MAX_BYTES:
+        raise WiseftError(f"{path}: file is larger than {MAX_BYTES // 2**20} MB")
+    return str(path), path.read_bytes()
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        lo, hi = float(array.min()), float(array.max())
+        scaled = (array - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(array)
+        image = Image.fromarray(scaled.astype(np.uint8), mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def open_image_with_notes(source: bytes | str | os.PathLike | IO) -> tuple[Image.Image, list[str]]:
+    """Decode fully (so truncation is caught here, not later) and return (RGB image, notes for the user)."""
+    name, data = _read_bytes(source)
+    if not data:
+        raise WiseftError(f"{name}: the file is empty")
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise WiseftError(
+                    f"{name}: {width}x{height} pixels is too large (limit {MAX_PIXELS // 1_000_000} MP); "
+                    "possibly a decompression bomb"
+                )
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:
+                image.seek(0)
+                notes.append(f"{name}: animated image with {frames} frames; using the first frame")
+            image.load()
+            original_mode = image.mode
+            image = ImageOps.exif_transpose(image)
+    except WiseftError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise WiseftError(f"{name}: image dimensions are too large (decompression bomb protection)") from None
+    except UnidentifiedImageError:
+        raise WiseftError(f"{name}: not an image file (or a format Pillow cannot read)") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise WiseftError(f"{name}: corrupt or truncated image ({err})") from None
+    if original_mode not in ("RGB", "L"):
+        notes.append(f"{name}: converted from {original_mode} to RGB")
+    return _to_rgb(image), notes
+
+
+def open_image(source: bytes | str | os.PathLike | IO) -> Image.Image:
+    """An RGB image from bytes, a path or a file-like object; WiseftError if unusable."""
+    return open_image_with_notes(source)[0]

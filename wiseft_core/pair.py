@@ -1,0 +1,91 @@
+"""A zero-shot/fine-tuned classifier pair: the two endpoints every WiSE-FT operation starts from."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from wiseft_core.checkpoints import CheckpointMeta, LoadedClassifier, _build_classifier, load_classifier
+from wiseft_core.errors import WiseftError
+from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator
+from wiseft_core.models import ImageClassifier, Preprocessing
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA on a machine without it is a clear error."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise WiseftError("CUDA was requested but this machine has no usable CUDA device; use --device cpu")
+    return device
+
+
+@dataclass
+class ClassifierPair:
+    """Both endpoints, sharing memory with the engine's read-only flat buffers."""
+
+    zeroshot: LoadedClassifier
+    finetuned: LoadedClassifier
+    endpoints: WeightEndpoints
+    device: torch.device
+
+    @property
+    def meta(self) -> CheckpointMeta:
+        return self.zeroshot.meta
+
+    @property
+    def classnames(self) -> list[str]:
+        return self.zeroshot.meta.classnames
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.zeroshot.meta.preprocessing
+
+    def new_interpolator(self, device: str | torch.device | None = None) -> WeightInterpolator:
+        """A live model of its own (one per session/thread); the endpoints stay shared."""
+        if device is not None and torch.device(device) != self.device:
+            raise WiseftError(f"this pair lives on {self.device}; load it again for {device}")
+        return WeightInterpolator(self.endpoints, _build_classifier(self.meta))
+
+    def differs_only_in_head(self) -> bool:
+        """True for a linear-classifier fine-tune: the image towers are identical."""
+        ep = self.endpoints
+        return all(
+            torch.equal(ep.view(0, s.name), ep.view(1, s.name)) for s in ep.segments if not s.name.startswith("head.")
+        )
+
+    def endpoint_model(self, side: int) -> ImageClassifier:
+        return (self.zeroshot if side == 0 else self.finetuned).model
+
+
+def make_pair(zeroshot: LoadedClassifier, finetuned: LoadedClassifier, device: str | torch.device = "cpu"
+              ) -> ClassifierPair:
+    """Check the two classifiers are interpolable and build the shared engine endpoints."""
+    device = resolve_device(device)
+    if zeroshot.meta.classnames != finetuned.meta.classnames:
+        a, b = zeroshot.meta.classnames, finetuned.meta.classnames
+        first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        raise WiseftError(
+            f"the checkpoints have different classes ({len(a)} vs {len(b)}; first difference at index {first})"
+        )
+    theta0, theta1 = zeroshot.model.state_dict(), finetuned.model.state_dict()
+    endpoints = WeightEndpoints(theta0, theta1, device=device)
+    for side, loaded in enumerate((zeroshot, finetuned)):
+        loaded.model.to(device)
+        endpoints.bind(loaded.model, side)
+    return ClassifierPair(zeroshot, finetuned, endpoints, device)
+
+
+def load_pair(
+    zeroshot_path: str | os.PathLike,
+    finetuned_path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    trust_pickle: bool = False,
+) -> ClassifierPair:
+    """Load both checkpoints (the fine-tuned one may be a plain state dict using the zero-shot metadata)."""
+    zeroshot = load_classifier(zeroshot_path, trust_pickle=trust_pickle)
+    finetuned = load_classifier(finetuned_path, trust_pickle=trust_pickle, like=zeroshot.meta)
+    return make_pair(zeroshot, finetuned, device)
