@@ -1,0 +1,29 @@
+"""WiSE-FT Explorer: the Streamlit entry point (navigation and the shared sidebar).
+
+Run ``streamlit run app.py`` (the demo pair), or preselect a pair for a talk:
+``streamlit run app.py -- --zeroshot zs.safetensors --finetuned ft.safetensors [--device cuda]``.
+``?page=playground&alpha=0.4`` in the URL opens a page at an alpha.
+"""
+
+import streamlit as st
+
+from pages.shared import sidebar_pair
+
+st.set_page_config(page_title="WiSE-FT Explorer", page_icon="🧭", layout="wide")
+
+PAGES = {
+    "home": ("pages/home.py", "Home", "🏠"),
+    "playground": ("pages/playground.py", "Playground", "🎚️"),
+    "curves": ("pages/curves.py", "Curves", "📈"),
+    "weights": ("pages/weights.py", "Weights", "⚖️"),
+}
+
+requested = st.query_params.get("page", "home")
+navigation = st.navigation([
+    st.Page(path, title=title, icon=icon, url_path=name, default=(name == requested) or (
+        requested not in PAGES and name == "home"))
+    for name, (path, title, icon) in PAGES.items()
+])
+st.session_state["_pair_context_now"] = sidebar_pair()
+st.sidebar.caption("WiSE-FT: Wortsman et al., *Robust fine-tuning of zero-shot models*, CVPR 2022.")
+navigation.run()

@@ -1,0 +1,112 @@
+"""Curves: reference accuracy against robustness for every alpha, from the paper, the demo sweep or your CSV."""
+
+import csv
+import io
+
+import streamlit as st
+
+from pages.shared import current_alpha
+from wiseft_core import app_support
+from wiseft_core.errors import WiseftError
+from wiseft_core.plots import PNG_EXPORT_CONFIG, accuracy_curves_figure
+from wiseft_core.results import SWEEP_COLUMNS
+
+AVERAGE = "avg_shifts"
+
+
+@st.cache_data(show_spinner=False)
+def paper_rows() -> list[dict]:
+    return app_support.paper_curve_rows()
+
+
+@st.cache_data(show_spinner=False)
+def demo_rows(_stamp: tuple) -> list[dict]:
+    return app_support.sweep_curve_rows(app_support.DEMO_SWEEP, "demo")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def upload_rows(data: bytes, name: str) -> list[dict]:
+    handle = io.BytesIO(data)
+    handle.name = name  # so error messages name the user's file
+    return app_support.sweep_curve_rows(handle, name)
+
+
+def figure_png(figure) -> bytes:
+    """PNG for slides via kaleido, which drives a headless Chromium; made only when the button is clicked.
+
+    Where no Chromium is installed this fails, and the chart's own camera button (client-side) remains.
+    """
+    return figure.to_image(format="png", width=1280, height=720, scale=2)
+
+
+st.title("Accuracy vs robustness curves")
+st.caption("One point per α: x = accuracy on the reference distribution, y = accuracy on a shift (or the average "
+           "of shifts). α = 0 is the zero-shot model, α = 1 the fine-tuned one.")
+
+sources: dict[str, list[dict]] = {"paper (Wortsman et al.)": paper_rows()}
+if app_support.DEMO_SWEEP.is_file():
+    try:
+        sources["demo world sweep"] = demo_rows((app_support.DEMO_SWEEP.stat().st_mtime_ns,))
+    except WiseftError as err:
+        st.warning(f"The demo sweep could not be read: {err}")
+upload = st.file_uploader("Your own `wiseft sweep` CSV", type=["csv"], key="curves_upload",
+                          help="Columns: " + ",".join(SWEEP_COLUMNS))
+if upload is not None:
+    try:
+        sources[f"upload: {upload.name}"] = upload_rows(upload.getvalue(), upload.name)
+    except WiseftError as err:
+        st.error(str(err))
+
+names = list(sources)
+default_sources = [n for n in names if n.startswith("upload")] or (
+    ["demo world sweep"] if "demo world sweep" in sources else names[:1])
+chosen = st.multiselect("Sources", names, default=default_sources, key="curves_sources")
+rows = [row for name in chosen for row in sources[name]]
+if not rows:
+    st.info("Choose at least one source.")
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+models = sorted({r["model"] for r in rows})
+default_models = ["CLIP ViT-L/14@336px"] if "CLIP ViT-L/14@336px" in models and len(chosen) == 1 else models
+picked_models = c1.multiselect("Model", models, default=default_models, key="curves_models")
+finetunings = sorted({r["finetuning"] for r in rows})
+picked_ft = c2.multiselect("Fine-tuning", finetunings, default=finetunings, key="curves_ft")
+ensembles = sorted({r["ensemble"] for r in rows})
+picked_ens = c3.multiselect("Ensemble", ensembles, default=ensembles, key="curves_ens",
+                            help="weights = WiSE-FT (interpolated weights); outputs = mixing the two models' logits. "
+                                 "For a linear classifier the two coincide.")
+rows = [r for r in rows if r["model"] in picked_models and r["finetuning"] in picked_ft and r["ensemble"] in picked_ens]
+
+c4, c5, c6 = st.columns(3)
+shifts = app_support.shift_columns(rows)
+y = c4.selectbox("Shift (y axis)", [AVERAGE, *shifts], key="curves_shift",
+                 format_func=lambda s: "Average of shifts" if s == AVERAGE else s)
+logit = c5.radio("Axes", ["linear", "logit"], horizontal=True, key="curves_axes") == "logit"
+chord = c6.toggle("Zero-shot → fine-tuned line", value=True, key="curves_chord")
+
+alpha = current_alpha()
+figure = accuracy_curves_figure(
+    rows, y, x_label="Reference accuracy (%)",
+    y_label="Average shift accuracy (%)" if y == AVERAGE else f"{y} accuracy (%)",
+    current_alpha=alpha, logit_axes=logit, endpoint_line=chord)
+if not figure.data:
+    st.warning("Nothing to plot for this selection.")
+else:
+    st.plotly_chart(figure, config=PNG_EXPORT_CONFIG, key="curves_chart")
+    where = "" if 0.0 <= alpha <= 1.0 else " (outside the measured 0–1 range, so no star)"
+    st.caption(f"★ marks α = {alpha:.2f}, the α set in the Playground{where}. The camera icon above the chart "
+               "saves a 1280×720 PNG.")
+
+table = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
+st.dataframe(table, hide_index=True, width="stretch")
+buffer = io.StringIO()
+fieldnames = list(dict.fromkeys(k for r in rows for k in r))
+writer = csv.DictWriter(buffer, fieldnames=fieldnames)
+writer.writeheader()
+writer.writerows(rows)
+d1, d2 = st.columns(2)
+d1.download_button("Download this table (CSV)", buffer.getvalue(), file_name="wiseft_curves.csv", mime="text/csv")
+if figure.data:
+    d2.download_button("Download the figure (PNG, 1280×720 @2x)", lambda: figure_png(figure),
+                       file_name="wiseft_curves.png", mime="image/png", key="curves_png")
