@@ -1,0 +1,47 @@
+"""Shared builders for the data/fine-tuning/sweep tests: tiny random CLIP classifiers and tiny image folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import open_clip
+from PIL import Image
+
+from wiseft_core.checkpoints import CheckpointMeta, save_classifier
+from wiseft_core.models import create_clip
+from wiseft_core.zeroshot import load_templates, template_strings, zero_shot_classifier
+
+TINY_NAME = "wiseft-test-tiny-vit"
+TINY_CONFIG = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+def tiny_zeroshot(path: Path, classnames: list[str], seed: int = 0):
+    """A random tiny open_clip ViT with a zero-shot head over ``classnames``, saved to ``path``."""
+    clip, config, preprocessing = create_clip(TINY_NAME, pretrained=None, seed=seed, model_config=TINY_CONFIG)
+    templates = load_templates("simple")
+    classifier = zero_shot_classifier(clip, open_clip.get_tokenizer(TINY_NAME), classnames, templates)
+    meta = CheckpointMeta(model_name=TINY_NAME, model_config=config, pretrained=None, classnames=list(classnames),
+                          templates=template_strings(templates), preprocessing=preprocessing)
+    save_classifier(path, classifier, meta)
+    return classifier, meta
+
+
+def write_image(path: Path, seed: int, size: int = 36) -> Path:
+    """A small random RGB PNG (deterministic from ``seed``)."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def image_folder(root: Path, folders: list[str], per_class: int = 2, ext: str = ".png", seed: int = 0) -> Path:
+    """``root/<folder>/img_k<ext>`` for each folder (any layout: wnids, indices, ObjectNet names)."""
+    for c, name in enumerate(folders):
+        for k in range(per_class):
+            write_image(root / name / f"img_{k}{ext}", seed=seed * 100_003 + c * 101 + k)
+    return root
