@@ -12,8 +12,7 @@ WNIDS = projections.imagenet_wnids()
 
 
 def labels_by_folder(loaded):
-    return {path.split("/")[-2]: label for path, label in zip(loaded.paths, (l for _, l in loaded.images.samples),
-                                                                  strict=True)}
+    return {path.split("/")[-2]: label for path, label in loaded.images.samples}
 
 
 def test_imagenet_wnid_folders_get_their_standard_class_index(tmp_path):
