@@ -1,0 +1,417 @@
+"""Fine-tuning a zero-shot classifier: end-to-end (the paper's recipe) or a linear classifier on frozen features.
+
+End-to-end: image tower + head initialised from the zero-shot head, AdamW (0.9, 0.999), weight decay
+0.1, lr 3e-5, cosine schedule with 500 warm-up steps, grad-norm clip 1.0, CLIP's random-resized-crop.
+Linear: the tower is frozen, features of the (unaugmented) training set are computed once and cached
+on disk, and only the head is trained, starting from the zero-shot head.
+
+Runs in one process or under ``torchrun`` (DistributedDataParallel; every global batch holds the same
+images for any number of processes, and each image's augmentation is seeded by (seed, epoch, index),
+so N processes follow the one-process trajectory). An "epoch" is one pass over the training set; with
+``--steps`` training stops after that many optimizer steps and the last, partial epoch is saved too.
+After every epoch the classifier (``epoch_NNN.safetensors``) and then the training state
+(``train_state.safetensors``: optimizer moments, step, RNG, as tensors + JSON, no pickle) are written
+atomically; ``--resume`` continues from the last complete epoch, so a kill mid-epoch loses only that
+epoch's progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save as safetensors_save
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from wiseft_core import distributed
+from wiseft_core.checkpoints import file_sha256, load_classifier, save_classifier, write_atomically
+from wiseft_core.datasets import LoadedDataset, load_dataset
+from wiseft_core.errors import WiseftError
+from wiseft_core.evaluation import PreparedImages, Unreadable, collate_readable
+
+MODES = ("end-to-end", "linear")
+FINETUNING_LABEL = {"end-to-end": "end-to-end", "linear": "linear classifier"}
+DEFAULT_LR = {"end-to-end": 3e-5, "linear": 1e-3}
+STATE_FILE = "train_state.safetensors"
+FINAL_FILE = "finetuned.safetensors"
+FEATURES_FILE = "features_train.safetensors"
+STATE_KEY = "wiseft_train_state"
+# Hyper-parameters a resumed run must share with the run it continues.
+RESUME_KEYS = ("mode", "train", "lr", "wd", "epochs", "steps", "warmup", "batch_size", "label_smoothing",
+               "batchnorm", "seed", "grad_clip")
+
+
+@dataclass
+class FinetuneConfig:
+    zeroshot: str
+    train: str
+    out: str
+    mode: str = "end-to-end"
+    lr: float | None = None  # None: 3e-5 end-to-end (the paper), 1e-3 linear
+    wd: float = 0.1
+    epochs: int | None = None  # None and no steps: 10 (the paper)
+    steps: int | None = None
+    warmup: int = 500
+    batch_size: int = 512
+    label_smoothing: float = 0.0
+    batchnorm: str = "train"  # train: BatchNorm statistics update; frozen: running statistics stay fixed
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str | None = "auto"
+    workers: int = 0
+    resume: bool = False
+    log: str | None = None  # JSONL; default OUT/train_log.jsonl
+    keep_epochs: int = 0  # keep only the newest N epoch checkpoints (0: all)
+    save_dtype: str = "float32"
+    log_every: int = 10
+    progress: bool = True
+
+    def resolved(self) -> FinetuneConfig:
+        if self.mode not in MODES:
+            raise WiseftError(f"--mode {self.mode!r}: expected one of {', '.join(MODES)}")
+        if self.batchnorm not in ("train", "frozen"):
+            raise WiseftError(f"--batchnorm {self.batchnorm!r}: expected train or frozen")
+        if self.epochs is not None and self.steps is not None:
+            raise WiseftError("give either --epochs or --steps, not both")
+        if self.save_dtype not in ("float32", "float16", "bfloat16"):
+            raise WiseftError(f"--save-dtype {self.save_dtype!r}: expected float32, float16 or bfloat16")
+        lr = DEFAULT_LR[self.mode] if self.lr is None else self.lr
+        epochs = 10 if self.epochs is None and self.steps is None else self.epochs
+        return dataclasses.replace(self, lr=lr, epochs=epochs)
+
+    def hyper_parameters(self) -> dict:
+        return {k: getattr(self, k) for k in RESUME_KEYS}
+
+
+def cosine_lr(step: int, base_lr: float, warmup: int, total: int) -> float:
+    """Linear warm-up to ``base_lr`` over ``warmup`` steps, then cosine decay to 0 at ``total`` (wise-ft's)."""
+    if step < warmup:
+        return base_lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress))) * base_lr
+
+
+class AugmentedImages(Dataset):
+    """Training items addressed as ``(epoch, index)``; the augmentation RNG is seeded from (seed, epoch, index)
+    so any process count, worker count or resume point sees the same crops."""
+
+    def __init__(self, loaded: LoadedDataset, transform: Callable, seed: int):
+        self.prepared = PreparedImages(loaded, transform)
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.prepared)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, index = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
+            return self.prepared[index]
+
+
+class _EpochKeys:
+    """Wraps a GlobalBatchSampler so each index carries its epoch (for the augmentation seed)."""
+
+    def __init__(self, sampler: distributed.GlobalBatchSampler):
+        self.sampler = sampler
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        epoch = self.sampler.epoch
+        for batch in self.sampler:
+            yield [(epoch, i) for i in batch]
+
+
+class JsonlLog:
+    """Append-only JSONL training log (main rank only)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, **record) -> None:
+        if self.path is None:
+            return
+        record = {"time": round(time.time(), 3), **record}
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+# ---------------------------------------------------------------------------- training state (no pickle)
+
+def save_state(path: Path, optimizer: torch.optim.Optimizer, info: dict) -> None:
+    """Optimizer moments and RNG as tensors, the rest as JSON in the safetensors header; written atomically."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict] = {}
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    meta = {**info, "param_groups": state["param_groups"], "optimizer_scalars": scalars}
+    write_atomically(path, safetensors_save(tensors, metadata={STATE_KEY: json.dumps(meta)}))
+
+
+def load_state(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            info = json.loads(handle.metadata()[STATE_KEY])
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    except Exception as err:  # noqa: BLE001 - any unreadable state file gets the same actionable message
+        raise WiseftError(f"cannot read training state {path} ({err}); delete it to start over") from None
+    return info, tensors
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, info: dict, tensors: dict[str, torch.Tensor]) -> None:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    for index, entry in info.get("optimizer_scalars", {}).items():
+        state.setdefault(int(index), {}).update(entry)
+    optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+
+
+# ---------------------------------------------------------------------------- the run
+
+def _freeze_batchnorm(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
+def _epoch_path(out: Path, epoch: int) -> Path:
+    return out / f"epoch_{epoch:03d}.safetensors"
+
+
+def finetune(config: FinetuneConfig) -> Path:
+    """Fine-tune ``config.zeroshot`` on ``config.train``; returns the path of ``finetuned.safetensors``."""
+    cfg = config.resolved()
+    env = distributed.setup(cfg.device)
+    out = Path(cfg.out)
+    state_path = out / STATE_FILE
+    log = JsonlLog((Path(cfg.log) if cfg.log else out / "train_log.jsonl") if env.is_main else None)
+
+    resume_info = None
+    if state_path.is_file():
+        if not cfg.resume:
+            raise WiseftError(f"{out} already holds a fine-tuning run ({STATE_FILE}); pass --resume to continue "
+                              "it or choose another --out")
+        resume_info, resume_tensors = load_state(state_path)
+        changed = [k for k in RESUME_KEYS if resume_info["config"].get(k) != cfg.hyper_parameters()[k]]
+        if changed:
+            saved = ", ".join(f"{k}={resume_info['config'].get(k)!r}" for k in changed)
+            raise WiseftError(f"--resume: {', '.join(changed)} differ(s) from the run in {out} (saved: {saved})")
+        if resume_info.get("done") and (out / FINAL_FILE).is_file():
+            if env.is_main:
+                print(f"wiseft finetune: {out / FINAL_FILE} is already complete", file=sys.stderr)
+            return out / FINAL_FILE
+
+    zeroshot = load_classifier(cfg.zeroshot, device=env.device)
+    source_sha = file_sha256(cfg.zeroshot)
+    loaded = load_dataset(cfg.train, split="train")
+    loaded.check_classifier_width(zeroshot.model.num_classes)
+    model = zeroshot.model
+    if resume_info is not None:
+        epoch_file = out / resume_info["checkpoint"]
+        model = load_classifier(epoch_file, device=env.device).model
+    torch.manual_seed(cfg.seed)
+
+    if cfg.mode == "linear":
+        features, labels = _cached_features(zeroshot, loaded, cfg, out, source_sha, env)
+        trainable = model.head
+        model.requires_grad_(False)
+        trainable.requires_grad_(True)
+        forward = trainable
+        n = len(labels)
+    else:
+        model.requires_grad_(True)
+        forward = model
+        if env.distributed:
+            if env.device.type == "cuda" and cfg.batchnorm == "train":
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            forward = nn.parallel.DistributedDataParallel(
+                model, device_ids=[env.device.index] if env.device.type == "cuda" else None)
+        trainable = model
+        n = len(loaded)
+
+    sampler = distributed.GlobalBatchSampler(
+        n, cfg.batch_size, rank=0 if cfg.mode == "linear" else env.rank,
+        world_size=1 if cfg.mode == "linear" else env.world_size, seed=cfg.seed)
+    steps_per_epoch = len(sampler)
+    total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
+    num_epochs = math.ceil(total_steps / steps_per_epoch)
+    optimizer = torch.optim.AdamW([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr,
+                                  betas=(0.9, 0.999), eps=1e-8, weight_decay=cfg.wd)
+    start_epoch, step = 0, 0
+    if resume_info is not None:
+        restore_optimizer(optimizer, resume_info, resume_tensors)
+        torch.set_rng_state(resume_tensors["rng.torch"])
+        start_epoch, step = resume_info["epoch"], resume_info["step"]
+        if env.is_main:
+            print(f"wiseft finetune: resuming after epoch {start_epoch} (step {step}/{total_steps})",
+                  file=sys.stderr)
+
+    if cfg.mode == "linear":
+        batches = _feature_batches(features, labels, sampler)
+    else:
+        dataset = AugmentedImages(loaded, zeroshot.meta.preprocessing.train_transform(), cfg.seed)
+        loader = DataLoader(dataset, batch_sampler=_EpochKeys(sampler), num_workers=cfg.workers,
+                            collate_fn=collate_readable, pin_memory=env.device.type == "cuda")
+        batches = _image_batches(loader, loaded)
+
+    recipe = {
+        "finetuning": FINETUNING_LABEL[cfg.mode], **cfg.hyper_parameters(), "betas": [0.9, 0.999], "eps": 1e-8,
+        "schedule": "cosine with linear warm-up", "optimizer": "AdamW", "total_steps": total_steps,
+        "steps_per_epoch": steps_per_epoch, "world_size": env.world_size,
+        "precision": "bf16 autocast" if env.device.type == "cuda" else "fp32",
+        "augmentation": ("none (cached features, eval transform)" if cfg.mode == "linear"
+                         else "open_clip RandomResizedCrop (train transform)"),
+        "zeroshot": Path(cfg.zeroshot).name, "zeroshot_sha256": source_sha,
+    }
+    if env.is_main:
+        log.write(event="start", resumed_from_epoch=start_epoch if resume_info else None, **recipe)
+    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    save_dtype = getattr(torch, cfg.save_dtype)
+    bar = tqdm(total=total_steps, initial=step, desc=f"finetune ({cfg.mode})", unit="step",
+               disable=not (cfg.progress and env.is_main), file=sys.stderr)
+    unreadable = Unreadable()
+
+    for epoch in range(start_epoch, num_epochs):
+        sampler.set_epoch(epoch)
+        model.train(cfg.mode == "end-to-end")  # linear: the frozen tower never runs here anyway
+        if cfg.mode == "end-to-end" and cfg.batchnorm == "frozen":
+            _freeze_batchnorm(model)
+        epoch_loss, epoch_steps, tick, seen = 0.0, 0, time.perf_counter(), 0
+        for inputs, targets in batches(epoch, unreadable):
+            if step >= total_steps:
+                break
+            lr = cosine_lr(step, cfg.lr, cfg.warmup, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            inputs, targets = inputs.to(env.device, non_blocking=True), targets.to(env.device)
+            with torch.autocast(device_type=env.device.type, dtype=torch.bfloat16,
+                                enabled=env.device.type == "cuda"):
+                logits = forward(inputs)
+            loss = criterion(logits.float(), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = nn.utils.clip_grad_norm_(trainable.parameters(), cfg.grad_clip)
+            optimizer.step()
+            step += 1
+            epoch_steps += 1
+            loss_value = loss.item()
+            epoch_loss += loss_value
+            seen += len(targets) * (env.world_size if cfg.mode == "end-to-end" else 1)
+            rate = seen / max(1e-9, time.perf_counter() - tick)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", img_s=f"{rate:.0f}")
+            if env.is_main and (step % cfg.log_every == 0 or step == total_steps):
+                log.write(event="step", step=step, epoch=epoch + 1, loss=round(loss_value, 6), lr=lr,
+                          grad_norm=round(float(grad_norm), 6), img_per_s=round(rate, 1))
+        if env.is_main:
+            _save_epoch(out, model, zeroshot.meta, recipe, epoch + 1, step, save_dtype, optimizer, cfg,
+                        done=step >= total_steps)
+            log.write(event="epoch", epoch=epoch + 1, step=step, checkpoint=_epoch_path(out, epoch + 1).name,
+                      mean_loss=round(epoch_loss / max(1, epoch_steps), 6), unreadable_images=unreadable.count)
+        distributed.barrier()
+    bar.close()
+    final = out / FINAL_FILE
+    if env.is_main:
+        unreadable.warn(cfg.train)
+        log.write(event="done", step=step, checkpoint=FINAL_FILE)
+        print(f"wiseft finetune: wrote {final}", file=sys.stderr)
+    distributed.barrier()
+    return final
+
+
+def _save_epoch(out: Path, model: nn.Module, zs_meta, recipe: dict, epoch: int, step: int,
+                save_dtype: torch.dtype, optimizer, cfg: FinetuneConfig, done: bool) -> None:
+    """Classifier first, then the state that points at it: a crash between the two loses nothing saved."""
+    meta = dataclasses.replace(zs_meta, recipe={**recipe, "epoch": epoch, "step": step})
+    dtype = None if save_dtype == torch.float32 else save_dtype
+    save_classifier(_epoch_path(out, epoch), model.state_dict(), meta, dtype=dtype)
+    if done:
+        save_classifier(out / FINAL_FILE, model.state_dict(), meta, dtype=dtype)
+    save_state(out / STATE_FILE, optimizer, {"epoch": epoch, "step": step, "done": done,
+                                             "checkpoint": _epoch_path(out, epoch).name,
+                                             "config": cfg.hyper_parameters()})
+    if cfg.keep_epochs > 0:
+        for old in range(1, epoch - cfg.keep_epochs + 1):
+            _epoch_path(out, old).unlink(missing_ok=True)
+
+
+def _image_batches(loader: DataLoader, loaded: LoadedDataset):
+    def batches(epoch: int, unreadable: Unreadable):
+        for images, labels, _, bad in loader:
+            if bad:
+                unreadable.add([loaded.describe(i) for i in bad])
+            if images is None:
+                raise WiseftError(f"a whole training batch of {loaded.spec} is unreadable "
+                                  f"(e.g. {loaded.describe(bad[0])})")
+            yield images, labels
+    return batches
+
+
+def _feature_batches(features: torch.Tensor, labels: torch.Tensor, sampler: distributed.GlobalBatchSampler):
+    def batches(epoch: int, unreadable: Unreadable):
+        for index in sampler:
+            index = torch.as_tensor(index, dtype=torch.long)
+            yield features[index], labels[index]
+    return batches
+
+
+@torch.no_grad()
+def _cached_features(zeroshot, loaded: LoadedDataset, cfg: FinetuneConfig, out: Path, source_sha: str,
+                     env: distributed.DistEnv) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features of the unaugmented training set under the frozen tower, computed once (sharded) and cached."""
+    path = out / FEATURES_FILE
+    key = {"zeroshot_sha256": source_sha, "train": cfg.train, "n": len(loaded)}
+    if path.is_file():
+        with safe_open(str(path), framework="pt") as handle:
+            if json.loads(handle.metadata().get("wiseft_features", "{}")) == key:
+                return handle.get_tensor("features"), handle.get_tensor("labels")
+    model = zeroshot.model.eval()
+    shard = distributed.shard(len(loaded), env.rank, env.world_size)
+    loader = DataLoader(PreparedImages(loaded, zeroshot.meta.preprocessing.eval_transform(), shard),
+                        batch_size=256, num_workers=cfg.workers, collate_fn=collate_readable)
+    dim = model.head.in_features
+    features = torch.zeros(len(loaded), dim)
+    labels_plus_one = torch.zeros(len(loaded), dtype=torch.long)  # 0 marks an unreadable image
+    unreadable = Unreadable()
+    for images, labels, indices, bad in tqdm(loader, desc="features", unit="batch", file=sys.stderr,
+                                             disable=not (cfg.progress and env.is_main)):
+        unreadable.add([loaded.describe(i) for i in bad])
+        if images is not None:
+            index = torch.as_tensor(indices, dtype=torch.long)
+            features[index] = model.features(images.to(env.device)).float().cpu()
+            labels_plus_one[index] = labels + 1
+    # Each index belongs to exactly one rank, so a sum assembles the full table on every rank.
+    features = distributed.all_reduce_sum(features)
+    labels_plus_one = distributed.all_reduce_sum(labels_plus_one)
+    keep = labels_plus_one > 0
+    features, labels = features[keep].contiguous(), (labels_plus_one[keep] - 1).contiguous()
+    if env.is_main:
+        unreadable.warn(cfg.train)
+        write_atomically(path, safetensors_save({"features": features, "labels": labels},
+                                                metadata={"wiseft_features": json.dumps(key)}))
+    return features.to(env.device), labels.to(env.device)
