@@ -230,7 +230,7 @@ def _read_torch_file(path: Path, trust_pickle: bool) -> dict[str, torch.Tensor]:
         warnings.warn(f"unpickling {path} because trust_pickle=True: this can execute code from the file",
                       stacklevel=3)
         obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_permissive_pickle)
-    except (RuntimeError, OSError, EOFError, ValueError) as err:
+    except (RuntimeError, OSError, EOFError, ValueError, SafetensorError) as err:
         raise WiseftError(f"{path} is neither a safetensors file nor a readable torch checkpoint ({err})") from None
     if isinstance(obj, nn.Module):
         obj = obj.state_dict()

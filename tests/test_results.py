@@ -1,0 +1,50 @@
+import pytest
+
+from wiseft_core.errors import WiseftError
+from wiseft_core.results import (
+    SWEEP_COLUMNS,
+    append_rows,
+    load_paper_curves,
+    read_sweep_csv,
+    row_key,
+    summary_table,
+)
+
+
+def rows():
+    base = {"model": "m", "finetuning": "end-to-end", "ensemble": "weights", "n": 100}
+    return [
+        {**base, "alpha": 0.5, "dataset": "demo:photo", "role": "reference", "top1": 90.0},
+        {**base, "alpha": 0.5, "dataset": "demo:sketch", "role": "shift", "top1": 40.0},
+        {**base, "alpha": 0.5, "dataset": "demo:v2", "role": "shift", "top1": 60.0},
+    ]
+
+
+def test_rows_append_and_read_back(tmp_path):
+    path = tmp_path / "r.csv"
+    append_rows(path, rows()[:1])
+    append_rows(path, rows()[1:])
+    back = read_sweep_csv(path)
+    assert [row_key(r) for r in back] == [row_key(r) for r in rows()]
+    assert back[1]["top1"] == 40.0 and back[1]["n"] == 100
+    assert path.read_text().splitlines()[0] == ",".join(SWEEP_COLUMNS)
+
+
+def test_summary_averages_shifts_like_the_paper():
+    (row,) = summary_table(rows())
+    assert row["reference"] == 90.0 and row["avg_shifts"] == 50.0 and row["avg_ref_shifts"] == 70.0
+
+
+def test_wrong_columns_are_named(tmp_path):
+    with pytest.raises(WiseftError, match="missing column\\(s\\) role, top1"):
+        read_sweep_csv(b"model,finetuning,alpha,ensemble,dataset,accuracy,n\nm,e,0.5,weights,x,1,2\n")
+    with pytest.raises(WiseftError, match="line 2"):
+        read_sweep_csv(("," .join(SWEEP_COLUMNS) + "\nm,e,abc,weights,x,shift,1,2\n").encode())
+
+
+def test_paper_curves_are_shipped_with_every_alpha():
+    curves = load_paper_curves()
+    assert len(curves) == 210
+    vit_l = [r for r in curves if r["model"] == "CLIP ViT-L/14@336px" and r["finetuning"] == "end-to-end"]
+    assert [r["alpha"] for r in vit_l][:3] == [0.0, 0.05, 0.1]
+    assert vit_l[0]["IN"] == 76.6 and vit_l[-1]["IN"] == 86.2

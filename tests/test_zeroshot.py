@@ -1,0 +1,49 @@
+import open_clip
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests.conftest import CLASSNAMES
+from wiseft_core.errors import WiseftError
+from wiseft_core.zeroshot import load_classnames, load_templates, zero_shot_head
+
+
+def test_head_equals_open_clips_zero_shot_weights_times_logit_scale(tiny_vit):
+    _, _, clip_model = tiny_vit
+    templates = load_templates("simple")
+    tokenizer = open_clip.get_tokenizer("wiseft-test-vit")
+    head = zero_shot_head(clip_model, tokenizer, CLASSNAMES, templates)
+    reference = open_clip.build_zero_shot_classifier(clip_model, tokenizer, CLASSNAMES, templates)
+    torch.testing.assert_close(head.weight, reference.T * clip_model.logit_scale.exp().item())
+    assert torch.equal(head.bias, torch.zeros(len(CLASSNAMES)))
+
+
+def test_zero_shot_logits_equal_clips_scaled_cosine_similarities(tiny_vit):
+    classifier, _, clip_model = tiny_vit
+    images = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    tokenizer = open_clip.get_tokenizer("wiseft-test-vit")
+    with torch.no_grad():
+        image_features = F.normalize(clip_model.encode_image(images), dim=-1)
+        text = open_clip.build_zero_shot_classifier(clip_model, tokenizer, CLASSNAMES, load_templates("simple"))
+        expected = clip_model.logit_scale.exp() * image_features @ text
+        torch.testing.assert_close(classifier(images), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_builtin_class_names_and_template_sets():
+    assert len(load_classnames("imagenet")) == 1000
+    assert load_classnames("imagenet")[0] == "tench"
+    assert len(load_templates("openai")) == 80
+    assert len(load_templates("simple")) == 7
+
+
+def test_class_names_and_templates_from_files(tmp_path):
+    (tmp_path / "classes.txt").write_text("# comment\nred fox\n\narctic wolf\n")
+    (tmp_path / "templates.txt").write_text("a photo of a {}.\na drawing of a {}.\n")
+    assert load_classnames(str(tmp_path / "classes.txt")) == ["red fox", "arctic wolf"]
+    assert [t("fox") for t in load_templates(str(tmp_path / "templates.txt"))] == [
+        "a photo of a fox.", "a drawing of a fox."]
+    (tmp_path / "bad.txt").write_text("a photo\n")
+    with pytest.raises(WiseftError, match="needs a '{}'"):
+        load_templates(str(tmp_path / "bad.txt"))
+    with pytest.raises(WiseftError, match="not found"):
+        load_classnames(str(tmp_path / "nope.txt"))
