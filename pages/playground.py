@@ -179,6 +179,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
             logits = alpha_grid.live_weight_space_logits(interpolator, batch, alpha, block_alphas)
         grid_probs = grid.probs()
     probs = logits.softmax(dim=-1)
+    st.session_state["_shown"] = {"alpha": alpha, "mode": mode, "probs": probs}  # what this session sees
 
     times = measured_times(context, interpolator, batch, alpha, block_alphas)
     n = len(samples)
