@@ -31,11 +31,15 @@ def tiny_zeroshot(path: Path, classnames: list[str], seed: int = 0):
     return classifier, meta
 
 
-def write_image(path: Path, seed: int, size: int = 36) -> Path:
-    """A small random RGB PNG (deterministic from ``seed``)."""
+def write_image(path: Path, seed: int, size: int = 36, tint: int | None = None) -> Path:
+    """A small random RGB PNG (deterministic from ``seed``); ``tint`` shifts the colour, so classes differ."""
     rng = np.random.default_rng(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(path)
+    pixels = rng.integers(0, 255, (size, size, 3)).astype(np.float64)
+    if tint is not None:
+        colour = np.random.default_rng(10_000 + tint).integers(0, 255, 3)
+        pixels = 0.25 * pixels + 0.75 * colour
+    Image.fromarray(pixels.astype(np.uint8)).save(path)
     return path
 
 
@@ -43,5 +47,5 @@ def image_folder(root: Path, folders: list[str], per_class: int = 2, ext: str = 
     """``root/<folder>/img_k<ext>`` for each folder (any layout: wnids, indices, ObjectNet names)."""
     for c, name in enumerate(folders):
         for k in range(per_class):
-            write_image(root / name / f"img_{k}{ext}", seed=seed * 100_003 + c * 101 + k)
+            write_image(root / name / f"img_{k}{ext}", seed=seed * 100_003 + c * 101 + k, tint=c)
     return root

@@ -1,0 +1,138 @@
+import copy
+
+import pytest
+import torch
+from wiseft_test_data import image_folder
+
+from wiseft_core import evaluation, results
+from wiseft_core.checkpoints import save_classifier
+from wiseft_core.cli import main
+from wiseft_core.datasets import load_dataset
+from wiseft_core.errors import WiseftError
+from wiseft_core.sweep import SweepConfig, parse_alphas, parse_ensembles, run_sweep
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, tiny_vit):
+    _, meta, _ = tiny_vit
+    root = tmp_path_factory.mktemp("sweep_data")
+    ref = image_folder(root / "ref", meta.classnames, per_class=3, seed=1)
+    shift = image_folder(root / "shift", meta.classnames, per_class=2, seed=2)
+    return [f"folder={ref}", f"folder={shift}"]
+
+
+@pytest.fixture(scope="module")
+def linear_pair(tmp_path_factory, tiny_vit, folders):
+    """A linear-classifier fine-tune: same tower, a nearest-centroid head fitted on the reference folder."""
+    classifier, meta, _ = tiny_vit
+    folder = tmp_path_factory.mktemp("lc")
+    loaded = load_dataset(folders[0])
+    features, labels = evaluation.image_features(
+        classifier, evaluation.iterate_batches(loaded, meta.preprocessing.eval_transform()), torch.device("cpu"))
+    centroids = torch.stack([features[labels == c].mean(0) for c in range(len(meta.classnames))])
+    finetuned = copy.deepcopy(classifier)
+    with torch.no_grad():
+        finetuned.head.weight.copy_(50 * (centroids - centroids.mean(0)))
+        finetuned.head.bias.fill_(0.1)
+    save_classifier(folder / "zs.safetensors", classifier, meta)
+    save_classifier(folder / "lc.safetensors", finetuned, meta)
+    return str(folder / "zs.safetensors"), str(folder / "lc.safetensors")
+
+
+def test_alpha_ranges_are_inclusive_and_rounded():
+    alphas = parse_alphas("0:1:0.05")
+    assert len(alphas) == 21 and alphas[0] == 0.0 and alphas[-1] == 1.0 and alphas[7] == 0.35
+    assert parse_alphas("0,0.5,1") == [0.0, 0.5, 1.0]
+    with pytest.raises(WiseftError, match="--alphas"):
+        parse_alphas("0:1")
+    assert parse_ensembles(["weights,outputs"]) == ["weights", "outputs"]
+    assert parse_ensembles(["outputs", "weights"]) == ["outputs", "weights"]
+    with pytest.raises(WiseftError, match="--ensemble 'both'"):
+        parse_ensembles(["both"])
+
+
+def test_sweep_writes_one_long_format_row_per_alpha_dataset_and_ensemble(tmp_path, tiny_pair_files, folders):
+    zs, ft, meta = tiny_pair_files
+    out = tmp_path / "results.csv"
+    rows = run_sweep(SweepConfig(zeroshot=str(zs), finetuned=str(ft), evals=folders, out=str(out),
+                                 alphas=[0.0, 0.5, 1.0], ensembles=["weights", "outputs"], progress=False))
+    saved = results.read_sweep_csv(out)
+    assert len(rows) == len(saved) == 2 * 3 * 2
+    assert list(saved[0]) == results.SWEEP_COLUMNS
+    assert {r["dataset"] for r in saved} == set(folders)
+    assert {r["role"] for r in saved if r["dataset"] == folders[0]} == {"reference"}
+    assert {r["role"] for r in saved if r["dataset"] == folders[1]} == {"shift"}
+    assert {(r["model"], r["finetuning"]) for r in saved} == {(meta.model_name, "end-to-end")}
+    assert {r["n"] for r in saved if r["dataset"] == folders[0]} == {15}
+    by_key = {(r["ensemble"], r["alpha"], r["dataset"]): r["top1"] for r in saved}
+    for dataset in folders:  # both ensembles are the endpoints themselves at alpha 0 and 1
+        assert by_key[("weights", 0.0, dataset)] == by_key[("outputs", 0.0, dataset)]
+        assert by_key[("weights", 1.0, dataset)] == by_key[("outputs", 1.0, dataset)]
+
+
+def test_a_rerun_skips_finished_rows_and_measures_only_missing_ones(tmp_path, tiny_pair_files, folders):
+    zs, ft, _ = tiny_pair_files
+    out = tmp_path / "results.csv"
+    config = SweepConfig(zeroshot=str(zs), finetuned=str(ft), evals=folders[:1], out=str(out),
+                         alphas=[0.0, 1.0], progress=False)
+    first = run_sweep(config)
+    assert len(first) == 2
+    assert run_sweep(config) == []
+    config.alphas = [0.0, 0.5, 1.0]
+    again = run_sweep(config)
+    assert [r["alpha"] for r in again] == [0.5]
+    assert len(results.read_sweep_csv(out)) == 3
+
+
+def test_linear_classifier_fast_path_equals_the_slow_path(tmp_path, linear_pair, folders):
+    zs, lc = linear_pair
+    common = dict(zeroshot=zs, finetuned=lc, evals=folders, alphas=parse_alphas("0:1:0.25"),
+                  ensembles=["weights", "outputs"], progress=False)
+    fast = run_sweep(SweepConfig(out=str(tmp_path / "fast.csv"), **common))
+    slow = run_sweep(SweepConfig(out=str(tmp_path / "slow.csv"), force_slow_path=True, **common))
+
+    def table(rows):
+        return {(r["ensemble"], r["alpha"], r["dataset"]): (r["top1"], r["n"]) for r in rows}
+
+    assert table(fast) == table(slow)
+    assert {r["finetuning"] for r in fast} == {"linear classifier"}  # inferred: only the head differs
+    # A linear head makes the weight- and output-space ensembles identical (the paper's LC observation).
+    assert all(table(fast)[("weights", a, d)] == table(fast)[("outputs", a, d)]
+               for _, a, d in table(fast))
+    assert len({v for k, v in table(fast).items() if k[2] == folders[0]}) > 1  # the curve is not flat
+
+
+def test_reference_flag_and_unknown_reference(tmp_path, tiny_pair_files, folders):
+    zs, ft, _ = tiny_pair_files
+    rows = run_sweep(SweepConfig(zeroshot=str(zs), finetuned=str(ft), evals=folders, out=str(tmp_path / "r.csv"),
+                                 alphas=[0.0], reference=folders[1], finetuning="linear", progress=False))
+    assert {(r["dataset"], r["role"]) for r in rows} == {(folders[0], "shift"), (folders[1], "reference")}
+    assert {r["finetuning"] for r in rows} == {"linear classifier"}
+    with pytest.raises(WiseftError, match="--reference 'imagenet' matches none"):
+        run_sweep(SweepConfig(zeroshot=str(zs), finetuned=str(ft), evals=folders, out=str(tmp_path / "x.csv"),
+                              alphas=[0.0], reference="imagenet", progress=False))
+
+
+def test_a_dataset_whose_classes_do_not_fit_the_head_fails_before_any_row(tmp_path, tiny_pair_files):
+    zs, ft, _ = tiny_pair_files
+    spec = f"folder={image_folder(tmp_path / 'three', ['a', 'b', 'c'], per_class=1)}"
+    with pytest.raises(WiseftError, match="needs a classifier with 3 outputs"):
+        run_sweep(SweepConfig(zeroshot=str(zs), finetuned=str(ft), evals=[spec], out=str(tmp_path / "r.csv"),
+                              alphas=[0.0], progress=False))
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_cli_sweep_prints_the_paper_style_summary(tmp_path, linear_pair, folders, capsys):
+    zs, lc = linear_pair
+    out = tmp_path / "cli.csv"
+    argv = ["sweep", "--zeroshot", zs, "--finetuned", lc, "--alphas", "0,0.5,1", "--ensemble", "weights",
+            "--ensemble", "outputs", "--out", str(out), "--quiet"]
+    for spec in folders:
+        argv += ["--eval", spec]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Avg shifts" in printed and "Avg ref., shifts" in printed and "linear classifier" in printed
+    assert len(results.read_sweep_csv(out)) == 12
+    assert main(["sweep", "--zeroshot", zs, "--finetuned", lc, "--eval", "imagenet=/nowhere", "--out",
+                 str(out), "--quiet"]) == 2
+    assert "folder not found: /nowhere" in capsys.readouterr().err
