@@ -7,15 +7,15 @@ Run ``streamlit run app.py`` (the demo pair), or preselect a pair for a talk:
 
 import streamlit as st
 
-from pages.shared import sidebar_pair
+from app_pages.shared import sidebar_pair
 
 st.set_page_config(page_title="WiSE-FT Explorer", page_icon="🧭", layout="wide")
 
 PAGES = {
-    "home": ("pages/home.py", "Home", "🏠"),
-    "playground": ("pages/playground.py", "Playground", "🎚️"),
-    "curves": ("pages/curves.py", "Curves", "📈"),
-    "weights": ("pages/weights.py", "Weights", "⚖️"),
+    "home": ("app_pages/home.py", "Home", "🏠"),
+    "playground": ("app_pages/playground.py", "Playground", "🎚️"),
+    "curves": ("app_pages/curves.py", "Curves", "📈"),
+    "weights": ("app_pages/weights.py", "Weights", "⚖️"),
 }
 
 requested = st.query_params.get("page", "home")

@@ -5,7 +5,7 @@ import io
 
 import streamlit as st
 
-from pages.shared import current_alpha
+from app_pages.shared import current_alpha
 from wiseft_core import app_support
 from wiseft_core.errors import WiseftError
 from wiseft_core.plots import PNG_EXPORT_CONFIG, accuracy_curves_figure

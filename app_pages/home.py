@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.shared import current_alpha
+from app_pages.shared import current_alpha
 from wiseft_core.app_support import paper_curve_rows
 from wiseft_core.plots import PNG_EXPORT_CONFIG, accuracy_curves_figure
 from wiseft_core.results import PAPER_SHIFT_LABELS, load_paper_summary
@@ -56,6 +56,6 @@ with right:
 
 st.subheader("Explore")
 c1, c2, c3 = st.columns(3)
-c1.page_link("pages/playground.py", label="Playground: move α and watch predictions change", icon="🎚️")
-c2.page_link("pages/curves.py", label="Curves: accuracy vs robustness for every α", icon="📈")
-c3.page_link("pages/weights.py", label="Weights: what fine-tuning changed, block by block", icon="⚖️")
+c1.page_link("app_pages/playground.py", label="Playground: move α and watch predictions change", icon="🎚️")
+c2.page_link("app_pages/curves.py", label="Curves: accuracy vs robustness for every α", icon="📈")
+c3.page_link("app_pages/weights.py", label="Weights: what fine-tuning changed, block by block", icon="⚖️")

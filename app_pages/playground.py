@@ -10,7 +10,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from pages.shared import current_alpha, interpolator_for, set_alpha
+from app_pages.shared import current_alpha, interpolator_for, set_alpha
 from wiseft_core import alpha_grid, app_support
 from wiseft_core.blocks import block_bands
 from wiseft_core.checkpoints import checkpoint_bytes

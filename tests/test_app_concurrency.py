@@ -76,7 +76,7 @@ def test_eight_app_sessions_interleaved_each_show_their_own_alphas_predictions(a
     sessions = []
     for alpha in ALPHAS:  # open eight sessions on the Playground with the same image, live (extrapolation) range
         at = AppTest.from_file(APP, default_timeout=120).run()
-        at.switch_page("pages/playground.py").run()
+        at.switch_page("app_pages/playground.py").run()
         at.file_uploader(key="images_upload").set_value(("shape.png", image, "image/png")).run()
         at.toggle(key="extrapolate").set_value(True).run()
         sessions.append(at)

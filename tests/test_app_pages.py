@@ -15,7 +15,7 @@ def open_app(page: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"app_pages/{page}.py").run()
         assert not at.exception, at.exception
     return at
 
@@ -93,7 +93,7 @@ def test_playground_bad_upload_shows_an_error_and_keeps_working(app_argv, name, 
 def test_curves_marks_current_alpha_and_rejects_a_csv_with_wrong_columns(app_argv):
     at = open_app()
     at.session_state["wiseft_alpha"] = 0.35
-    at.switch_page("pages/curves.py").run()
+    at.switch_page("app_pages/curves.py").run()
     assert not at.exception and not errors(at)
     spec = at.get("plotly_chart")[0].proto.spec
     assert '"name":"current α"' in spec and "current α = 0.35" in spec
@@ -111,26 +111,20 @@ def test_weights_page_shows_per_block_changes(app_argv):
     assert any(m.label.startswith("Head") for m in at.metric)
 
 
-# AppTest (Streamlit 1.67) drops the sidebar's elements on reruns of an st.navigation app, so sidebar
-# cases preset the widgets' session state and check the first run (the browser test covers reruns).
-def open_app_with(state: dict) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
-
-
 @pytest.mark.slow
 def test_sidebar_reports_unusable_checkpoint_and_keeps_the_previous_pair(app_argv, tmp_path):
     not_a_checkpoint = tmp_path / "notes.safetensors"
     not_a_checkpoint.write_bytes(b"hello, not a tensor file")
-    loaded = open_app().session_state["_pair_context"]
-    at = open_app_with({"_pair_context": loaded, "pair_source": "files", "files_zs_path": str(not_a_checkpoint),
-                        "files_ft_path": str(not_a_checkpoint)})
+    at = open_app("playground")
+    loaded = at.session_state["_pair_context"]
+    at.radio(key="pair_source").set_value("files").run()
+    at.text_input(key="files_zs_path").set_value(str(not_a_checkpoint))
+    at.text_input(key="files_ft_path").set_value(str(not_a_checkpoint)).run()
     assert not at.exception
     assert any("notes.safetensors" in e.value for e in at.sidebar.error), [e.value for e in at.sidebar.error]
     assert any("Keeping the previously loaded pair" in w.value for w in at.sidebar.warning)
     assert at.session_state["_pair_context"] is loaded
+    assert at.title[0].value == "Playground"
 
 
 @pytest.mark.slow
@@ -139,7 +133,8 @@ def test_choosing_cuda_without_cuda_warns_and_uses_the_cpu(app_argv):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    at = open_app_with({"device": "cuda"})
+    at = open_app()
+    at.selectbox(key="device").set_value("cuda").run()
     assert not at.exception
     assert any("no CUDA" in w.value for w in at.sidebar.warning)
     assert at.session_state["_pair_context"].device == "cpu"
