@@ -1,0 +1,140 @@
+"""Sweep benchmarks: the linear-classifier fast path and end-to-end sweep throughput.
+
+1. LC fast path: a 21-alpha sweep (weight- and output-space) of a pair that differs only in the head,
+   against a 1-alpha sweep of the same pair. Features are computed once, so the target is <= 1.3x.
+2. End-to-end sweep: images/s of a weight-space sweep (21 alphas, every image through the model once
+   per alpha, via the interpolation engine) against forward-only images/s of the same model on
+   pre-made tensors. Target >= 0.85x: decoding happens once and weight updates are one lerp per alpha.
+
+Small random open_clip ViT and generated PNG images; nothing is downloaded.
+Run: python benchmarks/sweep.py [--json] [--images N] [--threads T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+from PIL import Image
+
+from wiseft_core import evaluation
+from wiseft_core.checkpoints import CheckpointMeta, save_classifier
+from wiseft_core.datasets import load_dataset
+from wiseft_core.models import create_clip
+from wiseft_core.pair import load_pair
+from wiseft_core.sweep import SweepConfig, parse_alphas, run_sweep
+from wiseft_core.zeroshot import load_templates, template_strings, zero_shot_classifier
+
+MODEL_NAME = "wiseft-bench-vit"
+MODEL_CONFIG = {
+    "embed_dim": 128,
+    "vision_cfg": {"image_size": 64, "layers": 4, "width": 256, "patch_size": 16, "head_width": 64},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
+}
+CLASSES = [f"class {i}" for i in range(10)]
+
+
+def make_pair(folder: Path) -> tuple[Path, Path, Path]:
+    """Zero-shot checkpoint, an end-to-end-like fine-tune (every tensor moved) and a linear-classifier one."""
+    clip, config, preprocessing = create_clip(MODEL_NAME, None, seed=0, model_config=MODEL_CONFIG)
+    templates = load_templates("simple")
+    classifier = zero_shot_classifier(clip, open_clip.get_tokenizer(MODEL_NAME), CLASSES, templates)
+    meta = CheckpointMeta(model_name=MODEL_NAME, model_config=config, pretrained=None, classnames=CLASSES,
+                          templates=template_strings(templates), preprocessing=preprocessing)
+    generator = torch.Generator().manual_seed(1)
+    moved = {k: v + 0.02 * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
+             for k, v in classifier.state_dict().items()}
+    linear = copy.deepcopy(classifier)
+    with torch.no_grad():
+        linear.head.weight.add_(torch.randn(linear.head.weight.shape, generator=generator))
+    paths = folder / "zs.safetensors", folder / "e2e.safetensors", folder / "lc.safetensors"
+    save_classifier(paths[0], classifier, meta)
+    save_classifier(paths[1], moved, meta)
+    save_classifier(paths[2], linear, meta)
+    return paths
+
+
+def make_images(root: Path, count: int) -> str:
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        folder = root / f"{i % len(CLASSES):02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (72, 72, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return f"folder={root}"
+
+
+def timed_sweep(zs: Path, ft: Path, spec: str, out: Path, alphas: list[float], ensembles: list[str],
+                batch_size: int) -> float:
+    start = time.perf_counter()
+    run_sweep(SweepConfig(zeroshot=str(zs), finetuned=str(ft), evals=[spec], out=str(out), alphas=alphas,
+                          ensembles=ensembles, batch_size=batch_size, device="cpu", progress=False))
+    return time.perf_counter() - start
+
+
+@torch.no_grad()
+def forward_only_rate(zs: Path, ft: Path, spec: str, batch_size: int, repeats: int = 3) -> float:
+    """Images/s of the live interpolated model on tensors already in memory (no decoding, no sweep logic)."""
+    pair = load_pair(zs, ft, device="cpu")
+    model = pair.new_interpolator().model
+    loaded = load_dataset(spec)
+    batches = list(evaluation.iterate_batches(loaded, pair.preprocessing.eval_transform(), batch_size))
+    n = sum(len(labels) for _, labels in batches)
+    model(batches[0][0])  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for images, _ in batches:
+            model(images)
+    return repeats * n / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    alphas21 = parse_alphas("0:1:0.05")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        zs, e2e, lc = make_pair(tmp)
+        spec = make_images(tmp / "images", args.images)
+        both = ["weights", "outputs"]
+        lc_one = timed_sweep(zs, lc, spec, tmp / "lc1.csv", [0.5], both, args.batch_size)
+        lc_all = timed_sweep(zs, lc, spec, tmp / "lc21.csv", alphas21, both, args.batch_size)
+        forward = forward_only_rate(zs, e2e, spec, args.batch_size)
+        e2e_time = timed_sweep(zs, e2e, spec, tmp / "e2e.csv", alphas21, ["weights"], args.batch_size)
+    sweep_rate = args.images * len(alphas21) / e2e_time
+    report = {
+        "model": f"{MODEL_NAME} (ViT, width 256, 4 layers, 64 px)", "images": args.images,
+        "threads": args.threads, "device": "cpu",
+        "lc_fast_path": {"sweep_1_alpha_s": round(lc_one, 3), "sweep_21_alphas_s": round(lc_all, 3),
+                         "ratio": round(lc_all / lc_one, 3), "target_max": 1.3,
+                         "ok": lc_all / lc_one <= 1.3},
+        "end_to_end": {"forward_only_img_per_s": round(forward, 1), "sweep_img_per_s": round(sweep_rate, 1),
+                       "alphas": len(alphas21), "sweep_s": round(e2e_time, 2),
+                       "ratio": round(sweep_rate / forward, 3), "target_min": 0.85,
+                       "ok": sweep_rate / forward >= 0.85},
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        lc_part, e2e_part = report["lc_fast_path"], report["end_to_end"]
+        print(f"LC fast path: 21 alphas {lc_part['sweep_21_alphas_s']} s vs 1 alpha {lc_part['sweep_1_alpha_s']} s "
+              f"-> {lc_part['ratio']}x (target <= 1.3x)")
+        print(f"End-to-end sweep: {e2e_part['sweep_img_per_s']} img/s vs forward-only "
+              f"{e2e_part['forward_only_img_per_s']} img/s -> {e2e_part['ratio']}x (target >= 0.85x)")
+    return 0 if report["lc_fast_path"]["ok"] and report["end_to_end"]["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
