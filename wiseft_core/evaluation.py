@@ -35,10 +35,12 @@ class Unreadable:
         self.first.extend(names[: max(0, SHOW_UNREADABLE - len(self.first))])
 
     def warn(self, spec: str) -> None:
-        if self.count:
-            more = ", ..." if self.count > len(self.first) else ""
-            print(f"wiseft: warning: skipped {self.count} unreadable image(s) in {spec}: "
-                  f"{', '.join(self.first)}{more}", file=sys.stderr)
+        """Print the total over ranks (call on every rank; rank 0 prints its first paths)."""
+        total = int(distributed.all_reduce_sum(torch.tensor([self.count], dtype=torch.long)).item())
+        if total and distributed.current().is_main:
+            more = ", ..." if total > len(self.first) else ""
+            print(f"wiseft: warning: skipped {total} unreadable image(s) in {spec}: "
+                  f"{', '.join(self.first) or '(on other ranks)'}{more}", file=sys.stderr)
 
 
 class PreparedImages(Dataset):
@@ -120,7 +122,10 @@ class BatchCache:
                                               self.unreadable):
             if kept is not None:
                 size += images.numel() * images.element_size()
-                kept = kept + [(images, labels)] if size <= self.limit_bytes else None
+                if size <= self.limit_bytes:
+                    kept.append((images, labels))
+                else:
+                    kept = None
             yield images, labels
         self._batches = kept
 

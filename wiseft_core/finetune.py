@@ -115,7 +115,7 @@ class AugmentedImages(Dataset):
     def __getitem__(self, key: tuple[int, int]):
         epoch, index = key
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
+            torch.manual_seed(((self.seed * 1_000_003 + epoch) * 10_000_019 + index) % (1 << 63))
             return self.prepared[index]
 
 
@@ -336,8 +336,11 @@ def finetune(config: FinetuneConfig) -> Path:
         distributed.barrier()
     bar.close()
     final = out / FINAL_FILE
+    if env.is_main and not final.is_file():  # a run resumed after its last epoch but before the final copy
+        save_classifier(final, model.state_dict(), _epoch_meta(zeroshot.meta, recipe, num_epochs, step),
+                        dtype=None if save_dtype == torch.float32 else save_dtype)
+    unreadable.warn(cfg.train)
     if env.is_main:
-        unreadable.warn(cfg.train)
         log.write(event="done", step=step, checkpoint=FINAL_FILE)
         print(f"wiseft finetune: wrote {final}", file=sys.stderr)
     distributed.barrier()
@@ -347,7 +350,7 @@ def finetune(config: FinetuneConfig) -> Path:
 def _save_epoch(out: Path, model: nn.Module, zs_meta, recipe: dict, epoch: int, step: int,
                 save_dtype: torch.dtype, optimizer, cfg: FinetuneConfig, done: bool) -> None:
     """Classifier first, then the state that points at it: a crash between the two loses nothing saved."""
-    meta = dataclasses.replace(zs_meta, recipe={**recipe, "epoch": epoch, "step": step})
+    meta = _epoch_meta(zs_meta, recipe, epoch, step)
     dtype = None if save_dtype == torch.float32 else save_dtype
     save_classifier(_epoch_path(out, epoch), model.state_dict(), meta, dtype=dtype)
     if done:
@@ -358,6 +361,11 @@ def _save_epoch(out: Path, model: nn.Module, zs_meta, recipe: dict, epoch: int, 
     if cfg.keep_epochs > 0:
         for old in range(1, epoch - cfg.keep_epochs + 1):
             _epoch_path(out, old).unlink(missing_ok=True)
+
+
+def _epoch_meta(zs_meta, recipe: dict, epoch: int, step: int):
+    """The zero-shot checkpoint's metadata (model, classes, preprocessing) plus this run's recipe."""
+    return dataclasses.replace(zs_meta, recipe={**recipe, "epoch": epoch, "step": step})
 
 
 def _image_batches(loader: DataLoader, loaded: LoadedDataset):
@@ -410,8 +418,8 @@ def _cached_features(zeroshot, loaded: LoadedDataset, cfg: FinetuneConfig, out: 
     labels_plus_one = distributed.all_reduce_sum(labels_plus_one)
     keep = labels_plus_one > 0
     features, labels = features[keep].contiguous(), (labels_plus_one[keep] - 1).contiguous()
+    unreadable.warn(cfg.train)
     if env.is_main:
-        unreadable.warn(cfg.train)
         write_atomically(path, safetensors_save({"features": features, "labels": labels},
                                                 metadata={"wiseft_features": json.dumps(key)}))
     return features.to(env.device), labels.to(env.device)

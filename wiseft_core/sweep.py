@@ -164,8 +164,7 @@ def run_sweep(config: SweepConfig) -> list[dict]:
             sweep = evaluation.weight_space_accuracies(interpolator, weights, batches, loaded, env.device)
             for triple in sweep:
                 emit(spec, "weights", [triple])
-        if env.is_main:
-            batches.unreadable.warn(spec)
+        batches.unreadable.warn(spec)
     bar.close()
     if env.is_main and config.progress:
         elapsed = time.perf_counter() - started
