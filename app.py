@@ -9,13 +9,13 @@ import streamlit as st
 
 from app_pages.shared import sidebar_pair
 
-st.set_page_config(page_title="WiSE-FT Explorer", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="WiSE-FT Explorer", page_icon=":material/tune:", layout="wide")
 
 PAGES = {
-    "home": ("app_pages/home.py", "Home", "🏠"),
-    "playground": ("app_pages/playground.py", "Playground", "🎚️"),
-    "curves": ("app_pages/curves.py", "Curves", "📈"),
-    "weights": ("app_pages/weights.py", "Weights", "⚖️"),
+    "home": ("app_pages/home.py", "Home", ":material/home:"),
+    "playground": ("app_pages/playground.py", "Playground", ":material/tune:"),
+    "curves": ("app_pages/curves.py", "Curves", ":material/show_chart:"),
+    "weights": ("app_pages/weights.py", "Weights", ":material/balance:"),
 }
 
 requested = st.query_params.get("page", "home")

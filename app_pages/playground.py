@@ -153,8 +153,9 @@ def prediction_area(context, samples: list[Sample]) -> None:
     interpolator, _ = interpolator_for(context)
     alpha = current_alpha()
     top = st.columns([4, 2, 3])
-    extrapolate = top[1].toggle("Extrapolate (−0.5 … 1.5)", value=not 0.0 <= alpha <= 1.0, key="extrapolate",
-                                help="α < 0 moves away from the fine-tuned model, α > 1 beyond it.")
+    extrapolate = top[1].toggle("Extrapolate", value=not 0.0 <= alpha <= 1.0, key="extrapolate",
+                                help="Extend the slider to −0.5 … 1.5: α < 0 moves away from the fine-tuned "
+                                "model, α > 1 goes beyond it.")
     low, high = (-0.5, 1.5) if extrapolate else (0.0, 1.0)
     alpha = top[0].slider("α  (0 = zero-shot, 1 = fine-tuned)", low, high, float(min(max(alpha, low), high)), 0.05,
                           key=f"alpha_slider_{low}_{high}")

@@ -1,0 +1,186 @@
+"""End to end in a real browser: `streamlit run app.py` on 127.0.0.1, driven by Playwright + Debian's Chromium.
+
+Opens each page, moves the alpha slider with the keyboard, uploads an image with `set_input_files`,
+checks that the shown prediction changes, and saves a screenshot of each page to docs/screenshots/.
+Under CI=true a missing browser fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app_pair import REPO, app_pair, png_bytes  # noqa: E402, F401 (fixture)
+
+from wiseft_core import app_support  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("WISEFT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+STARTUP_S = 90
+STEP_MS = 60_000
+
+
+def missing(reason: str):
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser test cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(app_pair, tmp_path_factory):
+    """A real `streamlit run app.py` (the demo pair when present, else the generated pair via launch options)."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.address", "127.0.0.1",
+               "--server.headless", "true", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
+    if not app_support.demo_pair_available():
+        command += ["--", "--zeroshot", app_pair[0], "--finetuned", app_pair[1]]
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    with open(log, "wb") as handle:
+        process = subprocess.Popen(command, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + STARTUP_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright is not installed (pip install playwright)")
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    page = context.new_page()
+    page.set_default_timeout(STEP_MS)
+    yield page
+    context.close()
+
+
+def wait_idle(page) -> None:
+    """Wait until Streamlit has finished running (its status widget shows no "Running")."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=STEP_MS)
+    page.wait_for_timeout(300)
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+def uploaded_prediction(page) -> str:
+    """The prediction line of the uploaded image (its card comes first on the page)."""
+    line = page.get_by_text(re.compile(r"^Prediction at α = ")).first
+    line.wait_for()
+    return re.sub(r"^Prediction at α = [-0-9.]+: ", "", line.inner_text())
+
+
+def test_home_page_shows_the_paper_headline(server, page):
+    page.goto(server)
+    page.get_by_role("heading", name="WiSE-FT Explorer").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    wait_idle(page)
+    assert page.get_by_text("Model pair").first.is_visible()
+    screenshot(page, "home.png")
+
+
+def test_playground_keyboard_slider_and_upload_change_the_prediction(server, page, tmp_path):
+    image = tmp_path / "uploaded_shape.png"
+    image.write_bytes(png_bytes())
+    page.goto(f"{server}/playground?alpha=0")
+    page.get_by_role("heading", name="Playground").wait_for()
+    wait_idle(page)
+    page.get_by_role("tab", name="Upload").click()
+    uploader = page.get_by_test_id("stFileUploader").filter(has_text="Upload images")
+    uploader.locator("input[type=file]").set_input_files(str(image))
+    page.get_by_text("uploaded_shape.png").first.wait_for()
+    wait_idle(page)
+    at_zero = uploaded_prediction(page)
+    assert page.get_by_text(re.compile(r"^Prediction at α = 0:")).first.is_visible()
+
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    slider.press("End")  # keyboard: jump to alpha = 1
+    page.get_by_text(re.compile(r"^Prediction at α = 1:")).first.wait_for()
+    wait_idle(page)
+    at_one = uploaded_prediction(page)
+    assert at_one != at_zero
+    assert "alpha=1" in page.url
+
+    slider.focus()
+    for _ in range(10):  # ten steps of 0.05 back: alpha = 0.5
+        slider.press("ArrowLeft")
+    page.get_by_text(re.compile(r"^Prediction at α = 0.5:")).first.wait_for()
+    wait_idle(page)
+    assert "alpha=0.5" in page.url
+    page.get_by_role("tab", name="Gallery").click()
+    wait_idle(page)
+    screenshot(page, "playground.png")
+
+
+def test_curves_page_plots_and_marks_the_alpha(server, page):
+    page.goto(server)
+    page.get_by_role("link", name="Curves").first.click()
+    page.get_by_role("heading", name="Accuracy vs robustness curves").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    wait_idle(page)
+    assert page.get_by_text(re.compile("★ marks α = ")).first.is_visible()
+    screenshot(page, "curves.png")
+
+
+def test_weights_page_shows_the_per_block_chart(server, page):
+    page.goto(f"{server}/weights")
+    page.get_by_role("heading", name="What fine-tuning changed").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    wait_idle(page)
+    screenshot(page, "weights.png")
