@@ -136,3 +136,19 @@ def test_cli_sweep_prints_the_paper_style_summary(tmp_path, linear_pair, folders
     assert main(["sweep", "--zeroshot", zs, "--finetuned", lc, "--eval", "imagenet=/nowhere", "--out",
                  str(out), "--quiet"]) == 2
     assert "folder not found: /nowhere" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_world_distributions_sweep_with_photo_as_the_reference(tmp_path):
+    from conftest import TINY_VIT, make_classifier
+
+    from wiseft_core.demo import world
+
+    classifier, meta, _ = make_classifier("wiseft-test-vit", TINY_VIT, seed=0, classnames=world.CLASSNAMES)
+    save_classifier(tmp_path / "zs.safetensors", classifier, meta)
+    rows = run_sweep(SweepConfig(zeroshot=str(tmp_path / "zs.safetensors"), finetuned=str(tmp_path / "zs.safetensors"),
+                                 evals=["demo:sketch", "demo:photo"], out=str(tmp_path / "demo.csv"), alphas=[0.0, 1.0],
+                                 progress=False))
+    assert {(r["dataset"], r["role"]) for r in rows} == {("demo:sketch", "shift"), ("demo:photo", "reference")}
+    assert {r["n"] for r in rows} == {len(world.demo_dataset("photo"))}
+    assert rows[0]["top1"] == rows[1]["top1"]  # identical endpoints
