@@ -1,0 +1,74 @@
+"""Non-Streamlit helpers of the app: launch options, curve tables, reproducing commands, the gallery."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+from PIL import Image
+
+from wiseft_core import app_support
+from wiseft_core.checkpoints import checkpoint_bytes
+from wiseft_core.cli import merge_recipe
+from wiseft_core.errors import WiseftError
+from wiseft_core.interpolation import interpolate_state_dicts
+from wiseft_core.pair import load_pair
+
+
+def test_launch_options_are_read_after_streamlits_own_arguments():
+    options = app_support.parse_launch_args(["--zeroshot", "a.safetensors", "--finetuned", "b.safetensors",
+                                             "--device", "cuda", "--unrelated", "x"])
+    assert options == app_support.LaunchOptions("a.safetensors", "b.safetensors", "cuda")
+    assert app_support.parse_launch_args([]) == app_support.LaunchOptions()
+
+
+def test_paper_curves_become_summary_rows_with_imagenet_as_reference():
+    rows = app_support.paper_curve_rows()
+    assert len(rows) == 210
+    row = next(r for r in rows if r["model"] == "CLIP ViT-L/14@336px" and r["finetuning"] == "end-to-end"
+               and r["alpha"] == 0.5)
+    assert row["reference"] == 86.8 and row["ImageNet-R"] == 89.4 and row["source"] == "paper"
+    assert app_support.shift_columns(rows) == ["ImageNetV2", "ImageNet-R", "ImageNet-Sketch", "ObjectNet",
+                                               "ImageNet-A"]
+
+
+def test_sweep_csv_with_wrong_columns_names_what_is_missing():
+    with pytest.raises(WiseftError, match="missing column\\(s\\) model, finetuning"):
+        app_support.sweep_curve_rows(b"alpha,acc\n0,1\n", "mine")
+
+
+def test_download_of_a_merge_is_byte_identical_to_wiseft_interpolate(tmp_path):
+    zeroshot, finetuned = app_support.write_random_pair(tmp_path / "pair")
+    block_alphas = [("head", 1.0), ("block0", 0.2)]
+    command = app_support.interpolate_command(str(zeroshot), str(finetuned), 0.4, block_alphas,
+                                              out=str(tmp_path / "cli.safetensors"))
+    argv = shlex.split(command)
+    assert argv[:2] == ["wiseft", "interpolate"] and "--block-alpha" in argv
+    result = subprocess.run([sys.executable, "-m", "wiseft_core", *argv[1:]], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    pair = load_pair(zeroshot, finetuned)
+    theta = interpolate_state_dicts(pair.zeroshot.model.state_dict(), pair.finetuned.model.state_dict(), 0.4,
+                                    block_alphas)
+    app_bytes = checkpoint_bytes(theta, replace(pair.zeroshot.meta, recipe=merge_recipe(pair, 0.4, block_alphas)))
+    assert app_bytes == (tmp_path / "cli.safetensors").read_bytes()
+
+
+def test_gallery_groups_samples_by_distribution_and_reads_the_label_from_the_name(tmp_path):
+    (tmp_path / "sketch").mkdir()
+    for name in ["photo_small_circle_0.png", "photo_large_semicircle_1.png", "sketch/small_star_0.png",
+                 "adversarial_mystery.png"]:
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    groups = app_support.gallery_samples(tmp_path, ["small circle", "large circle", "small semicircle",
+                                                    "large semicircle", "small star"])
+    assert list(groups) == ["photo", "sketch", "adversarial"]
+    assert [s.label for s in groups["photo"]] == ["large semicircle", "small circle"]
+    assert groups["sketch"][0].label == "small star" and groups["adversarial"][0].label is None
+    assert app_support.gallery_samples(tmp_path / "missing", []) == {}
+
+
+def test_timed_reports_the_best_of_several_runs_in_milliseconds():
+    result, ms = app_support.timed(lambda: 42, repeats=3)
+    assert result == 42 and 0 <= ms < 50
