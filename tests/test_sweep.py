@@ -152,3 +152,60 @@ def test_demo_world_distributions_sweep_with_photo_as_the_reference(tmp_path):
     assert {(r["dataset"], r["role"]) for r in rows} == {("demo:sketch", "shift"), ("demo:photo", "reference")}
     assert {r["n"] for r in rows} == {len(world.demo_dataset("photo"))}
     assert rows[0]["top1"] == rows[1]["top1"]  # identical endpoints
+
+
+@pytest.fixture(scope="module")
+def imagenet_classifier(tmp_path_factory, request):
+    """A tiny random ViT with a 1000-class ImageNet zero-shot head (class names from open_clip)."""
+    import dataclasses
+
+    import open_clip
+    from conftest import TINY_VIT
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+    from wiseft_core.models import create_clip
+    from wiseft_core.zeroshot import zero_shot_classifier
+
+    clip, config, preprocessing = create_clip("wiseft-test-vit", None, seed=0, model_config=TINY_VIT)
+    classnames = list(IMAGENET_CLASSNAMES)  # one template keeps the 1000-class head quick to build
+    classifier = zero_shot_classifier(clip, open_clip.get_tokenizer("wiseft-test-vit"), classnames, ["{}"])
+    _, meta, _ = request.getfixturevalue("tiny_vit")
+    meta = dataclasses.replace(meta, classnames=classnames, templates=["{}"])
+    path = tmp_path_factory.mktemp("in1k") / "zs.safetensors"
+    save_classifier(path, classifier, meta)
+    return classifier, meta, path
+
+
+@pytest.mark.parametrize("kind", ["imagenet-v2", "imagenet-r", "objectnet"])
+def test_shifted_imagenet_layouts_score_exactly_the_known_fraction(tmp_path, imagenet_classifier, kind):
+    """Half of the images are filed under the class the model predicts (after the projection): 50 % top-1."""
+    from wiseft_core import projections
+    from wiseft_core.images import open_image
+
+    classifier, meta, zs = imagenet_classifier
+    folder_of = {
+        "imagenet-v2": (lambda label: str(label), None, 0),
+        "imagenet-r": (lambda label: projections.imagenet_wnids()[projections.imagenet_r_indices()[label]],
+                       projections.imagenet_r_projection(), 0),
+        "objectnet": (lambda label: list(projections.objectnet_mapping())[label],
+                      projections.objectnet_projection(), 2),
+    }[kind]
+    name, projection, border = folder_of
+    transform = meta.preprocessing.eval_transform()
+    root = tmp_path / "data"
+    for i in range(6):
+        image_folder(tmp_path / f"s{i}", [f"c{i}"], per_class=1, seed=100 + i)
+    scratch = [tmp_path / f"s{i}" / f"c{i}" / "img_0.png" for i in range(6)]
+    for i, path in enumerate(scratch):
+        image = open_image(path)
+        cropped = image.crop((border, border, image.width - border, image.height - border))
+        with torch.no_grad():
+            logits = classifier(transform(cropped)[None])
+        predicted = int((projection(logits) if projection else logits).argmax())
+        label = predicted if i % 2 == 0 else (predicted + 1) % (projection.num_outputs if projection else 1000)
+        target = root / ("images" if kind == "objectnet" else "") / name(label)
+        target.mkdir(parents=True, exist_ok=True)
+        (target / f"{i}.png").write_bytes(path.read_bytes())
+    rows = run_sweep(SweepConfig(zeroshot=str(zs), finetuned=str(zs), evals=[f"{kind}={root}"], alphas=[0.0],
+                                 ensembles=["weights", "outputs"], out=str(tmp_path / "r.csv"), progress=False))
+    assert [(r["top1"], r["n"]) for r in rows] == [(50.0, 6), (50.0, 6)]
