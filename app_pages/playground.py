@@ -199,10 +199,15 @@ def prediction_area(context, samples: list[Sample]) -> None:
         cols = st.columns([1, 1.3, 1.3, 1.3])
         cols[0].image(sample.image, width="stretch")
         ends = {0.0: grid_probs[alpha_grid.grid_index(0.0)][i], 1.0: grid_probs[alpha_grid.grid_index(1.0)][i]}
-        for col, (label, row) in zip(cols[1:], [("α = 0 (zero-shot)", ends[0.0]), (f"α = {alpha:g}", probs[i]),
-                                                ("α = 1 (fine-tuned)", ends[1.0])]):
-            col.plotly_chart(top_k_figure(top_k(row, classnames, TOP_K), label, sample.label),
-                             key=f"topk_{i}_{label}", config={"displayModeBar": False})
+        endpoint_figures = st.session_state.setdefault("_endpoint_figures", {})  # fixed while α moves
+        for j, (col, (label, row)) in enumerate(zip(cols[1:], [("α = 0 (zero-shot)", ends[0.0]), (f"α = {alpha:g}", probs[i]),
+                                                ("α = 1 (fine-tuned)", ends[1.0])])):
+            cache_key = (context.key, sample.digest, mode, label)
+            figure = endpoint_figures.get(cache_key) or top_k_figure(top_k(row, classnames, TOP_K), label,
+                                                                     sample.label)
+            if j != 1:
+                endpoint_figures[cache_key] = figure
+            col.plotly_chart(figure, key=f"topk_{i}_{j}", config={"displayModeBar": False})
         st.plotly_chart(probability_vs_alpha_figure(
             grid.alphas, grid_probs[:, i].numpy(), classnames, current_alpha=alpha, true_label=sample.label),
             key=f"prob_alpha_{i}", config={"displayModeBar": False})

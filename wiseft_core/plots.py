@@ -115,18 +115,25 @@ def accuracy_curves_figure(
 
 
 def top_k_figure(entries: Sequence[tuple[str, float]], title: str, true_label: str | None = None) -> go.Figure:
-    """Horizontal bars of the top-k probabilities, best on top; the true label in green."""
+    """Horizontal bars of the top-k probabilities, best on top; the true label in green.
+
+    Built from one dict (validated once) rather than trace objects: the Playground redraws these
+    on every slider move, and plotly's per-object validation would dominate that time.
+    """
     labels = [label for label, _ in entries][::-1]
     probs = [float(p) for _, p in entries][::-1]
-    colors = [HIGHLIGHT if label == true_label else MUTED for label in labels]
-    fig = go.Figure(go.Bar(
-        x=probs, y=labels, orientation="h", marker_color=colors,
-        text=[f"{p:.0%}" for p in probs], textposition="auto",
-        hovertemplate="%{y}: %{x:.3f}<extra></extra>",
-    ))
-    fig.update_layout(title=title, height=60 + 28 * max(len(entries), 1), margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      xaxis={"range": [0, 1], "tickformat": ".0%"}, showlegend=False)
-    return fig
+    return go.Figure({
+        "data": [{
+            "type": "bar", "x": probs, "y": labels, "orientation": "h",
+            "marker": {"color": [HIGHLIGHT if label == true_label else MUTED for label in labels]},
+            "text": [f"{p:.0%}" for p in probs], "textposition": "auto",
+            "hovertemplate": "%{y}: %{x:.3f}<extra></extra>",
+        }],
+        "layout": {
+            "title": {"text": title}, "height": 60 + 28 * max(len(entries), 1), "showlegend": False,
+            "margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "xaxis": {"range": [0, 1], "tickformat": ".0%"},
+        },
+    })
 
 
 def probability_vs_alpha_figure(
@@ -149,25 +156,28 @@ def probability_vs_alpha_figure(
         true_index = list(classnames).index(true_label)
         if true_index not in order:
             order.append(true_index)
-    fig = go.Figure()
+    data = []
     for i, c in enumerate(order):
         is_true = classnames[c] == true_label
-        fig.add_trace(go.Scatter(
-            x=list(alphas), y=probs[:, c], mode="lines+markers", name=classnames[c] + (" ✓" if is_true else ""),
-            line={"color": COLORS[i % len(COLORS)], "width": 4 if is_true else 2},
-            hovertemplate="α = %{x:.2f}: %{y:.3f}<extra>" + classnames[c] + "</extra>",
-        ))
-    x_range = [min(0.0, *(a for a in [current_alpha] if a is not None)) - 0.02,
-               max(1.0, *(a for a in [current_alpha] if a is not None)) + 0.02]
+        data.append({
+            "type": "scatter", "x": list(alphas), "y": probs[:, c].tolist(), "mode": "lines+markers",
+            "name": classnames[c] + (" ✓" if is_true else ""),
+            "line": {"color": COLORS[i % len(COLORS)], "width": 4 if is_true else 2},
+            "hovertemplate": "α = %{x:.2f}: %{y:.3f}<extra>" + classnames[c] + "</extra>",
+        })
+    shown = [a for a in [current_alpha] if a is not None]
+    layout = {
+        "xaxis": {"title": {"text": "α (0 = zero-shot, 1 = fine-tuned)"},
+                  "range": [min(0.0, *shown) - 0.02, max(1.0, *shown) + 0.02]},
+        "yaxis": {"title": {"text": "probability"}, "range": [0, 1.02]},
+        "height": 320, "margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "legend": {"font": {"size": 11}},
+    }
     if current_alpha is not None:
-        fig.add_vline(x=current_alpha, line_dash="dot", line_color="black",
-                      annotation_text=f"α = {current_alpha:.2f}", annotation_position="top")
-    fig.update_layout(
-        xaxis_title="α (0 = zero-shot, 1 = fine-tuned)", yaxis_title="probability", height=320,
-        yaxis={"range": [0, 1.02]}, xaxis={"range": x_range}, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        legend={"font": {"size": 11}},
-    )
-    return fig
+        layout["shapes"] = [{"type": "line", "x0": current_alpha, "x1": current_alpha, "xref": "x",
+                             "y0": 0, "y1": 1, "yref": "paper", "line": {"dash": "dot", "color": "black"}}]
+        layout["annotations"] = [{"x": current_alpha, "xref": "x", "y": 1.0, "yref": "paper", "yanchor": "bottom",
+                                  "text": f"α = {current_alpha:.2f}", "showarrow": False}]
+    return go.Figure({"data": data, "layout": layout})
 
 
 def weight_diff_figure(diffs: Sequence) -> go.Figure:

@@ -1,0 +1,167 @@
+"""How fast the app answers: slider moves, cached grid alphas and the first page load.
+
+    python benchmarks/app_latency.py [--json] [--models demo,ViT-B-32] [--repeats 7]
+
+For each pair (the demo pair when shipped, and ViT-B-32 at random weights — no download) on CPU:
+- ``forward_ms``: the floor, ``set_alpha`` + one forward of one image;
+- ``slider_uncached_ms``: what the Playground does when the slider lands on an alpha that is not on the
+  cached grid (extrapolation, per-block alpha): set_alpha + forward + softmax + top-k at 0/α/1 + the
+  four plotly figures serialised to JSON as Streamlit sends them; target ≤ 1.3 × ``forward_ms``;
+- ``slider_cached_ms``: the same for a grid alpha (every slider stop in 0..1), served from the
+  21-point grid without a forward; target ≤ 20 ms;
+- ``grid_ms``: computing the 21-point grid for one image (once per image and pair);
+- ``first_load_s`` / ``first_playground_s``: a cold ``AppTest`` run of the Home page (loads the
+  pair) and then the Playground with one uploaded image (computes its grid); and
+  ``apptest_rerun_ms``, a full Streamlit script rerun after a slider move (includes AppTest's own
+  overhead, so an upper bound for the browser).
+Medians over ``--repeats`` runs. Timings share the machine with whatever else runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import plotly.io as pio
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from wiseft_core import alpha_grid, app_support  # noqa: E402
+from wiseft_core.pair import load_pair  # noqa: E402
+from wiseft_core.plots import probability_vs_alpha_figure, top_k_figure  # noqa: E402
+from wiseft_core.predict import to_batch, top_k  # noqa: E402
+
+
+def median_ms(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def sample_png() -> bytes:
+    from PIL import Image
+
+    image = Image.new("RGB", (96, 80), (180, 60, 40))
+    for x in range(30, 60):
+        for y in range(20, 60):
+            image.putpixel((x, y), (240, 240, 240))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def render(classnames, grid_probs, probs, alpha, endpoint_figures) -> None:
+    """The Playground's output for one image, serialised as Streamlit sends it: top-k bars at 0/α/1
+    (the endpoint bars are built once per image and reused) and the probability-vs-alpha chart."""
+    figures = [endpoint_figures[0], top_k_figure(top_k(probs[0], classnames, 5), f"α = {alpha:g}"),
+               endpoint_figures[1],
+               probability_vs_alpha_figure(alpha_grid.ALPHA_GRID, grid_probs[:, 0].numpy(), classnames,
+                                           current_alpha=alpha)]
+    for figure in figures:
+        pio.to_json(figure.to_dict(), validate=False)
+
+
+def library_path(zeroshot: str, finetuned: str, repeats: int) -> dict:
+    from wiseft_core.images import open_image
+
+    pair = load_pair(zeroshot, finetuned)
+    interpolator = pair.new_interpolator()
+    batch = to_batch([open_image(sample_png())], pair.preprocessing)
+    classnames = pair.classnames
+    alpha_grid.live_weight_space_logits(interpolator, batch, 0.3)  # warm-up
+    start = time.perf_counter()
+    grid = alpha_grid.compute_alpha_grid(interpolator, batch)
+    grid_ms = (time.perf_counter() - start) * 1000
+    grid_probs = grid.probs()
+    endpoints = [top_k_figure(top_k(grid_probs[i, 0], classnames, 5), "end") for i in (0, -1)]
+    uncached = iter([1.0 + 0.5 * i / (4 * repeats) for i in range(1, 4 * repeats)])
+
+    def forward_only():
+        interpolator.set_alpha(next(uncached))
+        alpha_grid.forward_logits(interpolator.model, batch)
+
+    def slider_uncached():
+        alpha = next(uncached)
+        probs = alpha_grid.live_weight_space_logits(interpolator, batch, alpha).softmax(-1)
+        render(classnames, grid_probs, probs, alpha, endpoints)
+
+    def slider_cached():
+        probs = grid.weight_space_logits(0.45).softmax(-1)
+        render(classnames, grid_probs, probs, 0.45, endpoints)
+
+    forward = median_ms(forward_only, repeats)
+    slider = median_ms(slider_uncached, repeats)
+    return {
+        "params_M": round(sum(p.numel() for p in pair.zeroshot.model.parameters()) / 1e6, 2),
+        "forward_ms": round(forward, 2),
+        "slider_uncached_ms": round(slider, 2),
+        "slider_vs_forward": round(slider / forward, 3),
+        "slider_cached_ms": round(median_ms(slider_cached, repeats), 2),
+        "grid_ms": round(grid_ms, 1),
+    }
+
+
+def app_path(zeroshot: str, finetuned: str, repeats: int) -> dict:
+    from streamlit.testing.v1 import AppTest
+
+    sys.argv = ["app.py", "--zeroshot", zeroshot, "--finetuned", finetuned]
+    start = time.perf_counter()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
+    first_load = time.perf_counter() - start
+    start = time.perf_counter()
+    at.switch_page("app_pages/playground.py").run()
+    at.file_uploader(key="images_upload").set_value(("sample.png", sample_png(), "image/png")).run()
+    first_playground = time.perf_counter() - start
+    assert not at.exception, at.exception
+    at.toggle(key="extrapolate").set_value(True).run()
+    alphas = iter([1.05 + 0.05 * i for i in range(repeats)])
+    rerun = median_ms(lambda: at.slider(key="alpha_slider_-0.5_1.5").set_value(round(next(alphas), 2)).run(),
+                      repeats)
+    return {"first_load_s": round(first_load, 2), "first_playground_s": round(first_playground, 2),
+            "apptest_rerun_ms": round(rerun, 1)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--models", default="demo,ViT-B-32")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--no-app", action="store_true", help="skip the AppTest measurements")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models.split(","):
+            if name == "demo":
+                if not app_support.demo_pair_available():
+                    results["demo"] = {"skipped": "assets/demo pair not present"}
+                    continue
+                paths = (str(app_support.DEMO_ZEROSHOT), str(app_support.DEMO_FINETUNED))
+            else:
+                zs, ft = app_support.write_random_pair(Path(tmp) / name, model_name=name)
+                paths = (str(zs), str(ft))
+            results[name] = library_path(*paths, args.repeats)
+            if not args.no_app:
+                results[name].update(app_path(*paths, args.repeats))
+    results["targets"] = {"slider_vs_forward": "<= 1.3", "slider_cached_ms": "<= 20"}
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for name, values in results.items():
+            print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
