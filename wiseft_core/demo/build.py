@@ -26,6 +26,8 @@ from wiseft_core.demo.pretrain import PretrainRecipe, generate_pairs, pretrain
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "assets" / "demo"
 PRETRAINED_TAG = "wiseft-demo-world"  # not an open_clip tag: the weights exist only in these files
 SAMPLE_INDICES = (1, 6, 13, 28, 36)  # test images: large circle, small plus, large star, small ring, small crescent
+CLIP_FILE = "pretrained_clip.safetensors"  # both towers: lets a rebuild skip pretraining (--reuse-pretrained)
+CLIP_METADATA_KEY = "wiseft_demo_clip"
 SAMPLE_SCALE = 4  # samples are the 32x32 test images enlarged 4x (nearest) so a gallery shows crisp pixels
 
 
@@ -47,6 +49,7 @@ class BuildRecipe:
     end_to_end: FinetuneRecipe
     linear: FinetuneRecipe
     alphas: str = "0:1:0.05"
+    split_sizes: dict[str, int] = field(default_factory=lambda: dict(world.DEFAULT_SIZES))
     evals: list[str] = field(default_factory=lambda: [f"demo:{d}" for d in world.DISTRIBUTIONS])
     threads: int = 2
 
@@ -55,7 +58,7 @@ class BuildRecipe:
 
 
 FULL = BuildRecipe(
-    pretrain=PretrainRecipe(pairs=200_000, steps=2400, batch_size=256, lr=1e-3, warmup_steps=200, seed=0),
+    pretrain=PretrainRecipe(pairs=200_000, steps=1600, batch_size=256, lr=1e-3, warmup_steps=200, seed=0),
     end_to_end=FinetuneRecipe(lr=5e-4, steps=400, warmup=40, batch_size=128),
     linear=FinetuneRecipe(lr=1e-2, steps=1000, warmup=100, batch_size=512),
 )
@@ -64,6 +67,8 @@ QUICK = BuildRecipe(
     end_to_end=FinetuneRecipe(lr=5e-4, steps=8, warmup=2, batch_size=32),
     linear=FinetuneRecipe(lr=1e-2, steps=20, warmup=2, batch_size=128),
     alphas="0,0.5,1",
+    split_sizes={"train": 2000, "val": 100, "test": 100},
+    threads=1,
 )
 
 
@@ -100,11 +105,31 @@ def write_samples(folder: Path, indices=SAMPLE_INDICES) -> list[Path]:
     return written
 
 
-def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None]) -> dict:
-    """Pretrain ``demo-clip`` contrastively and save its zero-shot classifier; returns timings."""
-    from wiseft_core.checkpoints import CheckpointMeta, save_classifier
+def save_clip(path: Path, clip_model: torch.nn.Module, info: dict) -> None:
+    """The whole pretrained CLIP (both towers) in fp16 safetensors, with how it was made."""
+    from safetensors.torch import save_file
+
+    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in clip_model.state_dict().items()}
+    save_file(tensors, str(path), metadata={CLIP_METADATA_KEY: json.dumps(info, sort_keys=True)})
+
+
+def load_clip(path: Path) -> tuple[torch.nn.Module, dict, object]:
+    """(CLIP model in fp32 eval mode, the info saved with it, its Preprocessing)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
     from wiseft_core.models import create_clip
-    from wiseft_core.zeroshot import zero_shot_classifier
+
+    with safe_open(str(path), "pt") as handle:
+        info = json.loads(handle.metadata()[CLIP_METADATA_KEY])
+    clip_model, _, preprocessing = create_clip(MODEL_NAME, None, model_config=info["model_config"])
+    clip_model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()})
+    return clip_model.eval(), info, preprocessing
+
+
+def pretrain_clip(recipe: BuildRecipe, path: Path, log: Callable[[str], None]) -> dict:
+    """Generate pairs, pretrain ``demo-clip`` contrastively, save it to ``path``; returns its info."""
+    from wiseft_core.models import create_clip
 
     config = register()
     started = time.perf_counter()
@@ -116,19 +141,42 @@ def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None]) -
     loss_log = pretrain(clip_model, images, tokens, recipe.pretrain, preprocessing.mean, preprocessing.std,
                         progress=log)
     pretrained = time.perf_counter()
+    info = {"model_config": config, "world_seed": world.WORLD_SEED, "pretrain": recipe.pretrain.to_dict(),
+            "final_loss": loss_log[-1]["loss"], "logit_scale": loss_log[-1]["logit_scale"],
+            "pretrain_seconds": round(pretrained - generated, 1), "generate_seconds": round(generated - started, 1),
+            "threads": torch.get_num_threads()}
+    save_clip(path, clip_model, info)
+    log(f"pretrained in {pretrained - generated:.0f}s (loss {info['final_loss']}, "
+        f"logit scale {info['logit_scale']}); wrote {path.name}")
+    return info
+
+
+def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], reuse: bool = False) -> dict:
+    """Pretrain (or, with ``reuse``, reload a matching pretrained CLIP) and save the zero-shot classifier."""
+    from wiseft_core.checkpoints import CheckpointMeta, save_classifier
+    from wiseft_core.zeroshot import zero_shot_classifier
+
+    clip_path = out / CLIP_FILE
+    info = None
+    if reuse and clip_path.is_file():
+        _, info, _ = load_clip(clip_path)
+        if info.get("pretrain") != json.loads(json.dumps(recipe.pretrain.to_dict())):
+            log(f"{clip_path.name} was pretrained with another recipe; pretraining again")
+            info = None
+        else:
+            log(f"reusing {clip_path.name} (same pretraining recipe)")
+    if info is None:
+        info = pretrain_clip(recipe, clip_path, log)
+    clip_model, info, preprocessing = load_clip(clip_path)  # fp16-rounded, exactly what a reuse would load
     classifier = zero_shot_classifier(clip_model, world.tokenizer(), world.CLASSNAMES, world.TEMPLATES)
     meta = CheckpointMeta(
-        model_name=MODEL_NAME, model_config=config, pretrained=PRETRAINED_TAG, classnames=list(world.CLASSNAMES),
-        templates=list(world.TEMPLATES), preprocessing=preprocessing, recipe=None,
-        extra={"demo_world": {"world_seed": world.WORLD_SEED, "pretrain": recipe.pretrain.to_dict(),
-                              "final_loss": loss_log[-1]["loss"], "logit_scale": loss_log[-1]["logit_scale"],
-                              "pretrain_seconds": round(pretrained - generated, 1),
-                              "generate_seconds": round(generated - started, 1)}},
+        model_name=MODEL_NAME, model_config=info["model_config"], pretrained=PRETRAINED_TAG,
+        classnames=list(world.CLASSNAMES), templates=list(world.TEMPLATES), preprocessing=preprocessing,
+        recipe=None, extra={"demo_world": {k: v for k, v in info.items() if k != "model_config"}},
     )
     save_classifier(out / "zeroshot.safetensors", classifier, meta, dtype=torch.float16)
-    log(f"pretrained in {pretrained - generated:.0f}s (loss {loss_log[-1]['loss']}, "
-        f"logit scale {loss_log[-1]['logit_scale']}); wrote zeroshot.safetensors")
-    return {"generate_s": round(generated - started, 1), "pretrain_s": round(pretrained - generated, 1)}
+    log("wrote zeroshot.safetensors")
+    return {"generate_s": info["generate_seconds"], "pretrain_s": info["pretrain_seconds"]}
 
 
 def run_finetune(mode: str, ft: FinetuneRecipe, zeroshot: Path, target: Path, work: Path, quiet: bool) -> None:
@@ -157,10 +205,15 @@ def run_sweeps(recipe: BuildRecipe, out: Path, pairs: list[Path], quiet: bool) -
         ))
 
 
-def build(out: Path = DEFAULT_OUT, quick: bool = False, quiet: bool = False) -> dict:
+def build(out: Path = DEFAULT_OUT, quick: bool = False, quiet: bool = False, reuse_pretrained: bool = False) -> dict:
     """Run the whole pipeline into ``out``; returns (and writes to ``build.json``) what was done and how long."""
     recipe = QUICK if quick else FULL
     torch.set_num_threads(recipe.threads)
+    with world.default_sizes(**recipe.split_sizes):
+        return _build(recipe, out, quick, quiet, reuse_pretrained)
+
+
+def _build(recipe: BuildRecipe, out: Path, quick: bool, quiet: bool, reuse_pretrained: bool) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("sweep.csv", "zeroshot.safetensors", "finetuned.safetensors", "finetuned_linear.safetensors"):
         (out / stale).unlink(missing_ok=True)
@@ -169,7 +222,7 @@ def build(out: Path = DEFAULT_OUT, quick: bool = False, quiet: bool = False) -> 
     timings: dict[str, float] = {}
     write_samples(out / "samples")
     log(f"wrote samples/ ({len(world.DISTRIBUTIONS) * len(SAMPLE_INDICES)} PNGs)")
-    timings.update(build_zeroshot(recipe, out, log))
+    timings.update(build_zeroshot(recipe, out, log, reuse=reuse_pretrained))
     with tempfile.TemporaryDirectory(prefix="wiseft-demo-") as work:
         for mode, ft, name in (("end-to-end", recipe.end_to_end, "finetuned.safetensors"),
                                ("linear", recipe.linear, "finetuned_linear.safetensors")):

@@ -117,7 +117,9 @@ def pretrain(clip_model: torch.nn.Module, images: torch.Tensor, tokens: torch.Te
         idx = torch.randint(len(images), (recipe.batch_size,), generator=generator)
         batch = normalise(images[idx], mean, std)
         out = clip_model(batch, tokens[idx])
-        loss = loss_fn(out["image_features"], out["text_features"], out["logit_scale"])
+        if isinstance(out, dict):
+            out = (out["image_features"], out["text_features"], out["logit_scale"])
+        loss = loss_fn(*out[:3])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -14,7 +14,8 @@ learned the colour shortcut during fine-tuning pays for it there. Pretraining da
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -378,6 +379,18 @@ def demo_dataset(name: str, split: str = "test", size: int | None = None, transf
     if size <= 0:
         raise WiseftError(f"demo dataset size must be positive, got {size}")
     return DemoDataset(name, split, size, transform)
+
+
+@contextmanager
+def default_sizes(**sizes: int) -> Iterator[None]:
+    """Temporarily change the default split sizes (``wiseft demo build --quick`` uses tiny sets)."""
+    saved = dict(DEFAULT_SIZES)
+    DEFAULT_SIZES.update(sizes)
+    try:
+        yield
+    finally:
+        DEFAULT_SIZES.clear()
+        DEFAULT_SIZES.update(saved)
 
 
 def tokenizer():
