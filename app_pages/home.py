@@ -56,6 +56,8 @@ with right:
 
 st.subheader("Explore")
 c1, c2, c3 = st.columns(3)
-c1.page_link("app_pages/playground.py", label="Playground: move α and watch predictions change", icon=":material/tune:")
+c1.page_link("app_pages/playground.py", label="Playground: move α and watch predictions change",
+             icon=":material/tune:")
 c2.page_link("app_pages/curves.py", label="Curves: accuracy vs robustness for every α", icon=":material/show_chart:")
-c3.page_link("app_pages/weights.py", label="Weights: what fine-tuning changed, block by block", icon=":material/balance:")
+c3.page_link("app_pages/weights.py", label="Weights: what fine-tuning changed, block by block",
+             icon=":material/balance:")

@@ -200,11 +200,12 @@ def prediction_area(context, samples: list[Sample]) -> None:
         cols[0].image(sample.image, width="stretch")
         ends = {0.0: grid_probs[alpha_grid.grid_index(0.0)][i], 1.0: grid_probs[alpha_grid.grid_index(1.0)][i]}
         endpoint_figures = st.session_state.setdefault("_endpoint_figures", {})  # fixed while α moves
-        for j, (col, (label, row)) in enumerate(zip(cols[1:], [("α = 0 (zero-shot)", ends[0.0]), (f"α = {alpha:g}", probs[i]),
-                                                ("α = 1 (fine-tuned)", ends[1.0])])):
+        rows = [("α = 0 (zero-shot)", ends[0.0]), (f"α = {alpha:g}", probs[i]), ("α = 1 (fine-tuned)", ends[1.0])]
+        for j, (col, (label, row)) in enumerate(zip(cols[1:], rows)):
             cache_key = (context.key, sample.digest, mode, label)
-            figure = endpoint_figures.get(cache_key) or top_k_figure(top_k(row, classnames, TOP_K), label,
-                                                                     sample.label)
+            figure = endpoint_figures.get(cache_key)
+            if figure is None:
+                figure = top_k_figure(top_k(row, classnames, TOP_K), label, sample.label)
             if j != 1:
                 endpoint_figures[cache_key] = figure
             col.plotly_chart(figure, key=f"topk_{i}_{j}", config={"displayModeBar": False})

@@ -23,7 +23,7 @@ ALPHAS = [-0.5, -0.25, 0.1, 0.35, 0.6, 0.85, 1.2, 1.5]
 
 
 @pytest.fixture(scope="module")
-def shared_pair(app_pair):
+def shared_pair(app_pair):  # noqa: F811
     return load_pair(*app_pair)
 
 
@@ -69,18 +69,19 @@ def test_eight_threads_at_eight_alphas_each_get_exactly_their_own_alphas_logits(
 
 
 @pytest.mark.slow
-def test_eight_app_sessions_interleaved_each_show_their_own_alphas_predictions(app_argv, shared_pair):
+@pytest.mark.usefixtures("app_argv")
+def test_eight_app_sessions_interleaved_each_show_their_own_alphas_predictions(shared_pair):
     image = png_bytes()
     batch = to_batch([open_image(image)], shared_pair.preprocessing)
     expected = reference_logits(shared_pair, batch)
     sessions = []
-    for alpha in ALPHAS:  # open eight sessions on the Playground with the same image, live (extrapolation) range
+    for _ in ALPHAS:  # open eight sessions on the Playground with the same image, live (extrapolation) range
         at = AppTest.from_file(APP, default_timeout=120).run()
         at.switch_page("app_pages/playground.py").run()
         at.file_uploader(key="images_upload").set_value(("shape.png", image, "image/png")).run()
         at.toggle(key="extrapolate").set_value(True).run()
         sessions.append(at)
-    for at, alpha in zip(sessions, ALPHAS):  # each moves its own slider...
+    for at, alpha in zip(sessions, ALPHAS, strict=True):  # each moves its own slider...
         at.slider(key="alpha_slider_-0.5_1.5").set_value(alpha).run()
     for at, alpha in reversed(list(zip(sessions, ALPHAS))):  # ...then all rerun in another order
         at.run()

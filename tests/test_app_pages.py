@@ -36,7 +36,8 @@ def with_uploaded_image(at: AppTest, name: str = "shape.png", data: bytes | None
 
 
 @pytest.mark.slow
-def test_home_renders_paper_headline_table_and_curve(app_argv):
+@pytest.mark.usefixtures("app_argv")
+def test_home_renders_paper_headline_table_and_curve():
     at = open_app()
     assert not errors(at)
     assert at.title[0].value == "WiSE-FT Explorer"
@@ -47,7 +48,8 @@ def test_home_renders_paper_headline_table_and_curve(app_argv):
 
 
 @pytest.mark.slow
-def test_playground_moving_alpha_from_zero_to_one_changes_the_predictions(app_argv):
+@pytest.mark.usefixtures("app_argv")
+def test_playground_moving_alpha_from_zero_to_one_changes_the_predictions():
     at = with_uploaded_image(open_app("playground"))
     assert not errors(at)
     at.slider(key="alpha_slider_0.0_1.0").set_value(0.0).run()
@@ -62,7 +64,8 @@ def test_playground_moving_alpha_from_zero_to_one_changes_the_predictions(app_ar
 
 
 @pytest.mark.slow
-def test_playground_extrapolation_and_output_space_and_per_block_alpha_render(app_argv):
+@pytest.mark.usefixtures("app_argv")
+def test_playground_extrapolation_and_output_space_and_per_block_alpha_render():
     at = with_uploaded_image(open_app("playground"))
     at.toggle(key="extrapolate").set_value(True).run()
     at.slider(key="alpha_slider_-0.5_1.5").set_value(1.5).run()
@@ -83,14 +86,16 @@ def test_playground_extrapolation_and_output_space_and_per_block_alpha_render(ap
     ("text.jpg", b"this is not an image at all", "not an image"),
     ("empty.png", b"", "empty"),
 ])
-def test_playground_bad_upload_shows_an_error_and_keeps_working(app_argv, name, data, message):
+@pytest.mark.usefixtures("app_argv")
+def test_playground_bad_upload_shows_an_error_and_keeps_working(name, data, message):
     at = with_uploaded_image(open_app("playground"), name, data)
     assert not at.exception
     assert any(message in e for e in errors(at)), errors(at)
 
 
 @pytest.mark.slow
-def test_curves_marks_current_alpha_and_rejects_a_csv_with_wrong_columns(app_argv):
+@pytest.mark.usefixtures("app_argv")
+def test_curves_marks_current_alpha_and_rejects_a_csv_with_wrong_columns():
     at = open_app()
     at.session_state["wiseft_alpha"] = 0.35
     at.switch_page("app_pages/curves.py").run()
@@ -104,7 +109,8 @@ def test_curves_marks_current_alpha_and_rejects_a_csv_with_wrong_columns(app_arg
 
 
 @pytest.mark.slow
-def test_weights_page_shows_per_block_changes(app_argv):
+@pytest.mark.usefixtures("app_argv")
+def test_weights_page_shows_per_block_changes():
     at = open_app("weights")
     assert not at.exception and not errors(at)
     assert at.get("plotly_chart")
@@ -112,7 +118,8 @@ def test_weights_page_shows_per_block_changes(app_argv):
 
 
 @pytest.mark.slow
-def test_sidebar_reports_unusable_checkpoint_and_keeps_the_previous_pair(app_argv, tmp_path):
+@pytest.mark.usefixtures("app_argv")
+def test_sidebar_reports_unusable_checkpoint_and_keeps_the_previous_pair(tmp_path):
     not_a_checkpoint = tmp_path / "notes.safetensors"
     not_a_checkpoint.write_bytes(b"hello, not a tensor file")
     at = open_app("playground")
@@ -128,7 +135,8 @@ def test_sidebar_reports_unusable_checkpoint_and_keeps_the_previous_pair(app_arg
 
 
 @pytest.mark.slow
-def test_choosing_cuda_without_cuda_warns_and_uses_the_cpu(app_argv):
+@pytest.mark.usefixtures("app_argv")
+def test_choosing_cuda_without_cuda_warns_and_uses_the_cpu():
     import torch
 
     if torch.cuda.is_available():

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app_pair import REPO, app_pair, png_bytes  # noqa: E402, F401 (fixture)
+from app_pair import REPO, app_pair, png_bytes  # noqa: E402, F401 (app_pair: fixture)
 
 from wiseft_core import app_support  # noqa: E402
 
@@ -47,7 +47,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(app_pair, tmp_path_factory):
+def server(app_pair, tmp_path_factory):  # noqa: F811
     """A real `streamlit run app.py` (the demo pair when present, else the generated pair via launch options)."""
     port = free_port()
     command = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.address", "127.0.0.1",
