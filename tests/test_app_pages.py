@@ -146,3 +146,70 @@ def test_choosing_cuda_without_cuda_warns_and_uses_the_cpu():
     assert not at.exception
     assert any("no CUDA" in w.value for w in at.sidebar.warning)
     assert at.session_state["_pair_context"].device == "cpu"
+
+
+def bomb_png(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A valid tiny PNG whose header claims huge dimensions (what a decompression bomb looks like)."""
+    import struct
+    import zlib
+
+    data = bytearray(png_bytes())
+    ihdr = 8 + 8  # signature, then length + b"IHDR"
+    data[ihdr:ihdr + 8] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[12:ihdr + 13]))
+    data[ihdr + 13:ihdr + 17] = struct.pack(">I", crc)
+    return bytes(data)
+
+
+def animated_gif() -> bytes:
+    import io
+
+    from PIL import Image
+
+    frames = [Image.new("RGB", (32, 32), color) for color in ((255, 0, 0), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_playground_refuses_a_decompression_bomb_and_uses_the_first_frame_of_an_animated_gif():
+    at = with_uploaded_image(open_app("playground"), "bomb.png", bomb_png())
+    assert not at.exception
+    assert any("too large" in e or "decompression bomb" in e for e in errors(at)), errors(at)
+    at = with_uploaded_image(at, "anim.gif", animated_gif())
+    assert not at.exception and not errors(at)
+    assert any("first frame" in w.value for w in at.warning)
+    assert predictions(at)
+
+
+@pytest.fixture(scope="module")
+def other_architecture(tmp_path_factory):
+    from wiseft_core import app_support
+
+    config = {**app_support.TINY_TEST_CONFIG,
+              "vision_cfg": {**app_support.TINY_TEST_CONFIG["vision_cfg"], "layers": 1, "width": 32}}
+    return app_support.write_random_pair(tmp_path_factory.mktemp("other_arch"), model_name="wiseft-tiny-narrow",
+                                         model_config=config)[1]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+@pytest.mark.parametrize("case", ["different architecture", "pickle without opt-in"])
+def test_sidebar_names_the_problem_with_a_bad_pair_and_keeps_working(case, app_pair, other_architecture,  # noqa: F811
+                                                                     tmp_path):
+    import torch
+
+    if case == "different architecture":
+        finetuned, message = str(other_architecture), "different architectures"
+    else:
+        finetuned, message = str(tmp_path / "model.pt"), "pickled Python objects"
+        torch.save(torch.nn.Linear(2, 2), finetuned)
+    at = open_app("playground")
+    at.radio(key="pair_source").set_value("files").run()
+    at.text_input(key="files_zs_path").set_value(app_pair[0])
+    at.text_input(key="files_ft_path").set_value(finetuned).run()
+    assert not at.exception
+    assert any(message in e.value for e in at.sidebar.error), [e.value for e in at.sidebar.error]
+    assert at.title[0].value == "Playground"
