@@ -213,3 +213,23 @@ def test_sidebar_names_the_problem_with_a_bad_pair_and_keeps_working(case, app_p
     assert not at.exception
     assert any(message in e.value for e in at.sidebar.error), [e.value for e in at.sidebar.error]
     assert at.title[0].value == "Playground"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_open_clip_source_builds_the_zero_shot_side_offline_and_explains_a_missing_pretrained_tag(tmp_path):
+    from wiseft_core import app_support
+
+    _, finetuned = app_support.write_random_pair(tmp_path)  # the tiny architecture, whatever the default pair
+    at = open_app("weights")
+    at.radio(key="pair_source").set_value("openclip").run()
+    at.text_input(key="oc_model").set_value("wiseft-tiny-test")
+    at.text_input(key="oc_pretrained").set_value("openai")
+    at.text_input(key="oc_ft_path").set_value(str(finetuned)).run()
+    assert not at.exception
+    assert any("could not load pretrained weights wiseft-tiny-test/openai" in e.value for e in at.sidebar.error)
+    at.text_input(key="oc_pretrained").set_value("none").run()
+    assert not at.exception and not at.sidebar.error
+    context = at.session_state["_pair_context"]
+    assert context.finetuned_path == str(finetuned) and context.zeroshot_command.startswith("wiseft zeroshot")
+    assert any("wiseft-tiny-test" in c.value for c in at.sidebar.caption)
