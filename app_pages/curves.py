@@ -49,7 +49,7 @@ if app_support.DEMO_SWEEP.is_file():
         sources["demo world sweep"] = demo_rows((app_support.DEMO_SWEEP.stat().st_mtime_ns,))
     except WiseftError as err:
         st.warning(f"The demo sweep could not be read: {err}")
-upload = st.file_uploader("Your own `wiseft sweep` CSV", type=["csv"], key="curves_upload",
+upload = st.file_uploader("Your own `wiseft sweep` CSV", type=["csv"], key="curves_upload", max_upload_size=20,
                           help="Columns: " + ",".join(SWEEP_COLUMNS))
 if upload is not None:
     try:

@@ -53,7 +53,7 @@ def decode(name: str, data: bytes, label: str | None = None) -> Sample | None:
 
 def uploaded_samples() -> list[Sample]:
     files = st.file_uploader("Upload images (JPEG, PNG, WebP, BMP, GIF; several at once)", type=IMAGE_TYPES,
-                             accept_multiple_files=True, key="images_upload")
+                             accept_multiple_files=True, key="images_upload", max_upload_size=50)
     samples = [decode(f.name, f.getvalue()) for f in files or []]
     return [s for s in samples if s is not None]
 
