@@ -8,6 +8,7 @@ reported, never fatal: a 50k-image run should not die on one truncated JPEG.
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from wiseft_core import distributed
 from wiseft_core.datasets import LoadedDataset
 from wiseft_core.errors import WiseftError
-from wiseft_core.interpolation import WeightInterpolator, ensemble_outputs
+from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator, ensemble_outputs
 
 SHOW_UNREADABLE = 5
 
@@ -203,9 +204,8 @@ def image_features(model, batches, device: torch.device) -> tuple[torch.Tensor, 
 
 @torch.no_grad()
 def head_only_accuracies(
-    interpolator: WeightInterpolator,
-    head0: torch.nn.Module,
-    head1: torch.nn.Module,
+    head0: torch.nn.Linear,
+    head1: torch.nn.Linear,
     features: torch.Tensor,
     labels: torch.Tensor,
     loaded: LoadedDataset,
@@ -215,8 +215,11 @@ def head_only_accuracies(
 ) -> tuple[list[tuple[float, int, int]], list[tuple[float, int, int]]]:
     """LC fast path: every alpha of both ensembles on cached features (towers identical, heads differ).
 
-    Weight space still goes through the engine: ``set_alpha`` then the live model's head.
+    Weight space still goes through the engine, on the only tensors that differ: a WeightInterpolator
+    over the two heads, so each ``set_alpha`` costs one small lerp instead of one over the whole tower.
     """
+    interpolator = WeightInterpolator(WeightEndpoints(head0.state_dict(), head1.state_dict()), copy.deepcopy(head0))
+
     def counts(logit_fn: Callable[[torch.Tensor], torch.Tensor]) -> int:
         return sum(count_correct(logit_fn(features[i:i + chunk]), labels[i:i + chunk], loaded)
                    for i in range(0, len(features), chunk))
@@ -224,7 +227,7 @@ def head_only_accuracies(
     weights = []
     for alpha in weight_alphas:
         interpolator.set_alpha(alpha)
-        weights.append(counts(interpolator.model.head))
+        weights.append(counts(interpolator.model))
     outputs = [counts(lambda f, a=alpha: ensemble_outputs(head0(f), head1(f), a)) for alpha in output_alphas]
     correct, n = reduce_counts([*weights, *outputs], len(labels))
     w = [(a, c, n) for a, c in zip(weight_alphas, correct[:len(weights)], strict=True)]

@@ -120,7 +120,7 @@ def run_sweep(config: SweepConfig) -> list[dict]:
     finetuning = finetuning_of(pair, config.finetuning)
     roles = roles_of(config.evals, config.reference)
     fast = pair.differs_only_in_head() and not config.force_slow_path
-    interpolator = pair.new_interpolator()
+    interpolator = None if fast else pair.new_interpolator()  # the fast path interpolates only the heads
     transform = pair.preprocessing.eval_transform()
     measured: list[dict] = []
 
@@ -156,7 +156,7 @@ def run_sweep(config: SweepConfig) -> list[dict]:
         batches = evaluation.BatchCache(loaded, transform, config.batch_size, config.workers,
                                         limit_bytes=int(config.cache_gb * (1 << 30)))
         if fast:
-            _sweep_on_features(pair, interpolator, loaded, batches, weights, outputs, env, emit)
+            _sweep_on_features(pair, loaded, batches, weights, outputs, env, emit)
         else:
             if outputs:
                 emit(spec, "outputs", evaluation.output_space_accuracies(
@@ -174,12 +174,11 @@ def run_sweep(config: SweepConfig) -> list[dict]:
     return measured
 
 
-def _sweep_on_features(pair, interpolator, loaded: LoadedDataset, batches, weights, outputs, env, emit):
+def _sweep_on_features(pair, loaded: LoadedDataset, batches, weights, outputs, env, emit):
     """LC fast path: one forward pass of the (shared) tower, then every alpha on the cached features."""
     zeroshot, finetuned = pair.endpoint_model(0), pair.endpoint_model(1)
     features, labels = evaluation.image_features(zeroshot, batches, env.device)
-    w, o = evaluation.head_only_accuracies(interpolator, zeroshot.head, finetuned.head, features, labels,
-                                           loaded, weights, outputs)
+    w, o = evaluation.head_only_accuracies(zeroshot.head, finetuned.head, features, labels, loaded, weights, outputs)
     emit(loaded.spec, "weights", w)
     emit(loaded.spec, "outputs", o)
 
