@@ -12,6 +12,7 @@ from wiseft_core.plots import PNG_EXPORT_CONFIG, accuracy_curves_figure
 from wiseft_core.results import SWEEP_COLUMNS
 
 AVERAGE = "avg_shifts"
+SOURCE_LABELS = {"paper": "paper (Wortsman et al., CVPR 2022)", "demo": "demo world sweep (assets/demo/sweep.csv)"}
 
 
 @st.cache_data(show_spinner=False)
@@ -28,7 +29,21 @@ def demo_rows(_stamp: tuple) -> list[dict]:
 def upload_rows(data: bytes, name: str) -> list[dict]:
     handle = io.BytesIO(data)
     handle.name = name  # so error messages name the user's file
-    return app_support.sweep_curve_rows(handle, name)
+    return app_support.sweep_curve_rows(handle, f"upload: {name}")
+
+
+def sticky_multiselect(container, label: str, options: list[str], default: list[str], key: str, **kwargs):
+    """A multiselect whose newly appearing options join the selection (a new upload shows up at once)
+    and whose vanished options leave it (a removed upload), instead of Streamlit keeping a stale state."""
+    known_key = f"_{key}_known"
+    if key in st.session_state:
+        known = st.session_state.get(known_key, set(options))
+        kept = [o for o in st.session_state[key] if o in options]
+        st.session_state[key] = kept + [o for o in options if o not in known and o not in kept]
+    st.session_state[known_key] = set(options)
+    if key in st.session_state:
+        return container.multiselect(label, options, key=key, **kwargs)
+    return container.multiselect(label, options, default=default, key=key, **kwargs)
 
 
 def figure_png(figure) -> bytes:
@@ -43,10 +58,10 @@ st.title("Accuracy vs robustness curves")
 st.caption("One point per α: x = accuracy on the reference distribution, y = accuracy on a shift (or the average "
            "of shifts). α = 0 is the zero-shot model, α = 1 the fine-tuned one.")
 
-sources: dict[str, list[dict]] = {"paper (Wortsman et al.)": paper_rows()}
+sources: dict[str, list[dict]] = {"paper": paper_rows()}  # keys are the rows' "source" tags
 if app_support.DEMO_SWEEP.is_file():
     try:
-        sources["demo world sweep"] = demo_rows((app_support.DEMO_SWEEP.stat().st_mtime_ns,))
+        sources["demo"] = demo_rows((app_support.DEMO_SWEEP.stat().st_mtime_ns,))
     except WiseftError as err:
         st.warning(f"The demo sweep could not be read: {err}")
 upload = st.file_uploader("Your own `wiseft sweep` CSV", type=["csv"], key="curves_upload", max_upload_size=20,
@@ -59,8 +74,9 @@ if upload is not None:
 
 names = list(sources)
 default_sources = [n for n in names if n.startswith("upload")] or (
-    ["demo world sweep"] if "demo world sweep" in sources else names[:1])
-chosen = st.multiselect("Sources", names, default=default_sources, key="curves_sources")
+    ["demo"] if "demo" in sources else names[:1])
+chosen = sticky_multiselect(st, "Sources", names, default_sources, "curves_sources",
+                            format_func=lambda n: SOURCE_LABELS.get(n, n))
 rows = [row for name in chosen for row in sources[name]]
 if not rows:
     st.info("Choose at least one source.")
@@ -69,12 +85,12 @@ if not rows:
 c1, c2, c3 = st.columns(3)
 models = sorted({r["model"] for r in rows})
 default_models = ["CLIP ViT-L/14@336px"] if "CLIP ViT-L/14@336px" in models and len(chosen) == 1 else models
-picked_models = c1.multiselect("Model", models, default=default_models, key="curves_models")
+picked_models = sticky_multiselect(c1, "Model", models, default_models, "curves_models")
 finetunings = sorted({r["finetuning"] for r in rows})
-picked_ft = c2.multiselect("Fine-tuning", finetunings, default=finetunings, key="curves_ft")
+picked_ft = sticky_multiselect(c2, "Fine-tuning", finetunings, finetunings, "curves_ft")
 ensembles = sorted({r["ensemble"] for r in rows})
-picked_ens = c3.multiselect("Ensemble", ensembles, default=ensembles, key="curves_ens",
-                            help="weights = WiSE-FT (interpolated weights); outputs = mixing the two models' logits. "
+picked_ens = sticky_multiselect(c3, "Ensemble", ensembles, ensembles, "curves_ens",
+                                help="weights = WiSE-FT (interpolated weights); outputs = mixing the two models' logits. "
                                  "For a linear classifier the two coincide.")
 rows = [r for r in rows if r["model"] in picked_models and r["finetuning"] in picked_ft and r["ensemble"] in picked_ens]
 

@@ -233,3 +233,29 @@ def test_open_clip_source_builds_the_zero_shot_side_offline_and_explains_a_missi
     context = at.session_state["_pair_context"]
     assert context.finetuned_path == str(finetuned) and context.zeroshot_command.startswith("wiseft zeroshot")
     assert any("wiseft-tiny-test" in c.value for c in at.sidebar.caption)
+
+
+def sweep_csv() -> bytes:
+    lines = ["model,finetuning,alpha,ensemble,dataset,role,top1,n"]
+    for ensemble in ("weights", "outputs"):
+        for alpha in (0.0, 0.5, 1.0):
+            lines.append(f"tiny,end-to-end,{alpha},{ensemble},demo:photo,reference,{60 + 30 * alpha},100")
+            lines.append(f"tiny,end-to-end,{alpha},{ensemble},demo:sketch,shift,{50 + 20 * alpha * (1 - alpha)},100")
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_curves_plots_a_users_sweep_csv_with_both_ensembles_and_offers_the_table_as_csv():
+    at = open_app("curves")
+    at.file_uploader(key="curves_upload").set_value(("my_sweep.csv", sweep_csv(), "text/csv")).run()
+    assert not at.exception and not errors(at)
+    assert at.multiselect(key="curves_sources").value == ["paper", "upload: my_sweep.csv"]
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert "upload: my_sweep.csv · tiny · end-to-end · weights" in spec and "· outputs" in spec
+    table = at.dataframe[0].value
+    mine = table[table["source"] == "upload: my_sweep.csv"]
+    assert len(mine) == 6 and set(mine["demo:sketch"]) == {50.0, 55.0}
+    at.selectbox(key="curves_shift").set_value("demo:sketch")
+    at.radio(key="curves_axes").set_value("logit").run()
+    assert not at.exception and "logit scale" in at.get("plotly_chart")[0].proto.spec
