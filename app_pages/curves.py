@@ -90,8 +90,8 @@ finetunings = sorted({r["finetuning"] for r in rows})
 picked_ft = sticky_multiselect(c2, "Fine-tuning", finetunings, finetunings, "curves_ft")
 ensembles = sorted({r["ensemble"] for r in rows})
 picked_ens = sticky_multiselect(c3, "Ensemble", ensembles, ensembles, "curves_ens",
-                                help="weights = WiSE-FT (interpolated weights); outputs = mixing the two models' logits. "
-                                 "For a linear classifier the two coincide.")
+                                help="weights = WiSE-FT (interpolated weights); outputs = mixing the two models' "
+                                "logits. For a linear classifier the two coincide.")
 rows = [r for r in rows if r["model"] in picked_models and r["finetuning"] in picked_ft and r["ensemble"] in picked_ens]
 
 c4, c5, c6 = st.columns(3)
