@@ -259,3 +259,29 @@ def test_curves_plots_a_users_sweep_csv_with_both_ensembles_and_offers_the_table
     at.selectbox(key="curves_shift").set_value("demo:sketch")
     at.radio(key="curves_axes").set_value("logit").run()
     assert not at.exception and "logit scale" in at.get("plotly_chart")[0].proto.spec
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_the_url(app_pair, tmp_path,  # noqa: F811
+                                                                                      monkeypatch):
+    from PIL import Image
+
+    from wiseft_core import app_support
+    from wiseft_core.checkpoints import read_meta
+
+    classnames = read_meta(app_pair[0]).classnames
+    for distribution in ("photo", "v2", "sketch"):
+        for i, label in enumerate(classnames[:2]):
+            Image.new("RGB", (32, 32), (40 * i, 90, 160)).save(
+                tmp_path / f"{distribution}_{label.replace(' ', '_')}_{i}.png")
+    monkeypatch.setattr(app_support, "DEMO_SAMPLES", tmp_path)
+    at = open_app("playground")
+    assert not at.exception and not errors(at)
+    first = classnames[0].replace(" ", "_")
+    assert at.query_params["sample"] in (f"photo_{first}_0,sketch_{first}_0", [f"photo_{first}_0,sketch_{first}_0"])
+    headings = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    assert headings == [f"#### photo: {classnames[0]} — true label: **{classnames[0]}**",
+                        f"#### sketch: {classnames[0]} — true label: **{classnames[0]}**"]
+    at.checkbox(key=f"gallery_v2_{classnames[1].replace(' ', '_')}_1").check().run()
+    assert len([m for m in at.markdown if m.value.startswith("#### ")]) == 3
