@@ -46,8 +46,8 @@ def decode(name: str, data: bytes, label: str | None = None) -> Sample | None:
     except WiseftError as err:
         st.error(str(err))
         return None
-    for note in notes:
-        st.warning(note)
+    for note in notes:  # an animation is worth a warning; a colour-mode conversion only a caption
+        (st.warning if "animated" in note else st.caption)(note)
     return Sample(name, image, label, hashlib.sha256(data).hexdigest()[:20])
 
 
