@@ -143,7 +143,7 @@ def merge_download(context, alpha: float, block_alphas) -> None:
                                               block_alphas, out=name)
     if context.zeroshot_command:
         command = context.zeroshot_command + "\n" + command.replace(context.zeroshot_path, "zeroshot.safetensors")
-    right.code(command, language="bash")
+    right.code(command, language="bash", wrap_lines=True)
 
 
 @st.fragment
