@@ -120,6 +120,9 @@ def test_demo_specs_resolve_to_the_demo_world():
     assert isinstance(image, Image.Image) and 0 <= label < len(world.CLASSNAMES)
     with pytest.raises(WiseftError, match="demo:nowhere"):
         load_dataset("demo:nowhere")
+    val = load_dataset("demo:photo@val")
+    assert val.spec == "demo:photo@val" and len(val) == len(world.demo_dataset("photo", split="val"))
+    assert val.images[0][0].tobytes() != load_dataset("demo:photo").images[0][0].tobytes()
 
 
 def test_reference_defaults_to_imagenet_or_demo_photo_and_matches_by_name():

@@ -8,7 +8,7 @@ records in its ``dataset`` column, so anyone can re-measure a row with it.
 Specs: ``imagenet=DIR`` (``DIR/<wnid>/*``, or ``DIR/val`` and ``DIR/train`` inside), ``imagenet-v2=DIR``
 (folders ``0..999``), ``imagenet-sketch=DIR`` (wnid folders), ``imagenet-r=DIR``, ``imagenet-a=DIR``
 (200 wnid folders), ``objectnet=DIR`` (``DIR/images/<folder>/*`` or ``DIR/<folder>/*``), ``folder=DIR``
-(any ImageFolder), ``csv=FILE`` (``path,label`` rows) and ``demo:<name>``.
+(any ImageFolder), ``csv=FILE`` (``path,label`` rows) and ``demo:<name>`` (``demo:<name>@val`` for a split).
 """
 
 from __future__ import annotations
@@ -285,10 +285,14 @@ def _csv(spec: str, path: Path, split: str) -> LoadedDataset:
 
 
 def _demo(spec: str, split: str) -> LoadedDataset:
-    """``demo:<name>``: a distribution of the offline demo world, generated on the fly."""
+    """``demo:<name>``: a distribution of the offline demo world, generated on the fly.
+
+    ``demo:<name>@val`` picks another split explicitly (the validation draw used to choose hyper-parameters).
+    """
     from wiseft_core.demo import world  # lazy: the demo world is optional for real-data users
 
-    images = world.demo_dataset(spec.split(":", 1)[1], split=split)  # validates the name and split
+    name, _, explicit = spec.split(":", 1)[1].partition("@")
+    images = world.demo_dataset(name, split=explicit or split)  # validates the name and split
     return LoadedDataset(spec=spec, kind=spec, images=images, classnames=list(world.CLASSNAMES))
 
 

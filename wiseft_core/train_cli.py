@@ -13,7 +13,8 @@ from wiseft_core.finetune import FinetuneConfig, finetune
 from wiseft_core.sweep import SweepConfig, parse_alphas, parse_ensembles, run_sweep, summary_for
 
 DATASET_HELP = ("NAME=PATH with NAME in imagenet, imagenet-v2, imagenet-sketch, imagenet-r, imagenet-a, objectnet, "
-                "folder, csv; or demo:<name> (photo, v2, sketch, rendition, objectnet, adversarial)")
+                "folder, csv; or demo:<name> (photo, v2, sketch, rendition, objectnet, adversarial; "
+                "demo:<name>@val for the validation draw)")
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
