@@ -1,15 +1,18 @@
 """WiSE-FT Explorer: the Streamlit entry point (navigation and the shared sidebar).
 
 Run ``streamlit run app.py`` (the demo pair), or preselect a pair for a talk:
-``streamlit run app.py -- --zeroshot zs.safetensors --finetuned ft.safetensors [--device cuda]``.
+``streamlit run app.py -- --zeroshot zs.safetensors --finetuned ft.safetensors [--device cuda] [--threads N]``.
 ``?page=playground&alpha=0.4`` in the URL opens a page at an alpha.
 """
 
 import streamlit as st
+import torch
 
-from app_pages.shared import sidebar_pair
+from app_pages.shared import launch_options, sidebar_pair
+from wiseft_core.app_support import default_threads
 
 st.set_page_config(page_title="WiSE-FT Explorer", page_icon=":material/tune:", layout="wide")
+torch.set_num_threads(launch_options().threads or default_threads())
 
 PAGES = {
     "home": ("app_pages/home.py", "Home", ":material/home:"),

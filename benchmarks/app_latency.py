@@ -115,7 +115,7 @@ def library_path(zeroshot: str, finetuned: str, repeats: int) -> dict:
 def app_path(zeroshot: str, finetuned: str, repeats: int) -> dict:
     from streamlit.testing.v1 import AppTest
 
-    sys.argv = ["app.py", "--zeroshot", zeroshot, "--finetuned", finetuned]
+    sys.argv = ["app.py", "--zeroshot", zeroshot, "--finetuned", finetuned, "--threads", str(torch.get_num_threads())]
     start = time.perf_counter()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
     first_load = time.perf_counter() - start
@@ -138,9 +138,11 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default="demo,ViT-B-32")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--no-app", action="store_true", help="skip the AppTest measurements")
+    parser.add_argument("--threads", type=int, default=app_support.default_threads(),
+                        help="torch CPU threads (default: the app's, half the cores)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
-    results = {}
+    torch.set_num_threads(args.threads)
+    results = {"threads": args.threads}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             if name == "demo":
@@ -159,7 +161,8 @@ def main(argv=None) -> int:
         print(json.dumps(results, indent=2))
     else:
         for name, values in results.items():
-            print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+            print(f"{name}: " + (", ".join(f"{k}={v}" for k, v in values.items()) if isinstance(values, dict)
+                                 else str(values)))
     return 0
 
 

@@ -29,16 +29,20 @@ def app_pair(tmp_path_factory) -> tuple[str, str]:
 
 
 @pytest.fixture
-def app_argv(app_pair, monkeypatch) -> list[str]:
+def app_argv(app_pair, monkeypatch):
     """Launch options as a presenter would pass them (AppTest runs in-process and reads sys.argv).
 
     With the demo pair present there are none: the tests then exercise the app's default pair.
     """
+    import torch
+
     argv = ["app.py"]
     if not app_support.demo_pair_available():
         argv += ["--zeroshot", app_pair[0], "--finetuned", app_pair[1]]
     monkeypatch.setattr(sys, "argv", argv)
-    return argv
+    threads = torch.get_num_threads()
+    yield argv
+    torch.set_num_threads(threads)  # app.py sets the process-wide thread count; leave other tests theirs
 
 
 def png_bytes(color=(200, 40, 40), size=(48, 40)) -> bytes:

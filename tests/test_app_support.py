@@ -23,6 +23,11 @@ def test_launch_options_are_read_after_streamlits_own_arguments():
                                              "--device", "cuda", "--unrelated", "x"])
     assert options == app_support.LaunchOptions("a.safetensors", "b.safetensors", "cuda")
     assert app_support.parse_launch_args([]) == app_support.LaunchOptions()
+    assert app_support.parse_launch_args(["--threads", "3"]).threads == 3
+
+
+def test_app_uses_half_the_cores_for_a_prediction_so_viewers_do_not_oversubscribe_them():
+    assert [app_support.default_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 2, 8]
 
 
 def test_paper_curves_become_summary_rows_with_imagenet_as_reference():
