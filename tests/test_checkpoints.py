@@ -142,3 +142,13 @@ def test_resnet_towers_with_batchnorm_round_trip(tmp_path):
     assert any(k.endswith("num_batches_tracked") for k in loaded.model.state_dict())
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(loaded.model(x), classifier.eval()(x))
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path, tiny_vit):
+    classifier, meta, _ = tiny_vit
+    old = os.umask(0o022)
+    try:
+        save_classifier(tmp_path / "p.safetensors", classifier, meta)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "p.safetensors").stat().st_mode & 0o777 == 0o644

@@ -104,6 +104,12 @@ def state_dict_of(classifier_or_state_dict: nn.Module | dict) -> dict[str, torch
     return dict(classifier_or_state_dict)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename: a crash never leaves half a file."""
     path = Path(path)
@@ -114,6 +120,7 @@ def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
