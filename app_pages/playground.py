@@ -180,6 +180,9 @@ def prediction_area(context, samples: list[Sample]) -> None:
             logits = alpha_grid.live_weight_space_logits(interpolator, batch, alpha, block_alphas)
         grid_probs = grid.probs()
     probs = logits.softmax(dim=-1)
+    if not torch.isfinite(logits).all():
+        st.warning(f"At α = {alpha:g} the model's outputs are undefined (NaN): extrapolating BatchNorm statistics "
+                   "this far makes some running variances negative. Try an α closer to [0, 1].")
     st.session_state["_shown"] = {"alpha": alpha, "mode": mode, "probs": probs}  # what this session sees
 
     times = measured_times(context, interpolator, batch, alpha, block_alphas)
