@@ -70,10 +70,10 @@ def gallery_picks(classnames: list[str]) -> list[Sample]:
         linked = set(firsts[:1] + firsts[2:3])
     picks = []
     for distribution, items in groups.items():
-        st.caption(f"**{distribution}**")
-        columns = st.columns(min(len(items), 8))
-        for column, item in zip(columns, items[:8]):
-            column.image(str(item.path), width=72)
+        columns = st.columns([1.2] + [1] * 8, vertical_alignment="center")
+        columns[0].markdown(f"**{distribution}**")
+        for column, item in zip(columns[1:], items[:8]):
+            column.image(str(item.path), width=56)
             if column.checkbox(item.label or item.key, value=item.key in linked, key=f"gallery_{item.key}"):
                 sample = decode(f"{distribution}: {item.label or item.key}", item.path.read_bytes(), item.label)
                 if sample is not None:
