@@ -65,8 +65,8 @@ def gallery_picks(classnames: list[str]) -> list[Sample]:
         st.info("No sample gallery: the demo world's samples (assets/demo/samples/) are not present.")
         return []
     linked = set(filter(None, st.query_params.get("sample", "").split(",")))
-    if not linked:  # first visit: one reference image and one shifted image, so the page is never empty
-        firsts = [items[0].key for items in groups.values()]
+    if not linked:  # first visit on a pair that knows these classes: one reference and one shifted sample
+        firsts = [items[0].key for items in groups.values() if items[0].label is not None]
         linked = set(firsts[:1] + firsts[2:3])
     picks = []
     for distribution, items in groups.items():

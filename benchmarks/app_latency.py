@@ -117,7 +117,9 @@ def app_path(zeroshot: str, finetuned: str, repeats: int) -> dict:
 
     sys.argv = ["app.py", "--zeroshot", zeroshot, "--finetuned", finetuned, "--threads", str(torch.get_num_threads())]
     start = time.perf_counter()
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600)
+    at.query_params["sample"] = "none"  # no gallery samples: one uploaded image only
+    at.run()
     first_load = time.perf_counter() - start
     start = time.perf_counter()
     at.switch_page("app_pages/playground.py").run()
