@@ -287,3 +287,21 @@ def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_th
                         f"#### sketch: {classnames[0]} — true label: **{classnames[0]}**"]
     at.checkbox(key=f"gallery_v2_1_{classnames[1].replace(' ', '_')}").check().run()
     assert len([m for m in at.markdown if m.value.startswith("#### ")]) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_weights_page_says_only_the_head_differs_for_a_linear_classifier_pair(app_pair, tmp_path):  # noqa: F811
+    from wiseft_core.checkpoints import load_classifier, save_classifier
+
+    zeroshot = load_classifier(app_pair[0])
+    theta = zeroshot.model.state_dict()
+    theta = {k: (v.flip(0) if k.startswith("head.weight") else v) for k, v in theta.items()}
+    linear = tmp_path / "linear.safetensors"
+    save_classifier(linear, theta, zeroshot.meta)
+    at = open_app("weights")
+    at.radio(key="pair_source").set_value("files").run()
+    at.text_input(key="files_zs_path").set_value(app_pair[0])
+    at.text_input(key="files_ft_path").set_value(str(linear)).run()
+    assert not at.exception and not errors(at)
+    assert any("Only the head differs" in s.value for s in at.success)
