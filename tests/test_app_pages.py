@@ -305,3 +305,15 @@ def test_weights_page_says_only_the_head_differs_for_a_linear_classifier_pair(ap
     at.text_input(key="files_ft_path").set_value(str(linear)).run()
     assert not at.exception and not errors(at)
     assert any("Only the head differs" in s.value for s in at.success)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_a_link_with_page_and_alpha_opens_that_page_at_that_alpha():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["page"] = "curves"
+    at.query_params["alpha"] = "0.4"
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Accuracy vs robustness curves"
+    assert "current α = 0.40" in at.get("plotly_chart")[0].proto.spec
