@@ -184,3 +184,22 @@ def test_linear_classifier_pair_weight_ensemble_equals_output_ensemble(tiny_vit)
     logits1 = engine.model(x)
     engine.set_alpha(0.4)
     torch.testing.assert_close(engine.model(x), ensemble_outputs(logits0, logits1, 0.4), atol=1e-4, rtol=1e-5)
+
+
+def test_extrapolated_batchnorm_variances_are_clamped_at_zero_so_outputs_stay_finite():
+    classifier, _, _ = make_classifier("wiseft-test-resnet", TINY_RESNET, seed=0)
+    theta0 = copy.deepcopy(classifier.state_dict())
+    theta1 = dict(theta0)
+    variances = [k for k in theta0 if k.endswith("running_var")]
+    for key in variances:
+        theta0[key] = torch.full_like(theta0[key], 0.2)
+        theta1[key] = torch.full_like(theta1[key], 2.0)
+    engine = WeightInterpolator(WeightEndpoints(theta0, theta1), copy.deepcopy(classifier))
+    engine.set_alpha(-0.5)  # 0.2 - 0.5 * 1.8 < 0 without the clamp
+    state = engine.model.state_dict()
+    assert all(torch.equal(state[k], torch.zeros_like(state[k])) for k in variances)
+    assert torch.isfinite(engine.model(torch.randn(2, 3, 32, 32))).all()
+    pure = interpolate_state_dicts(theta0, theta1, -0.5)
+    assert all(torch.equal(pure[k], state[k]) for k in variances)
+    engine.set_alpha(0.5)
+    torch.testing.assert_close(engine.model.state_dict()[variances[0]], torch.full_like(theta0[variances[0]], 1.1))

@@ -9,6 +9,10 @@ allocates nothing. `torch.lerp` returns theta0 exactly at alpha=0 and theta1 exa
 Non-floating tensors must be identical in both endpoints, except BatchNorm's integer
 `num_batches_tracked` counters (fine-tuning in train mode changes them): those take the value of
 the nearer endpoint (theta0 for alpha < 0.5, else theta1), which keeps both endpoints exact.
+
+Extrapolation (alpha < 0 or > 1) is allowed for teaching; there BatchNorm `running_var` can go
+negative (NaN outputs), so variances are clamped at 0 whenever an alpha lies outside [0, 1].
+Inside [0, 1] a variance is a convex combination of non-negative values and nothing is clamped.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ from wiseft_core.checkpoints import describe_mismatch
 from wiseft_core.errors import WiseftError
 
 COUNTER_SUFFIXES = ("num_batches_tracked",)
+VARIANCE_SUFFIXES = ("running_var",)
+
+
+def _extrapolates(alpha: float, block_alphas: BlockAlphas) -> bool:
+    return any(not 0.0 <= a <= 1.0 for a in [alpha, *(float(v) for _, v in block_alphas)])
 
 
 def _is_counter(name: str) -> bool:
@@ -60,6 +69,8 @@ def interpolate_state_dicts(
         t1 = theta1[key].to(device=t0.device)
         if t0.is_floating_point():
             out[key] = torch.lerp(t0, t1.to(t0.dtype), a)
+            if key.endswith(VARIANCE_SUFFIXES) and not 0.0 <= a <= 1.0:
+                out[key].clamp_(min=0.0)
         else:
             out[key] = _nearer(a, t0, t1).clone()
     return out
@@ -108,6 +119,7 @@ class WeightEndpoints:
         self.fixed = {k: (theta0[k].to(self.device), theta1[k].to(self.device))
                       for k in self.names if not theta0[k].is_floating_point()}
         self._runs_cache: dict[tuple, list[tuple[torch.dtype, int, int, float]]] = {}
+        self.variance_segments = [seg for seg in self.segments if seg.name.endswith(VARIANCE_SUFFIXES)]
 
     @property
     def numel(self) -> int:
@@ -190,6 +202,9 @@ class WeightInterpolator:
         ep = self.endpoints
         for dtype, start, end, a in ep.runs(alpha, block_alphas):
             torch.lerp(ep.flat0[dtype][start:end], ep.flat1[dtype][start:end], a, out=self.out[dtype][start:end])
+        if ep.variance_segments and _extrapolates(alpha, block_alphas):
+            for seg in ep.variance_segments:
+                self.out[seg.dtype][seg.offset:seg.offset + seg.numel].clamp_(min=0.0)
         for name, (t0, t1) in ep.fixed.items():
             if _is_counter(name):
                 source = _nearer(alpha_for(name, alpha, block_alphas), t0, t1)
