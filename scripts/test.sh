@@ -14,5 +14,5 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
-ruff check wiseft_core app.py pages tests benchmarks
+ruff check wiseft_core app.py app_pages tests benchmarks
 python -m pytest -q "$@"
