@@ -7,6 +7,7 @@ from wiseft_test_data import image_folder
 
 from wiseft_core import finetune as ft
 from wiseft_core.checkpoints import file_sha256, load_classifier, read_meta, save_classifier
+from wiseft_core.cli import main
 from wiseft_core.errors import WiseftError
 from wiseft_core.finetune import FinetuneConfig, cosine_lr, finetune
 from wiseft_core.pair import load_pair
@@ -57,32 +58,71 @@ def test_end_to_end_finetune_keeps_the_metadata_and_records_the_recipe(tmp_path,
     assert all(r["loss"] > 0 and r["img_per_s"] > 0 for r in log if r["event"] == "step")
 
 
-def test_resume_after_a_kill_reproduces_the_uninterrupted_run(tmp_path, tiny_pair_files, train_spec, monkeypatch):
-    zs, _, _ = tiny_pair_files
-    reference = finetune(config(zs, train_spec, tmp_path / "full"))
-
+def kill_after_first_epoch(monkeypatch, run) -> None:
     original = ft._save_epoch
 
     def killed_after_first_epoch(*args, **kwargs):
         original(*args, **kwargs)
-        if args[4] == 1:  # the epoch number
+        if args[5] == 1:  # the epoch number
             raise KeyboardInterrupt
 
     monkeypatch.setattr(ft, "_save_epoch", killed_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
-        finetune(config(zs, train_spec, tmp_path / "killed"))
+        run()
     monkeypatch.setattr(ft, "_save_epoch", original)
+
+
+@pytest.mark.parametrize("save_dtype", ["float32", "float16"])
+def test_resume_after_a_kill_reproduces_the_uninterrupted_run(tmp_path, tiny_pair_files, train_spec, monkeypatch,
+                                                              save_dtype):
+    zs, _, _ = tiny_pair_files
+    reference = finetune(config(zs, train_spec, tmp_path / "full", save_dtype=save_dtype))
+    kill_after_first_epoch(monkeypatch, lambda: finetune(config(zs, train_spec, tmp_path / "killed",
+                                                                save_dtype=save_dtype)))
     assert not (tmp_path / "killed" / "finetuned.safetensors").exists()
     with pytest.raises(WiseftError, match="pass --resume"):
-        finetune(config(zs, train_spec, tmp_path / "killed"))
+        finetune(config(zs, train_spec, tmp_path / "killed", save_dtype=save_dtype))
     with pytest.raises(WiseftError, match="lr differ"):
-        finetune(config(zs, train_spec, tmp_path / "killed", lr=2e-3, resume=True))
-    resumed = finetune(config(zs, train_spec, tmp_path / "killed", resume=True))
+        finetune(config(zs, train_spec, tmp_path / "killed", lr=2e-3, resume=True, save_dtype=save_dtype))
+    resumed = finetune(config(zs, train_spec, tmp_path / "killed", resume=True, save_dtype=save_dtype))
     expected, actual = state(reference), state(resumed)
-    for key in expected:
-        torch.testing.assert_close(actual[key], expected[key], rtol=0, atol=1e-6)
+    for key in expected:  # a float16 epoch file is rounded; the resume starts from the exact weights
+        torch.testing.assert_close(actual[key], expected[key], rtol=0, atol=0)
     log = (tmp_path / "killed" / "train_log.jsonl").read_text()
     assert '"resumed_from_epoch": 1' in log
+
+
+def test_resume_with_another_zeroshot_checkpoint_is_refused(tmp_path, tiny_pair_files, train_spec, monkeypatch):
+    zs, other, _ = tiny_pair_files
+    kill_after_first_epoch(monkeypatch, lambda: finetune(config(zs, train_spec, tmp_path / "run")))
+    expected = (f"--zeroshot {other} \\(sha256 {file_sha256(other)[:12]}\\) is not the checkpoint the run in .* "
+                f"started from \\(sha256 {file_sha256(zs)[:12]}")
+    with pytest.raises(WiseftError, match=expected):
+        finetune(config(other, train_spec, tmp_path / "run", resume=True))
+    assert not (tmp_path / "run" / "finetuned.safetensors").exists()
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--epochs", "0", "--epochs 0: must be at least 1"),
+    ("--steps", "0", "--steps 0: must be at least 1"),
+    ("--batch-size", "0", "--batch-size 0: must be at least 1"),
+    ("--lr", "nan", "--lr nan: must be a finite number greater than 0"),
+    ("--lr", "-1e-3", "--lr -0.001: must be a finite number greater than 0"),
+    ("--wd", "inf", "--wd inf: must be a finite number at least 0"),
+    ("--label-smoothing", "1", "--label-smoothing 1.0: must be a finite number at least 0 and less than 1"),
+    ("--grad-clip", "0", "--grad-clip 0.0: must be a finite number greater than 0"),
+    ("--warmup", "-1", "--warmup -1: must be at least 0"),
+    ("--workers", "-1", "--workers -1: must be at least 0"),
+    ("--keep-epochs", "-2", "--keep-epochs -2: must be at least 0"),
+])
+def test_finetune_options_out_of_range_exit_2_with_one_line(tmp_path, tiny_pair_files, capsys, flag, value, message):
+    zs, _, _ = tiny_pair_files
+    argv = ["finetune", "--zeroshot", str(zs), "--train", "folder=/nowhere", "--out", str(tmp_path / "run"),
+            f"{flag}={value}", "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"wiseft: error: {message}\n"
+    assert not (tmp_path / "run").exists()
 
 
 def test_linear_mode_trains_only_the_head_from_cached_features(tmp_path, tiny_pair_files, train_spec):

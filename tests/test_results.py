@@ -4,6 +4,7 @@ from wiseft_core.errors import WiseftError
 from wiseft_core.results import (
     SWEEP_COLUMNS,
     append_rows,
+    format_alpha,
     load_paper_curves,
     read_sweep_csv,
     row_key,
@@ -48,3 +49,12 @@ def test_paper_curves_are_shipped_with_every_alpha():
     vit_l = [r for r in curves if r["model"] == "CLIP ViT-L/14@336px" and r["finetuning"] == "end-to-end"]
     assert [r["alpha"] for r in vit_l][:3] == [0.0, 0.05, 0.1]
     assert vit_l[0]["IN"] == 76.6 and vit_l[-1]["IN"] == 86.2
+
+
+def test_alphas_are_written_as_the_shortest_text_that_reads_back_exactly(tmp_path):
+    assert [format_alpha(a) for a in (0.0, -0.0, 1.0, 0.5, 0.12345, 0.1 + 0.2, 1e-05, -2.5)] == [
+        "0", "0", "1", "0.5", "0.12345", "0.30000000000000004", "1e-05", "-2.5"]
+    path = tmp_path / "r.csv"
+    alphas = [0.12345, 0.1 + 0.2, 1 / 3]
+    append_rows(path, [{**rows()[0], "alpha": a} for a in alphas])
+    assert [r["alpha"] for r in read_sweep_csv(path)] == alphas

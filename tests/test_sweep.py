@@ -39,16 +39,167 @@ def linear_pair(tmp_path_factory, tiny_vit, folders):
     return str(folder / "zs.safetensors"), str(folder / "lc.safetensors")
 
 
-def test_alpha_ranges_are_inclusive_and_rounded():
+def test_alpha_ranges_include_stop_and_hold_the_exact_decimal_values():
     alphas = parse_alphas("0:1:0.05")
     assert len(alphas) == 21 and alphas[0] == 0.0 and alphas[-1] == 1.0 and alphas[7] == 0.35
+    assert alphas[3] == 0.15 and alphas[19] == 0.95  # not 0.15000000000000002 / 0.9500000000000001
     assert parse_alphas("0,0.5,1") == [0.0, 0.5, 1.0]
-    with pytest.raises(WiseftError, match="--alphas"):
-        parse_alphas("0:1")
+    assert parse_alphas("0.12345,0.5") == [0.12345, 0.5]
+    assert parse_alphas("0:1:0.6") == [0.0, 0.6]  # STOP is never exceeded
+    assert parse_alphas("-0.5:1.5:0.5") == [-0.5, 0.0, 0.5, 1.0, 1.5]
+    assert parse_alphas("-0,0") == [0.0]
+    assert len(parse_alphas("0:1:0.0001")) == 10_001
     assert parse_ensembles(["weights,outputs"]) == ["weights", "outputs"]
     assert parse_ensembles(["outputs", "weights"]) == ["outputs", "weights"]
     with pytest.raises(WiseftError, match="--ensemble 'both'"):
         parse_ensembles(["both"])
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("0:1", "expected START:STOP:STEP"),
+    ("nan", "'nan': nan is not a finite number"),
+    ("inf", "not a finite number"),
+    ("0,-inf", "not a finite number"),
+    ("0:inf:1", "not a finite number"),
+    ("1e308", "outside \\[-10, 10\\]"),
+    ("0:11:1", "outside \\[-10, 10\\]"),
+    ("0:1:1e-12", "more than 10,001 alphas"),
+    ("0:1:0.00009999", "more than 10,001 alphas"),
+    ("0:1:1e-999999999", "more than 10,001 alphas"),
+    ("1:0:0.1", "STEP > 0 and STOP >= START"),
+    ("0:1:0", "STEP > 0"),
+    ("0,half", "'half' is not a number"),
+    (",", "gives no alpha"),
+])
+def test_alpha_specs_that_are_not_finite_in_range_and_bounded_are_one_line_errors(spec, message):
+    with pytest.raises(WiseftError, match=message) as caught:
+        parse_alphas(spec)
+    assert "\n" not in str(caught.value)
+
+
+def test_alphas_are_written_exactly_and_a_rerun_matches_them(tmp_path, tiny_pair_files, folders):
+    zs, ft, _ = tiny_pair_files
+    out = tmp_path / "exact.csv"
+    config = SweepConfig(zeroshot=str(zs), finetuned=str(ft), evals=folders[:1], out=str(out),
+                         alphas=parse_alphas("0.12345,0.5,1"), progress=False)
+    assert len(run_sweep(config)) == 3
+    for _ in range(2):
+        assert run_sweep(config) == []
+    lines = out.read_text().splitlines()
+    assert [line.split(",")[2] for line in lines[1:]] == ["0.12345", "0.5", "1"]
+    config.alphas = [0.1234, 0.12345]  # 0.1234 is another alpha, not a rounding of 0.12345
+    assert [r["alpha"] for r in run_sweep(config)] == [0.1234]
+    assert len(results.read_sweep_csv(out)) == 4
+
+
+def test_resume_drops_a_torn_final_row_with_a_warning_and_measures_it_again(tmp_path, tiny_pair_files, folders,
+                                                                           capsys):
+    zs, ft, _ = tiny_pair_files
+    out = tmp_path / "torn.csv"
+    config = SweepConfig(zeroshot=str(zs), finetuned=str(ft), evals=folders[:1], out=str(out),
+                         alphas=[0.0, 0.5, 1.0], progress=False)
+    run_sweep(config)
+    complete = out.read_bytes()
+    last_row = complete.rstrip(b"\r\n").rsplit(b"\n", 1)[1]
+    cuts = {len(complete) - 1: [1.0],  # only the final "\n" missing
+            len(complete) - len(last_row) // 2: [1.0],  # mid-row
+            len(complete) - len(last_row) - 3: [0.5, 1.0]}  # the previous row lost its "\n"
+    for cut, measured in cuts.items():
+        out.write_bytes(complete[:cut])
+        capsys.readouterr()
+        again = run_sweep(config)
+        assert [r["alpha"] for r in again] == measured
+        assert "ended in a torn row" in capsys.readouterr().err
+        assert out.read_bytes() == complete
+    out.write_bytes(complete[:20])  # killed while the header was written
+    assert len(run_sweep(config)) == 3 and out.read_bytes() == complete
+
+
+def test_a_damaged_or_foreign_sweep_csv_is_refused_before_anything_is_appended(tmp_path, tiny_pair_files, folders):
+    zs, ft, _ = tiny_pair_files
+    header = ",".join(results.SWEEP_COLUMNS) + "\r\n"
+    row = "m,end-to-end,0.5,weights,x,reference,50.0000,10\r\n"
+    cases = {
+        "glued.csv": (header + row.strip() + row + row, "line 2: 15 fields, expected 8"),
+        "foreign.csv": ("a,b,c\r\n1,2,3\r\n", "is not a wiseft sweep CSV \\(header 'a,b,c'"),
+        "latin1.csv": (None, "is not a UTF-8 sweep CSV"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(text.encode() if text else (header + row.replace("x", "caf\xe9")).encode("latin-1"))
+        before = path.read_bytes()
+        with pytest.raises(WiseftError, match=message):
+            run_sweep(SweepConfig(zeroshot=str(zs), finetuned=str(ft), evals=folders[:1], out=str(path),
+                                  alphas=[0.0], progress=False))
+        assert path.read_bytes() == before
+
+
+# The child appends through the real sweep code, but every character reaches the file on its own
+# (flushed, 2 ms apart), so a kill lands mid-row the way a kill during a large buffered write would.
+SLOW_WRITER = """
+import pathlib, sys, time
+real_open = pathlib.Path.open
+
+class Slow:
+    def __init__(self, handle):
+        self.handle = handle
+    def write(self, text):
+        for char in text:
+            self.handle.write(char)
+            self.handle.flush()
+            time.sleep(0.002)
+        return len(text)
+    def __getattr__(self, name):
+        return getattr(self.handle, name)
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        return self.handle.__exit__(*exc)
+
+def slow_open(self, mode="r", *args, **kwargs):
+    handle = real_open(self, mode, *args, **kwargs)
+    return Slow(handle) if "a" in mode and self.suffix == ".csv" else handle
+
+pathlib.Path.open = slow_open
+from wiseft_core.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_mid_write_at_random_points_resumes_to_the_uninterrupted_csv(tmp_path, tiny_pair_files,
+                                                                                    folders):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    zs, ft, _ = tiny_pair_files
+    alphas = "0:1:0.125"
+    reference = tmp_path / "reference.csv"
+    run_sweep(SweepConfig(zeroshot=str(zs), finetuned=str(ft), evals=folders[:1], out=str(reference),
+                          alphas=parse_alphas(alphas), ensembles=["weights", "outputs"], progress=False))
+    expected = reference.read_bytes()
+    out = tmp_path / "killed.csv"
+    argv = [sys.executable, "-c", SLOW_WRITER, "sweep", "--zeroshot", str(zs), "--finetuned", str(ft),
+            "--eval", folders[0], "--alphas", alphas, "--ensemble", "weights,outputs", "--out", str(out), "--quiet"]
+    rng = random.Random(20261130)
+    torn_kills, warnings = 0, 0
+    for _ in range(4):
+        size = out.stat().st_size if out.exists() else 0
+        target = rng.randrange(size + 1, len(expected))  # a random byte of what is still to be written
+        child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        while child.poll() is None and (not out.exists() or out.stat().st_size < target):
+            time.sleep(0.0005)
+        child.send_signal(signal.SIGKILL)
+        warnings += "ended in a torn row" in child.communicate()[1].decode()
+        torn_kills += not out.read_bytes().endswith(b"\n")
+    finished = subprocess.run(argv, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    warnings += "ended in a torn row" in finished.stderr
+    assert torn_kills >= 1 and warnings == torn_kills
+    assert out.read_bytes() == expected
 
 
 def test_sweep_writes_one_long_format_row_per_alpha_dataset_and_ensemble(tmp_path, tiny_pair_files, folders):
@@ -209,3 +360,21 @@ def test_shifted_imagenet_layouts_score_exactly_the_known_fraction(tmp_path, ima
     rows = run_sweep(SweepConfig(zeroshot=str(zs), finetuned=str(zs), evals=[f"{kind}={root}"], alphas=[0.0],
                                  ensembles=["weights", "outputs"], out=str(tmp_path / "r.csv"), progress=False))
     assert [(r["top1"], r["n"]) for r in rows] == [(50.0, 6), (50.0, 6)]
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ("--alphas=nan", "--alphas 'nan': nan is not a finite number"),
+    ("--alphas=0:1:1e-12", "--alphas '0:1:1e-12' gives more than 10,001 alphas (use a larger STEP)"),
+    ("--batch-size=0", "--batch-size 0: must be at least 1"),
+    ("--workers=-1", "--workers -1: must be at least 0"),
+    ("--cache-gb=nan", "--cache-gb nan: must be a finite number at least 0"),
+])
+def test_cli_sweep_options_out_of_range_exit_2_with_one_line(tmp_path, tiny_pair_files, folders, capsys, option,
+                                                            message):
+    zs, ft, _ = tiny_pair_files
+    out = tmp_path / "r.csv"
+    argv = ["sweep", "--zeroshot", str(zs), "--finetuned", str(ft), "--eval", folders[0], "--out", str(out),
+            option, "--quiet"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"wiseft: error: {message}\n"
+    assert not out.exists()

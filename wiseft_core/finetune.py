@@ -46,6 +46,7 @@ STATE_FILE = "train_state.safetensors"
 FINAL_FILE = "finetuned.safetensors"
 FEATURES_FILE = "features_train.safetensors"
 STATE_KEY = "wiseft_train_state"
+WEIGHTS_PREFIX = "weights."  # full-precision trained weights inside the training state
 # Hyper-parameters a resumed run must share with the run it continues.
 RESUME_KEYS = ("mode", "train", "lr", "wd", "epochs", "steps", "warmup", "batch_size", "label_smoothing",
                "batchnorm", "seed", "grad_clip")
@@ -85,12 +86,35 @@ class FinetuneConfig:
             raise WiseftError("give either --epochs or --steps, not both")
         if self.save_dtype not in ("float32", "float16", "bfloat16"):
             raise WiseftError(f"--save-dtype {self.save_dtype!r}: expected float32, float16 or bfloat16")
+        _check_number("--lr", self.lr, minimum=0.0, inclusive=False)
+        _check_number("--wd", self.wd, minimum=0.0)
+        _check_number("--label-smoothing", self.label_smoothing, minimum=0.0, maximum=1.0)
+        _check_number("--grad-clip", self.grad_clip, minimum=0.0, inclusive=False)
+        for flag, value, minimum in (("--epochs", self.epochs, 1), ("--steps", self.steps, 1),
+                                     ("--batch-size", self.batch_size, 1), ("--warmup", self.warmup, 0),
+                                     ("--workers", self.workers, 0), ("--keep-epochs", self.keep_epochs, 0),
+                                     ("--log-every", self.log_every, 1)):
+            if value is not None and value < minimum:
+                raise WiseftError(f"{flag} {value}: must be at least {minimum}")
         lr = DEFAULT_LR[self.mode] if self.lr is None else self.lr
         epochs = 10 if self.epochs is None and self.steps is None else self.epochs
         return dataclasses.replace(self, lr=lr, epochs=epochs)
 
     def hyper_parameters(self) -> dict:
         return {k: getattr(self, k) for k in RESUME_KEYS}
+
+
+def _check_number(flag: str, value: float | None, minimum: float, maximum: float | None = None,
+                  inclusive: bool = True) -> None:
+    """A finite float within range, or a one-line error naming the flag (NaN would train silently to NaN)."""
+    if value is None:
+        return
+    low_ok = value >= minimum if inclusive else value > minimum
+    if not math.isfinite(value) or not low_ok or (maximum is not None and value >= maximum):
+        bound = f"{'at least' if inclusive else 'greater than'} {minimum:g}"
+        if maximum is not None:
+            bound += f" and less than {maximum:g}"
+        raise WiseftError(f"{flag} {value}: must be a finite number {bound}")
 
 
 def cosine_lr(step: int, base_lr: float, warmup: int, total: int) -> float:
@@ -152,10 +176,12 @@ class JsonlLog:
 
 # ---------------------------------------------------------------------------- training state (no pickle)
 
-def save_state(path: Path, optimizer: torch.optim.Optimizer, info: dict) -> None:
-    """Optimizer moments and RNG as tensors, the rest as JSON in the safetensors header; written atomically."""
+def save_state(path: Path, optimizer: torch.optim.Optimizer, info: dict,
+               weights: dict[str, torch.Tensor] | None = None) -> None:
+    """Weights, optimizer moments and RNG as tensors, the rest as JSON in the safetensors header; atomic."""
     state = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
+    tensors: dict[str, torch.Tensor] = {f"{WEIGHTS_PREFIX}{k}": v.detach().cpu().contiguous()
+                                        for k, v in (weights or {}).items()}
     scalars: dict[str, dict] = {}
     for index, entry in state["state"].items():
         for key, value in entry.items():
@@ -191,6 +217,16 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, info: dict, tensors: dic
     optimizer.load_state_dict({"state": state, "param_groups": info["param_groups"]})
 
 
+def _restore_weights(trainable: nn.Module, model: nn.Module, epoch_file: Path, tensors: dict[str, torch.Tensor],
+                     device: torch.device) -> None:
+    """The trained weights as they were in memory; states written before they were kept use the epoch file."""
+    weights = {k[len(WEIGHTS_PREFIX):]: v for k, v in tensors.items() if k.startswith(WEIGHTS_PREFIX)}
+    if weights:
+        trainable.load_state_dict(weights)
+    else:
+        model.load_state_dict(load_classifier(epoch_file, device=device).model.state_dict())
+
+
 # ---------------------------------------------------------------------------- the run
 
 def _freeze_batchnorm(model: nn.Module) -> None:
@@ -221,24 +257,28 @@ def finetune(config: FinetuneConfig) -> Path:
         if changed:
             saved = ", ".join(f"{k}={resume_info['config'].get(k)!r}" for k in changed)
             raise WiseftError(f"--resume: {', '.join(changed)} differ(s) from the run in {out} (saved: {saved})")
+    zeroshot = load_classifier(cfg.zeroshot, device=env.device)
+    source_sha = file_sha256(cfg.zeroshot)
+    if resume_info is not None:
+        started_from = resume_info.get("zeroshot_sha256")
+        if started_from is not None and started_from != source_sha:
+            raise WiseftError(f"--resume: --zeroshot {cfg.zeroshot} (sha256 {source_sha[:12]}) is not the checkpoint "
+                              f"the run in {out} started from (sha256 {started_from[:12]}); pass that one")
         if resume_info.get("done") and (out / FINAL_FILE).is_file():
             if env.is_main:
                 print(f"wiseft finetune: {out / FINAL_FILE} is already complete", file=sys.stderr)
             return out / FINAL_FILE
-
-    zeroshot = load_classifier(cfg.zeroshot, device=env.device)
-    source_sha = file_sha256(cfg.zeroshot)
     loaded = load_dataset(cfg.train, split="train")
     loaded.check_classifier_width(zeroshot.model.num_classes)
     model = zeroshot.model
+    # Linear mode trains (and its state keeps) only the head; the tower stays the zero-shot one.
+    trainable = model.head if cfg.mode == "linear" else model
     if resume_info is not None:
-        epoch_file = out / resume_info["checkpoint"]
-        model = load_classifier(epoch_file, device=env.device).model
+        _restore_weights(trainable, model, out / resume_info["checkpoint"], resume_tensors, env.device)
     torch.manual_seed(cfg.seed)
 
     if cfg.mode == "linear":
         features, labels = _cached_features(zeroshot, loaded, cfg, out, source_sha, env)
-        trainable = model.head
         model.requires_grad_(False)
         trainable.requires_grad_(True)
         forward = trainable
@@ -251,7 +291,7 @@ def finetune(config: FinetuneConfig) -> Path:
                 model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
             forward = nn.parallel.DistributedDataParallel(
                 model, device_ids=[env.device.index] if env.device.type == "cuda" else None)
-        trainable = model
+            trainable = model
         n = len(loaded)
 
     sampler = distributed.GlobalBatchSampler(
@@ -329,8 +369,8 @@ def finetune(config: FinetuneConfig) -> Path:
                 log.write(event="step", step=step, epoch=epoch + 1, loss=round(loss_value, 6), lr=lr,
                           grad_norm=round(float(grad_norm), 6), img_per_s=round(rate, 1))
         if env.is_main:
-            _save_epoch(out, model, zeroshot.meta, recipe, epoch + 1, step, save_dtype, optimizer, cfg,
-                        done=step >= total_steps)
+            _save_epoch(out, model, trainable, zeroshot.meta, recipe, epoch + 1, step, save_dtype, optimizer,
+                        cfg, done=step >= total_steps)
             log.write(event="epoch", epoch=epoch + 1, step=step, checkpoint=_epoch_path(out, epoch + 1).name,
                       mean_loss=round(epoch_loss / max(1, epoch_steps), 6), unreadable_images=unreadable.count)
         distributed.barrier()
@@ -347,9 +387,13 @@ def finetune(config: FinetuneConfig) -> Path:
     return final
 
 
-def _save_epoch(out: Path, model: nn.Module, zs_meta, recipe: dict, epoch: int, step: int,
+def _save_epoch(out: Path, model: nn.Module, trainable: nn.Module, zs_meta, recipe: dict, epoch: int, step: int,
                 save_dtype: torch.dtype, optimizer, cfg: FinetuneConfig, done: bool) -> None:
-    """Classifier first, then the state that points at it: a crash between the two loses nothing saved."""
+    """Classifier first, then the state that points at it: a crash between the two loses nothing saved.
+
+    The state keeps the trained weights in full precision: with ``--save-dtype float16`` the epoch
+    checkpoint is rounded, and resuming from it would not continue the uninterrupted run.
+    """
     meta = _epoch_meta(zs_meta, recipe, epoch, step)
     dtype = None if save_dtype == torch.float32 else save_dtype
     save_classifier(_epoch_path(out, epoch), model.state_dict(), meta, dtype=dtype)
@@ -357,7 +401,9 @@ def _save_epoch(out: Path, model: nn.Module, zs_meta, recipe: dict, epoch: int, 
         save_classifier(out / FINAL_FILE, model.state_dict(), meta, dtype=dtype)
     save_state(out / STATE_FILE, optimizer, {"epoch": epoch, "step": step, "done": done,
                                              "checkpoint": _epoch_path(out, epoch).name,
-                                             "config": cfg.hyper_parameters()})
+                                             "zeroshot_sha256": recipe["zeroshot_sha256"],
+                                             "config": cfg.hyper_parameters()},
+               weights=trainable.state_dict())
     if cfg.keep_epochs > 0:
         for old in range(1, epoch - cfg.keep_epochs + 1):
             _epoch_path(out, old).unlink(missing_ok=True)

@@ -83,9 +83,46 @@ def read_sweep_csv(source: str | os.PathLike | IO | bytes) -> list[dict]:
     return rows
 
 
+def format_alpha(alpha: float) -> str:
+    """Alpha as written in a sweep CSV: the shortest text that reads back as the same float ("0.12345", "1")."""
+    text = repr(float(alpha) + 0.0)  # + 0.0 turns -0.0 into 0.0
+    return text[:-2] if text.endswith(".0") else text
+
+
 def row_key(row: dict) -> tuple:
-    """Identity of a measurement: a rerun skips rows whose key is already in the file."""
-    return (row["model"], row["finetuning"], round(float(row["alpha"]), 6), row["ensemble"], row["dataset"])
+    """Identity of a measurement: a rerun skips rows whose key is already in the file.
+
+    Alphas are compared exactly, as written (:func:`format_alpha` round-trips), so two alphas that
+    differ in any digit are two rows and a rerun never re-measures or duplicates one.
+    """
+    return (row["model"], row["finetuning"], float(row["alpha"]) + 0.0, row["ensemble"], row["dataset"])
+
+
+def split_torn_tail(text: str) -> tuple[str, str]:
+    """(complete lines, torn final line): a row is complete only once its newline is written."""
+    cut = text.rfind("\n") + 1
+    return text[:cut], text[cut:]
+
+
+def verified_sweep_text(path: Path, text: str) -> list[dict]:
+    """Rows of an existing sweep CSV that new rows will be appended to, checked line by line.
+
+    The header must be exactly the one :func:`append_rows` writes and every row must have its
+    field count, so appended rows always line up; ``text`` must hold only complete lines.
+    """
+    lines = list(csv.reader(io.StringIO(text)))
+    if not lines:
+        return []
+    if lines[0] != SWEEP_COLUMNS:
+        raise WiseftError(f"{path} is not a wiseft sweep CSV (header {','.join(lines[0])!r}, expected "
+                          f"{','.join(SWEEP_COLUMNS)!r}); choose another --out")
+    for line_no, fields in enumerate(lines[1:], start=2):
+        if len(fields) != len(SWEEP_COLUMNS):
+            raise WiseftError(f"{path}, line {line_no}: {len(fields)} fields, expected {len(SWEEP_COLUMNS)}; "
+                              "the file is damaged: fix or remove that line, or choose another --out")
+    if len(lines) == 1:
+        return []
+    return read_sweep_csv(text.encode("utf-8"))
 
 
 def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
@@ -99,7 +136,7 @@ def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
             writer.writeheader()
         for row in rows:
             out = dict(row)
-            out["alpha"] = f"{float(row['alpha']):.4f}".rstrip("0").rstrip(".") or "0"
+            out["alpha"] = format_alpha(row["alpha"])
             out["top1"] = f"{float(row['top1']):.4f}"
             writer.writerow(out)
         handle.flush()

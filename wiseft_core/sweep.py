@@ -9,10 +9,11 @@ finish, and a rerun with the same ``--out`` skips finished rows, so a killed swe
 
 from __future__ import annotations
 
-import csv
+import os
 import sys
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -26,23 +27,60 @@ FINETUNING_NAMES = {"end-to-end": "end-to-end", "linear": "linear classifier",
                     "linear classifier": "linear classifier"}
 
 
-def parse_alphas(text: str) -> list[float]:
-    """``START:STOP:STEP`` (inclusive), a comma list ``0,0.5,1``, or one number; rounded to 6 decimals."""
+ALPHA_LIMIT = 10.0  # |alpha| beyond this is no longer an interpolation anyone means
+MAX_ALPHAS = 10_001  # 0:1:0.0001; more rows than any plot or table can show
+
+
+def _alpha_number(text: str, spec: str) -> Decimal:
+    """One number of an --alphas spec, exact as typed (a Decimal, so ranges step without float drift)."""
     try:
-        if ":" in text:
-            start, stop, step = (float(x) for x in text.split(":"))
-            if step <= 0 or stop < start:
-                raise ValueError("need STEP > 0 and STOP >= START")
-            count = int(round((stop - start) / step))
-            alphas = [round(start + i * step, 6) for i in range(count + 1)]
-        else:
-            alphas = [round(float(x), 6) for x in text.split(",") if x.strip()]
-    except ValueError as err:
-        raise WiseftError(f"--alphas {text!r}: expected START:STOP:STEP (e.g. 0:1:0.05) or a comma list "
-                          f"(e.g. 0,0.5,1) ({err})") from None
-    if not alphas:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise WiseftError(f"--alphas {spec!r}: {text.strip()!r} is not a number; expected START:STOP:STEP "
+                          "(e.g. 0:1:0.05) or a comma list (e.g. 0,0.5,1)") from None
+    if not value.is_finite():
+        raise WiseftError(f"--alphas {spec!r}: {text.strip()} is not a finite number")
+    return value
+
+
+def _check_alpha(value: Decimal, spec: str) -> None:
+    if abs(value) > Decimal(str(ALPHA_LIMIT)):
+        raise WiseftError(f"--alphas {spec!r}: {value} is outside [-{ALPHA_LIMIT:g}, {ALPHA_LIMIT:g}]")
+
+
+def parse_alphas(text: str) -> list[float]:
+    """``START:STOP:STEP`` (STOP included when the steps land on it, never exceeded), a comma list or one number.
+
+    Every alpha is the float of its exact decimal value (``0:1:0.05`` gives 0.35, not
+    0.35000000000000003), so the CSV shows what was asked for and a rerun matches it exactly.
+    """
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise WiseftError(f"--alphas {text!r}: expected START:STOP:STEP (e.g. 0:1:0.05) or a comma list "
+                              "(e.g. 0,0.5,1)")
+        start, stop, step = (_alpha_number(x, text) for x in parts)
+        _check_alpha(start, text)
+        _check_alpha(stop, text)
+        if step <= 0 or stop < start:
+            raise WiseftError(f"--alphas {text!r}: need STEP > 0 and STOP >= START")
+        try:
+            steps = (stop - start) / step  # rounded to 28 digits: exact for any count we accept
+        except ArithmeticError:  # a STEP so small the quotient overflows
+            steps = Decimal(MAX_ALPHAS)
+        if steps >= MAX_ALPHAS:
+            raise WiseftError(f"--alphas {text!r} gives more than {MAX_ALPHAS:,} alphas (use a larger STEP)")
+        count = int((stop - start) // step) + 1
+        values = [start + i * step for i in range(count)]
+    else:
+        values = [_alpha_number(x, text) for x in text.split(",") if x.strip()]
+        if len(values) > MAX_ALPHAS:
+            raise WiseftError(f"--alphas gives {len(values):,} alphas; at most {MAX_ALPHAS:,}")
+        for value in values:
+            _check_alpha(value, text)
+    if not values:
         raise WiseftError(f"--alphas {text!r} gives no alpha")
-    return list(dict.fromkeys(alphas))
+    return list(dict.fromkeys(float(v) + 0.0 for v in values))
 
 
 def parse_ensembles(values: list[str] | None) -> list[str]:
@@ -83,14 +121,30 @@ def finetuning_of(pair: ClassifierPair, override: str | None = None) -> str:
     return "linear classifier" if pair.differs_only_in_head() else "end-to-end"
 
 
-def read_existing(path: Path) -> list[dict]:
-    """Rows already in ``--out`` (none for a missing or header-only file); a foreign CSV is an error."""
-    if not path.is_file() or path.stat().st_size == 0:
+def read_existing(path: Path, repair: bool = True) -> list[dict]:
+    """Rows already in ``--out``, after checking the file can be appended to.
+
+    A final line without its newline is a row torn by a kill mid-write: it is dropped (and, with
+    ``repair``, cut from the file) with a warning, so the row is measured again instead of the next
+    row being glued onto it. A wrong header or a short row elsewhere is an error naming the line.
+    """
+    if not path.is_file():
         return []
-    with path.open(newline="", encoding="utf-8") as handle:
-        if not any(True for _ in csv.DictReader(handle)):
-            return []
-    return results.read_sweep_csv(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise WiseftError(f"{path} is not a UTF-8 sweep CSV ({err.reason} at byte {err.start}); "
+                          "choose another --out") from None
+    complete, torn = results.split_torn_tail(text)
+    if torn:
+        if repair:
+            with path.open("r+b") as handle:
+                handle.truncate(len(complete.encode("utf-8")))
+                os.fsync(handle.fileno())
+            print(f"wiseft sweep: warning: {path} ended in a torn row ({torn[:60]!r}), left by an interrupted "
+                  "run; dropped it, it will be measured again", file=sys.stderr)
+    return results.verified_sweep_text(path, complete)
 
 
 def roles_of(specs: list[str], reference: str | None) -> dict[str, str]:
@@ -110,9 +164,15 @@ def run_sweep(config: SweepConfig) -> list[dict]:
     """Measure every missing row, append it to ``config.out`` (main rank) and return the rows measured."""
     if not config.evals:
         raise WiseftError("give at least one --eval dataset (e.g. --eval imagenet=/data/imagenet/val)")
+    if config.batch_size < 1:
+        raise WiseftError(f"--batch-size {config.batch_size}: must be at least 1")
+    if config.workers < 0:
+        raise WiseftError(f"--workers {config.workers}: must be at least 0")
+    if not 0 <= config.cache_gb < float("inf"):
+        raise WiseftError(f"--cache-gb {config.cache_gb}: must be a finite number at least 0")
     env = distributed.setup(config.device)
     out = Path(config.out)
-    done = {results.row_key(r) for r in read_existing(out)}
+    done = {results.row_key(r) for r in read_existing(out, repair=env.is_main)}
     distributed.barrier()  # every rank has read the finished rows before rank 0 appends new ones
 
     pair = load_pair(config.zeroshot, config.finetuned, device=env.device)

@@ -81,7 +81,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("sweep", help="accuracy vs alpha on a reference dataset and its shifts (CSV)")
     p.add_argument("--zeroshot", required=True, help="zero-shot classifier checkpoint")
     p.add_argument("--finetuned", required=True, help="fine-tuned classifier checkpoint")
-    p.add_argument("--alphas", default="0:1:0.05", help="START:STOP:STEP (inclusive) or a comma list")
+    p.add_argument("--alphas", default="0:1:0.05",
+                   help="START:STOP:STEP (STOP included, never exceeded) or a comma list; finite, within [-10, 10], "
+                        "at most 10001 alphas")
     p.add_argument("--eval", action="append", required=True, metavar="SPEC", help=DATASET_HELP + " (repeatable)")
     p.add_argument("--reference", default=None,
                    help="the reference dataset (its spec or NAME); default: imagenet, demo:photo, else the first")
