@@ -19,6 +19,7 @@ PAGES = {
     "playground": ("app_pages/playground.py", "Playground", ":material/tune:"),
     "curves": ("app_pages/curves.py", "Curves", ":material/show_chart:"),
     "weights": ("app_pages/weights.py", "Weights", ":material/balance:"),
+    "talk": ("app_pages/talk.py", "Talk", ":material/slideshow:"),
 }
 
 requested = st.query_params.get("page", "home")

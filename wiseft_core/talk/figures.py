@@ -1,0 +1,106 @@
+"""Projector styling for the app's figures, plus the two figures only the talk needs.
+
+The curves and top-k bars come from ``wiseft_core.plots`` unchanged; ``projector`` restyles a copy
+for a washed-out projector: black text, white background, thick lines, saturated colours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+from wiseft_core import plots
+
+INK = "#000000"
+GRID = "#b0b0b0"
+# Okabe-Ito: distinguishable for colour-blind viewers and on low-contrast projectors.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+_REMAP = {old.lower(): PALETTE[i % len(PALETTE)] for i, old in enumerate(plots.COLORS)}
+_REMAP.update({plots.HIGHLIGHT.lower(): "#009E73", plots.MUTED.lower(): "#7a7a7a"})
+FONT_FAMILY = "DejaVu Sans, Arial, sans-serif"
+
+
+def _recolor(value):
+    if isinstance(value, str):
+        return _REMAP.get(value.lower(), value)
+    if isinstance(value, (list, tuple)):
+        return [_recolor(v) for v in value]
+    return value
+
+
+def projector(figure: go.Figure, height: int | None = None, font_size: int = 22,
+              show_legend: bool | None = None) -> go.Figure:
+    """A restyled copy: large black text, thick lines, saturated colours; ``height=None`` fills its box."""
+    fig = go.Figure(figure)
+    fig.update_layout(
+        template="simple_white", font={"size": font_size, "color": INK, "family": FONT_FAMILY},
+        paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", hoverlabel={"font": {"size": font_size}},
+        margin={"l": 10, "r": 20, "t": 50 if fig.layout.title.text else 20, "b": 10},
+        legend={"font": {"size": font_size}},
+    )
+    if fig.layout.title.text:
+        fig.update_layout(title={"font": {"size": font_size + 2}, "x": 0.02})
+    if height is None:
+        fig.update_layout(height=None, width=None, autosize=True)
+    else:
+        fig.update_layout(height=height, width=None)
+    if show_legend is not None:
+        fig.update_layout(showlegend=show_legend)
+    fig.update_xaxes(showgrid=True, gridcolor=GRID, linecolor=INK, linewidth=2, tickfont={"size": font_size},
+                     title={"font": {"size": font_size}}, automargin=True)
+    fig.update_yaxes(showgrid=True, gridcolor=GRID, linecolor=INK, linewidth=2, tickfont={"size": font_size},
+                     title={"font": {"size": font_size}}, automargin=True)
+    for trace in fig.data:
+        if trace.type == "scatter":
+            if trace.line is not None and trace.line.color is not None:
+                trace.line.color = _recolor(trace.line.color)
+            if trace.mode and "lines" in trace.mode:
+                trace.line.width = max(trace.line.width or 2, 2) * 2
+            if trace.marker is not None:
+                if trace.marker.color is not None:
+                    trace.marker.color = _recolor(trace.marker.color)
+                trace.marker.size = int((trace.marker.size or 6) * 1.6)
+        elif trace.type == "bar":
+            trace.marker.color = _recolor(trace.marker.color)
+            trace.textfont = {"size": font_size, "color": INK}
+            trace.textposition = "outside"
+            trace.cliponaxis = False
+    for shape in fig.layout.shapes or ():
+        shape.line.width = 3
+    for annotation in fig.layout.annotations or ():
+        annotation.font = {"size": font_size, "color": INK}
+    return fig
+
+
+def accuracy_along_alpha_figure(rows: Sequence[dict], reference_name: str, shifts_name: str, x_label: str,
+                                y_label: str, title: str | None = None,
+                                current_alpha: float | None = None) -> go.Figure:
+    """Reference accuracy and the shift average against alpha: no dip in between = no barrier along the line."""
+    rows = sorted(rows, key=lambda r: float(r["alpha"]))
+    alphas = [float(r["alpha"]) for r in rows]
+    fig = go.Figure()
+    for key, name, color in (("reference", reference_name, PALETTE[0]), ("avg_shifts", shifts_name, PALETTE[1])):
+        fig.add_trace(go.Scatter(x=alphas, y=[r.get(key) for r in rows], mode="lines+markers", name=name,
+                                 line={"color": color, "width": 2}, marker={"size": 6},
+                                 hovertemplate="α = %{x:.2f}: %{y:.1f}<extra>" + name + "</extra>"))
+    fig.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label,
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 0.0, "x": 0.02, "bgcolor": "#ffffff"})
+    if current_alpha is not None and alphas and alphas[0] <= current_alpha <= alphas[-1]:
+        fig.add_vline(x=current_alpha, line={"dash": "dot", "color": INK})
+    return fig
+
+
+def cost_figure(weights_ms: float, outputs_ms: float, weights_name: str, outputs_name: str,
+                x_label: str) -> go.Figure:
+    """Two horizontal bars: measured milliseconds of the weight- and the output-space ensemble."""
+    return go.Figure({
+        "data": [{
+            "type": "bar", "orientation": "h", "x": [outputs_ms, weights_ms], "y": [outputs_name, weights_name],
+            "marker": {"color": [PALETTE[1], PALETTE[0]]},
+            "text": [f"{outputs_ms:.1f} ms", f"{weights_ms:.1f} ms"],
+            "hovertemplate": "%{y}: %{x:.2f} ms<extra></extra>",
+        }],
+        "layout": {"xaxis": {"title": {"text": x_label}, "range": [0, max(outputs_ms, weights_ms) * 1.3]},
+                   "showlegend": False},
+    })

@@ -1,0 +1,375 @@
+"""One ``Slide`` per step of the talk, built from the texts (one language) and the talk's numbers.
+
+A slide is a title, its text as HTML, and panels (plotly figures or HTML: tables, code, images).
+The app lays them out with Streamlit columns and the export with CSS; both get the same content.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import html
+import inspect
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+
+from wiseft_core import interpolation, plots
+from wiseft_core.predict import top_k
+from wiseft_core.talk import figures, html_text
+from wiseft_core.talk.data import PAPER_MODEL, TalkData
+from wiseft_core.talk.texts import Texts
+
+STEP_IDS = ("title", "shift", "tradeoff", "method", "live", "curve", "cost", "linear", "why", "results",
+            "takeaways", "sources")
+STEP_COUNT = len(STEP_IDS)
+GALLERY_PER_ROW = 4
+TOP_K = 3
+# The paper's Algorithm 1 (PyTorch pseudocode), as printed.
+ALGORITHM_1 = """\
+def wse(model, zeroshot_checkpoint,
+        finetuned_checkpoint, alpha):
+    # load state dicts from checkpoints
+    theta_0 = zeroshot_checkpoint["state_dict"]
+    theta_1 = finetuned_checkpoint["state_dict"]
+    # make sure checkpoints are compatible
+    assert set(theta_0.keys()) == set(theta_1.keys())
+    # interpolate between all weights
+    theta = {
+        key: (1 - alpha) * theta_0[key]
+             + alpha * theta_1[key]
+        for key in theta_0.keys()
+    }
+    # update the model according to the new weights
+    model.load_state_dict(theta)
+    # evaluate the model
+    evaluate(model)"""
+
+
+@dataclass(frozen=True)
+class TalkState:
+    """The presenter's choices: alpha, name and date, the live image; figure sizing for the screen."""
+
+    alpha: float = 0.5
+    presenter: str = ""
+    date: str = ""
+    live_index: int | None = None
+    figure_height: int | None = None  # None: figures fill their box (the HTML export)
+    font_size: int = 24
+
+
+@dataclass
+class Panel:
+    """A figure or a block of HTML, shown side by side with the slide's other panels."""
+
+    kind: str  # "figure" or "html"
+    figure: go.Figure | None = None
+    html: str = ""
+
+
+@dataclass
+class Slide:
+    step: int
+    id: str
+    title: str
+    text_html: str
+    notes_html: str
+    panels: list[Panel] = field(default_factory=list)
+    layout: str = "side"  # "side": text left, panels right; "stack": text above panels; "center": text only
+    panel_direction: str = "row"  # "row" or "column"
+
+
+def clamp_step(step) -> int:
+    """A step number from a URL or a key press, kept inside 1..STEP_COUNT (bad values -> 1)."""
+    try:
+        value = int(step)
+    except (TypeError, ValueError):
+        return 1
+    return min(max(value, 1), STEP_COUNT)
+
+
+def _num(value, digits: int = 1) -> str:
+    return "—" if value is None else f"{float(value):.{digits}f}"
+
+
+def _table(headers: list[str], rows: list[list[str]], highlight: list[bool] | None = None,
+           caption: str = "") -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        cls = ' class="hl"' if highlight and highlight[i] else ""
+        cells = "".join(f"<td>{html.escape(c)}</td>" if j else f"<th>{html.escape(c)}</th>" for j, c in enumerate(row))
+        body.append(f"<tr{cls}>{cells}</tr>")
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f'<table class="talk-table">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _code(title: str, code: str) -> str:
+    return (f'<div class="talk-code"><div class="talk-code-title">{html.escape(title)}</div>'
+            f"<pre><code>{html.escape(code)}</code></pre></div>")
+
+
+def png_data_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def interpolation_source() -> tuple[str, str]:
+    """The project's real merge function, read from its source file (docstring dropped), and where it lives."""
+    fn = interpolation.interpolate_state_dicts
+    lines, first = inspect.getsourcelines(fn)
+    node = ast.parse(textwrap.dedent("".join(lines))).body[0]
+    doc = node.body[0] if node.body and isinstance(node.body[0], ast.Expr) and isinstance(
+        getattr(node.body[0], "value", None), ast.Constant) else None
+    if doc is not None:
+        lines = lines[:doc.lineno - 1] + lines[doc.end_lineno:]
+    path = Path(inspect.getsourcefile(fn)).resolve()
+    root = Path(interpolation.__file__).resolve().parent.parent
+    where = f"{path.relative_to(root)}:{first}"
+    return textwrap.dedent("".join(lines)).rstrip(), where
+
+
+def _sweep_group(data: TalkData, finetuning: str, ensemble: str) -> list[dict]:
+    return sorted((r for r in data.sweep if r["finetuning"] == finetuning and r["ensemble"] == ensemble),
+                  key=lambda r: float(r["alpha"]))
+
+
+def _paper_group(data: TalkData, finetuning: str = "end-to-end") -> list[dict]:
+    return [r for r in data.paper if r["model"] == PAPER_MODEL and r["finetuning"] == finetuning]
+
+
+def _at(rows: list[dict], alpha: float) -> dict | None:
+    return next((r for r in rows if abs(float(r["alpha"]) - alpha) < 1e-6), None)
+
+
+def _source_name(data: TalkData, texts: Texts) -> str:
+    return texts.labels["demo"] if data.source == "demo" else texts.labels["this_pair"]
+
+
+def _fig(figure: go.Figure, state: TalkState, show_legend: bool | None = None) -> Panel:
+    return Panel("figure", figures.projector(figure, state.figure_height, state.font_size, show_legend))
+
+
+def _curve(rows: list[dict], title: str, texts: Texts, state: TalkState, group_keys=("source",)) -> go.Figure:
+    return plots.accuracy_curves_figure(
+        rows, "avg_shifts", x_label=texts.labels["reference_acc"], y_label=texts.labels["avg_shift_acc"],
+        group_keys=group_keys, current_alpha=state.alpha, title=title)
+
+
+def _no_sweep(texts: Texts) -> Panel:
+    return Panel("html", html=f'<p class="talk-note">{html_text.inline(texts.ui["no_sweep"])}</p>')
+
+
+# --- one function per step -------------------------------------------------------------------------------
+
+def _title(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    who = " · ".join(x for x in (state.presenter.strip(), state.date.strip()) if x)
+    if who:
+        slide.text_html += f'\n<p class="talk-presenter">{html.escape(who)}</p>'
+    slide.layout = "center"
+
+
+def _shift(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    rows = []
+    for distribution, samples in data.gallery.items():
+        images = "".join(
+            f'<img class="talk-thumb" src="{png_data_uri(s.path.read_bytes())}" alt="{html.escape(s.label or s.key)}"'
+            f' title="{html.escape(s.label or s.key)}">' for s in samples[:GALLERY_PER_ROW])
+        name = texts.distributions.get(distribution, "")
+        rows.append(f'<tr><th>{html.escape(distribution)}</th><td class="talk-thumbs">{images}</td>'
+                    f"<td>{html.escape(name)}</td></tr>")
+    slide.panels.append(Panel("html", html=f'<table class="talk-gallery"><tbody>{"".join(rows)}</tbody></table>'))
+
+
+def _tradeoff(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    lab = texts.labels
+    table1 = {r["row"]: r for r in data.table1}
+    weights = _sweep_group(data, "end-to-end", "weights")
+    ours = [_at(weights, 0.0), _at(weights, 1.0)]
+    source = _source_name(data, texts)
+    headers = ["", f"{lab['paper_short']}: ImageNet", f"{lab['paper_short']}: {lab['avg_shifts']}",
+               f"{source}: {lab['reference']}", f"{source}: {lab['avg_shifts']}"]
+    body = []
+    for label, paper_row, our in ((lab["zero_shot"], "Zero-shot (PyTorch)", ours[0]),
+                                  (lab["fine_tuned"], "Fine-tuned E2E (ours)", ours[1])):
+        p = table1.get(paper_row, {})
+        body.append([label, _num(p.get("IN")), _num(p.get("avg_shifts")),
+                     _num(our and our["reference"]), _num(our and our["avg_shifts"])])
+    slide.panels.append(Panel("html", html=_table(headers, body)))
+    if not data.sweep:
+        slide.panels.append(_no_sweep(texts))
+    slide.layout = "stack"
+    slide.panel_direction = "column"
+
+
+def _method(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    source, where = interpolation_source()
+    slide.panels.append(Panel("html", html=_code(texts.labels["algorithm1"], ALGORITHM_1)))
+    slide.panels.append(Panel("html", html=_code(texts.labels["our_code"].format(where=where), source)))
+    slide.layout = "stack"
+
+
+def live_alpha_index(data: TalkData, alpha: float) -> int:
+    """The grid alpha nearest to ``alpha`` (the live step's predictions are precomputed on the grid)."""
+    return int(np.argmin([abs(a - alpha) for a in data.live_alphas]))
+
+
+def _live(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    if not data.live:
+        slide.panels.append(Panel("html", html=f'<p class="talk-note">{html.escape(texts.ui["no_pair"])}</p>'))
+        return
+    i = state.live_index if state.live_index is not None and 0 <= state.live_index < len(data.live) \
+        else data.live_default
+    image = data.live[i]
+    a = live_alpha_index(data, state.alpha)
+    alpha = data.live_alphas[a]
+    caption = texts.distributions.get(image.distribution, image.distribution)
+    label = f"{texts.labels['true_label']}: <strong>{html.escape(image.label)}</strong>" if image.label else ""
+    slide.panels.append(Panel("html", html=f'<figure class="talk-live-image"><img src="{png_data_uri(image.png)}" '
+                                      f'alt="{html.escape(image.label or image.key)}"><figcaption>'
+                                      f"{html.escape(caption)}<br>{label}</figcaption></figure>"))
+    ends = {0: data.live_alphas.index(0.0), 2: data.live_alphas.index(1.0)}
+    for j, (index, title) in enumerate(((ends[0], texts.labels["alpha0"]),
+                                        (a, texts.labels["prediction_at"].format(alpha=f"{alpha:g}")),
+                                        (ends[2], texts.labels["alpha1"]))):
+        entries = top_k(data.live_probs[index, i], data.classnames, TOP_K)
+        figure = plots.top_k_figure(entries, title, image.label)
+        slide.panels.append(_fig(figure, state, show_legend=False))
+    slide.layout = "stack"
+
+
+def _curve_step(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    slide.panels.append(_fig(_curve(_paper_group(data), texts.labels["paper"], texts, state), state, False))
+    weights = _sweep_group(data, "end-to-end", "weights")
+    if weights:
+        slide.panels.append(_fig(_curve([{**r, "source": "sweep"} for r in weights], _source_name(data, texts),
+                                        texts, state), state, False))
+    else:
+        slide.panels.append(_no_sweep(texts))
+
+
+def _cost(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    if data.costs is None:
+        slide.panels.append(Panel("html", html=f'<p class="talk-note">{html.escape(texts.ui["no_pair"])}</p>'))
+        return
+    c = data.costs
+    lab = texts.labels
+    slide.panels.append(_fig(figures.cost_figure(c.weights_ms, c.outputs_ms, lab["weights"], lab["outputs"],
+                                                 lab["ms"]), state, False))
+
+
+def _linear(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    lab = texts.labels
+    rows = [{**r, "ensemble": lab[r["ensemble"]]} for r in data.sweep if r["finetuning"] == "linear classifier"]
+    if rows:
+        figure = _curve(rows, _source_name(data, texts), texts, state, group_keys=("ensemble",))
+        slide.panels.append(_fig(figure, state, True))
+    else:
+        paper = [{**r, "source": lab["paper_lc"]} for r in _paper_group(data, "linear classifier")]
+        slide.panels.append(_fig(_curve(paper, lab["paper_lc"], texts, state), state, False))
+        slide.panels.append(_no_sweep(texts))
+
+
+def lc_gap(data: TalkData) -> float | None:
+    """Largest difference (points) between the weight- and output-space linear-classifier curves."""
+    weights = _sweep_group(data, "linear classifier", "weights")
+    outputs = {round(float(r["alpha"]), 6): r for r in _sweep_group(data, "linear classifier", "outputs")}
+    gaps = [abs(w[k] - outputs[round(float(w["alpha"]), 6)][k]) for w in weights
+            if round(float(w["alpha"]), 6) in outputs for k in ("reference", "avg_shifts")
+            if w.get(k) is not None and outputs[round(float(w["alpha"]), 6)].get(k) is not None]
+    return max(gaps) if gaps else None
+
+
+def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    lab = texts.labels
+    sets = [(_paper_group(data), lab["paper"])]
+    weights = _sweep_group(data, "end-to-end", "weights")
+    if weights:
+        sets.append((weights, _source_name(data, texts)))
+    for rows, title in sets:
+        figure = figures.accuracy_along_alpha_figure(rows, lab["reference"], lab["avg_shifts"], lab["alpha_axis"],
+                                                     lab["accuracy"], title, state.alpha)
+        slide.panels.append(_fig(figure, state, True))
+    if not weights:
+        slide.panels.append(_no_sweep(texts))
+
+
+def optimal_row(rows: list[dict], columns: list[str]) -> dict:
+    """The paper's "optimal alpha" row: for each column separately, the best accuracy over alpha."""
+    return {c: max((r[c] for r in rows if r.get(c) is not None), default=None) for c in columns}
+
+
+def _results(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    lab = texts.labels
+    paper_cols = ["IN", "IN_V2", "IN_R", "IN_Sketch", "ObjectNet", "IN_A", "avg_shifts"]
+    short = ["IN", "V2", "R", "Sketch", "ObjNet", "A", "Avg"]
+    rows = [[r["row"], *(_num(r[c]) for c in paper_cols)] for r in data.table1]
+    highlight = ["WiSE-FT" in r["row"] for r in data.table1]
+    slide.panels.append(Panel("html", html=_table(["", *short], rows, highlight, lab["table1"])))
+    weights = _sweep_group(data, "end-to-end", "weights")
+    if weights:
+        shifts = [k for k in weights[0] if k not in ("model", "finetuning", "ensemble", "alpha", "reference",
+                                                      "avg_shifts", "avg_ref_shifts", "source")]
+        cols = ["reference", *shifts, "avg_shifts"]
+        headers = ["", lab["reference"], *(s.split(":")[-1] for s in shifts), "Avg"]
+        picked = [(lab["zero_shot"], _at(weights, 0.0)), (lab["fine_tuned"], _at(weights, 1.0)),
+                  (lab["wiseft_half"], _at(weights, 0.5)), (lab["wiseft_opt"], optimal_row(weights, cols))]
+        ours = [[name, *(_num(row and row.get(c)) for c in cols)] for name, row in picked]
+        caption = lab["our_table"].format(source=_source_name(data, texts)) + " · " + lab["optimal_note"]
+        slide.panels.append(Panel("html", html=_table(headers, ours, [False, False, True, True], caption)))
+    else:
+        slide.panels.append(_no_sweep(texts))
+    slide.layout = "stack"
+    slide.panel_direction = "column"
+
+
+def _text_only(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    slide.layout = "center"
+
+
+BUILDERS = {
+    "title": _title, "shift": _shift, "tradeoff": _tradeoff, "method": _method, "live": _live,
+    "curve": _curve_step, "cost": _cost, "linear": _linear, "why": _why, "results": _results,
+    "takeaways": _text_only, "sources": _text_only,
+}
+
+
+def _values(data: TalkData, state: TalkState) -> dict[str, str]:
+    """Numbers the step texts may name as ``{placeholders}``."""
+    costs = data.costs
+    alphas = [float(r["alpha"]) for r in data.sweep] or [float(r["alpha"]) for r in data.paper]
+    gap = lc_gap(data)
+    return {
+        "alpha": f"{state.alpha:g}",
+        "weights_ms": _num(costs and costs.weights_ms), "outputs_ms": _num(costs and costs.outputs_ms),
+        "merge_ms": _num(costs and costs.merge_ms), "ratio": _num(costs and costs.ratio),
+        "batch": str(costs.batch) if costs else "—", "device": costs.device if costs else "—",
+        "params": f"{costs.params / 1e6:.2f} M" if costs else "—",
+        "lc_gap": _num(gap, 2), "alpha_min": f"{min(alphas):g}", "alpha_max": f"{max(alphas):g}",
+    }
+
+
+def build_slide(step: int, data: TalkData, texts: Texts, state: TalkState = TalkState()) -> Slide:
+    """Slide number ``step`` (1-based) in the language of ``texts``."""
+    step = clamp_step(step)
+    words = texts.steps[step - 1]
+    values = _values(data, state)
+    body = [line.format_map(values) for line in words.body]
+    slide = Slide(step=step, id=words.id, title=words.title, text_html=html_text.to_html(body),
+                  notes_html=notes_for(step, texts)[1])
+    BUILDERS[words.id](slide, data, texts, state)
+    return slide
+
+
+def build_talk(data: TalkData, texts: Texts, state: TalkState = TalkState()) -> list[Slide]:
+    return [build_slide(i, data, texts, state) for i in range(1, STEP_COUNT + 1)]
+
+
+def notes_for(step: int, texts: Texts) -> tuple[str, str, str | None]:
+    """(title, notes as HTML, next step's title or None) for the speaker-notes view; needs no numbers."""
+    step = clamp_step(step)
+    words = texts.steps[step - 1]
+    following = texts.steps[step].title if step < STEP_COUNT else None
+    return words.title, html_text.to_html([f"- {n}" for n in words.notes]), following
