@@ -83,22 +83,14 @@ def load_pair_cached(zeroshot_path: str, finetuned_path: str, device: str, trust
 @st.cache_resource(show_spinner="Building the zero-shot head with open_clip…", max_entries=2)
 def build_openclip_zeroshot(model_name: str, pretrained: str, finetuned_path: str, templates: str) -> str:
     """Build a zero-shot classifier for the fine-tuned checkpoint's classes and save it to a temp file."""
-    import open_clip
-
-    from wiseft_core.checkpoints import CheckpointMeta, read_meta, save_classifier
-    from wiseft_core.models import create_clip
-    from wiseft_core.zeroshot import load_templates, zero_shot_classifier
+    from wiseft_core.checkpoints import read_meta
+    from wiseft_core.zeroshot import build_zeroshot_checkpoint
 
     ft_meta = read_meta(finetuned_path)
-    clip_model, config, preprocessing = create_clip(model_name, pretrained, seed=0)
-    classifier = zero_shot_classifier(clip_model, open_clip.get_tokenizer(model_name), ft_meta.classnames,
-                                      load_templates(templates))
-    meta = CheckpointMeta(model_name=model_name, model_config=config, pretrained=pretrained,
-                          classnames=ft_meta.classnames, templates=templates, preprocessing=preprocessing)
     digest = hashlib.sha256(f"{model_name}|{pretrained}|{finetuned_path}|{templates}".encode()).hexdigest()[:16]
     UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
     out = UPLOAD_DIR / f"zeroshot_{digest}.safetensors"
-    save_classifier(out, classifier, meta)
+    build_zeroshot_checkpoint(model_name, ft_meta.classnames, templates, pretrained, out=out)
     return str(out)
 
 

@@ -25,17 +25,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-import open_clip
 import torch
 from PIL import Image
 
 from wiseft_core import evaluation
-from wiseft_core.checkpoints import CheckpointMeta, save_classifier
+from wiseft_core.checkpoints import save_classifier
 from wiseft_core.datasets import load_dataset
-from wiseft_core.models import create_clip
 from wiseft_core.pair import load_pair
 from wiseft_core.sweep import SweepConfig, parse_alphas, run_sweep
-from wiseft_core.zeroshot import load_templates, template_strings, zero_shot_classifier
+from wiseft_core.zeroshot import build_zeroshot_checkpoint
 
 MODEL_NAME = "wiseft-bench-vit"
 MODEL_CONFIG = {
@@ -48,11 +46,8 @@ CLASSES = [f"class {i}" for i in range(10)]
 
 def make_pair(folder: Path) -> tuple[Path, Path, Path]:
     """Zero-shot checkpoint, an end-to-end-like fine-tune (every tensor moved) and a linear-classifier one."""
-    clip, config, preprocessing = create_clip(MODEL_NAME, None, seed=0, model_config=MODEL_CONFIG)
-    templates = load_templates("simple")
-    classifier = zero_shot_classifier(clip, open_clip.get_tokenizer(MODEL_NAME), CLASSES, templates)
-    meta = CheckpointMeta(model_name=MODEL_NAME, model_config=config, pretrained=None, classnames=CLASSES,
-                          templates=template_strings(templates), preprocessing=preprocessing)
+    built = build_zeroshot_checkpoint(MODEL_NAME, CLASSES, "openclip-simple", seed=0, model_config=MODEL_CONFIG)
+    classifier, meta = built.classifier, built.meta
     generator = torch.Generator().manual_seed(1)
     moved = {k: v + 0.02 * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
              for k, v in classifier.state_dict().items()}

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import copy
 
-import open_clip
 import pytest
 import torch
 
-from wiseft_core.checkpoints import CheckpointMeta, save_classifier
-from wiseft_core.models import create_clip
-from wiseft_core.zeroshot import load_templates, zero_shot_classifier
+from wiseft_core.checkpoints import save_classifier
+from wiseft_core.zeroshot import build_zeroshot_checkpoint
 
 TINY_VIT = {
     "embed_dim": 32,
@@ -26,12 +24,8 @@ CLASSNAMES = ["cat", "dog", "bird", "fish", "horse"]
 
 
 def make_classifier(model_name: str, config: dict, seed: int, classnames=CLASSNAMES):
-    clip_model, effective, preprocessing = create_clip(model_name, None, seed=seed, model_config=config)
-    templates = load_templates("simple")
-    classifier = zero_shot_classifier(clip_model, open_clip.get_tokenizer(model_name), classnames, templates)
-    meta = CheckpointMeta(model_name=model_name, model_config=effective, pretrained=None, classnames=list(classnames),
-                          templates="simple", preprocessing=preprocessing, extra={"seed": seed})
-    return classifier, meta, clip_model
+    built = build_zeroshot_checkpoint(model_name, classnames, "openclip-simple", seed=seed, model_config=config)
+    return built.classifier, built.meta, built.clip_model
 
 
 def perturbed(state_dict: dict, seed: int, scale: float = 0.1) -> dict:

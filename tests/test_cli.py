@@ -29,7 +29,7 @@ def test_zeroshot_writes_a_checkpoint_with_complete_metadata(tmp_path, capsys):
     assert main(["zeroshot", "--model", "ViT-S-32", "--pretrained", "none", "--seed", "7",
                  "--classnames", str(tmp_path / "classes.txt"), "--templates", "simple", "--out", str(out)]) == 0
     meta = read_meta(out)
-    assert meta.model_name == "ViT-S-32" and meta.pretrained is None and meta.templates == "simple"
+    assert meta.model_name == "ViT-S-32" and meta.pretrained is None and meta.templates == "openclip-simple"
     assert meta.classnames == ["cat", "dog", "bird"] and meta.preprocessing.image_size == 224
     assert meta.extra == {"seed": 7}
     loaded = load_classifier(out)

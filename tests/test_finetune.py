@@ -112,7 +112,6 @@ def test_resume_with_another_zeroshot_checkpoint_is_refused(tmp_path, tiny_pair_
     ("--label-smoothing", "1", "--label-smoothing 1.0: must be a finite number at least 0 and less than 1"),
     ("--grad-clip", "0", "--grad-clip 0.0: must be a finite number greater than 0"),
     ("--warmup", "-1", "--warmup -1: must be at least 0"),
-    ("--workers", "-1", "--workers -1: must be at least 0"),
     ("--keep-epochs", "-2", "--keep-epochs -2: must be at least 0"),
 ])
 def test_finetune_options_out_of_range_exit_2_with_one_line(tmp_path, tiny_pair_files, capsys, flag, value, message):

@@ -5,7 +5,13 @@ import torch.nn.functional as F
 
 from tests.conftest import CLASSNAMES
 from wiseft_core.errors import WiseftError
-from wiseft_core.zeroshot import load_classnames, load_templates, zero_shot_head
+from wiseft_core.zeroshot import (
+    build_zeroshot_checkpoint,
+    load_classnames,
+    load_templates,
+    template_set_name,
+    zero_shot_head,
+)
 
 
 def test_head_equals_open_clips_zero_shot_weights_times_logit_scale(tiny_vit):
@@ -33,7 +39,37 @@ def test_builtin_class_names_and_template_sets():
     assert len(load_classnames("imagenet")) == 1000
     assert load_classnames("imagenet")[0] == "tench"
     assert len(load_templates("openai")) == 80
-    assert len(load_templates("simple")) == 7
+
+
+def test_the_two_simple_template_sets_have_names_that_cannot_be_confused():
+    from open_clip.zero_shot_metadata import SIMPLE_IMAGENET_TEMPLATES
+
+    assert [t("fox") for t in load_templates("openclip-simple")] == [t("fox") for t in SIMPLE_IMAGENET_TEMPLATES]
+    assert len(load_templates("openclip-simple")) == 7
+    assert [t("fox") for t in load_templates("reference-simple")] == ["a photo of a fox."]  # wise-ft's simple_template
+    assert load_templates("simple") == load_templates("openclip-simple")  # what older checkpoints call it
+    assert template_set_name("simple") == "openclip-simple" and template_set_name("classes.txt") is None
+
+
+def test_a_built_zero_shot_checkpoint_is_saved_exactly_as_returned_with_its_metadata(tmp_path):
+    from conftest import TINY_VIT
+
+    from wiseft_core.checkpoints import load_classifier
+
+    out = tmp_path / "zs.safetensors"
+    built = build_zeroshot_checkpoint("wiseft-test-vit", ["fox", "wolf"], "simple", "none", seed=3,
+                                      model_config=TINY_VIT, out=out)
+    loaded = load_classifier(out)
+    assert loaded.meta == built.meta
+    assert (built.meta.templates, built.meta.pretrained, built.meta.extra) == ("openclip-simple", None, {"seed": 3})
+    for key, value in built.classifier.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value)
+    head = zero_shot_head(built.clip_model, open_clip.get_tokenizer("wiseft-test-vit"), ["fox", "wolf"],
+                          load_templates("openclip-simple"))
+    assert torch.equal(built.classifier.head.weight, head.weight)
+    listed = build_zeroshot_checkpoint("wiseft-test-vit", ["fox", "wolf"], ["a {} here."], seed=3,
+                                       clip=(built.clip_model, built.meta.model_config, built.meta.preprocessing))
+    assert listed.meta.templates == ["a {} here."] and listed.clip_model is built.clip_model
 
 
 def test_class_names_and_templates_from_files(tmp_path):

@@ -5,12 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import open_clip
 from PIL import Image
 
-from wiseft_core.checkpoints import CheckpointMeta, save_classifier
-from wiseft_core.models import create_clip
-from wiseft_core.zeroshot import load_templates, template_strings, zero_shot_classifier
+from wiseft_core.zeroshot import build_zeroshot_checkpoint
 
 TINY_NAME = "wiseft-test-tiny-vit"
 TINY_CONFIG = {
@@ -22,13 +19,9 @@ TINY_CONFIG = {
 
 def tiny_zeroshot(path: Path, classnames: list[str], seed: int = 0):
     """A random tiny open_clip ViT with a zero-shot head over ``classnames``, saved to ``path``."""
-    clip, config, preprocessing = create_clip(TINY_NAME, pretrained=None, seed=seed, model_config=TINY_CONFIG)
-    templates = load_templates("simple")
-    classifier = zero_shot_classifier(clip, open_clip.get_tokenizer(TINY_NAME), classnames, templates)
-    meta = CheckpointMeta(model_name=TINY_NAME, model_config=config, pretrained=None, classnames=list(classnames),
-                          templates=template_strings(templates), preprocessing=preprocessing)
-    save_classifier(path, classifier, meta)
-    return classifier, meta
+    built = build_zeroshot_checkpoint(TINY_NAME, classnames, "openclip-simple", seed=seed, model_config=TINY_CONFIG,
+                                      out=path)
+    return built.classifier, built.meta
 
 
 def write_image(path: Path, seed: int, size: int = 36, tint: int | None = None) -> Path:

@@ -27,28 +27,15 @@ def _add_pair_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_zeroshot(args: argparse.Namespace) -> int:
-    import open_clip
-
-    from wiseft_core.checkpoints import CheckpointMeta, save_classifier
-    from wiseft_core.models import RANDOM_WEIGHTS, create_clip
     from wiseft_core.pair import resolve_device
-    from wiseft_core.zeroshot import load_classnames, load_templates, template_strings, zero_shot_classifier
+    from wiseft_core.zeroshot import build_zeroshot_checkpoint, load_classnames, load_templates
 
     device = resolve_device(args.device)
     classnames = load_classnames(args.classnames)
     templates = load_templates(args.templates)
     start = time.perf_counter()
-    clip_model, config, preprocessing = create_clip(args.model, args.pretrained, seed=args.seed)
-    clip_model.to(device)
-    classifier = zero_shot_classifier(clip_model, open_clip.get_tokenizer(args.model), classnames, templates)
-    pretrained = None if args.pretrained.lower() in RANDOM_WEIGHTS else args.pretrained
-    meta = CheckpointMeta(
-        model_name=args.model, model_config=config, pretrained=pretrained, classnames=classnames,
-        templates=args.templates if args.templates in ("openai", "simple") else template_strings(templates),
-        preprocessing=preprocessing, recipe=None,
-        extra={"seed": args.seed} if pretrained is None else {},
-    )
-    save_classifier(args.out, classifier, meta)
+    build_zeroshot_checkpoint(args.model, classnames, args.templates, args.pretrained, seed=args.seed, device=device,
+                              out=args.out)
     print(f"wrote {args.out}: {args.model} ({args.pretrained}), {len(classnames)} classes, "
           f"{len(templates)} templates, {time.perf_counter() - start:.1f}s")
     return 0
@@ -149,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", required=True, help="open_clip tag (e.g. openai), a weights file, or none")
     p.add_argument("--seed", type=int, default=0, help="seed for --pretrained none")
     p.add_argument("--classnames", default="imagenet", help="'imagenet' or a file with one class per line")
-    p.add_argument("--templates", default="openai", help="'openai' (80), 'simple' (7) or a file of {}-templates")
+    p.add_argument("--templates", default="openai",
+                   help="prompt set: 'openai' (CLIP's 80, the paper's), 'openclip-simple' (open_clip's 7; 'simple' "
+                        "is an alias), 'reference-simple' (the reference code's 1) or a file of {}-templates")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_zeroshot)

@@ -153,8 +153,7 @@ def pretrain_clip(recipe: BuildRecipe, path: Path, log: Callable[[str], None]) -
 
 def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], reuse: bool = False) -> dict:
     """Pretrain (or, with ``reuse``, reload a matching pretrained CLIP) and save the zero-shot classifier."""
-    from wiseft_core.checkpoints import CheckpointMeta, save_classifier
-    from wiseft_core.zeroshot import zero_shot_classifier
+    from wiseft_core.zeroshot import build_zeroshot_checkpoint
 
     clip_path = out / CLIP_FILE
     info = None
@@ -168,13 +167,10 @@ def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], r
     if info is None:
         info = pretrain_clip(recipe, clip_path, log)
     clip_model, info, preprocessing = load_clip(clip_path)  # fp16-rounded, exactly what a reuse would load
-    classifier = zero_shot_classifier(clip_model, world.tokenizer(), world.CLASSNAMES, world.TEMPLATES)
-    meta = CheckpointMeta(
-        model_name=MODEL_NAME, model_config=info["model_config"], pretrained=PRETRAINED_TAG,
-        classnames=list(world.CLASSNAMES), templates=list(world.TEMPLATES), preprocessing=preprocessing,
-        recipe=None, extra={"demo_world": {k: v for k, v in info.items() if k != "model_config"}},
-    )
-    save_classifier(out / "zeroshot.safetensors", classifier, meta, dtype=torch.float16)
+    build_zeroshot_checkpoint(MODEL_NAME, world.CLASSNAMES, list(world.TEMPLATES), PRETRAINED_TAG,
+                              clip=(clip_model, info["model_config"], preprocessing), tokenizer=world.tokenizer(),
+                              extra={"demo_world": {k: v for k, v in info.items() if k != "model_config"}},
+                              out=out / "zeroshot.safetensors", dtype=torch.float16)
     log("wrote zeroshot.safetensors")
     return {"generate_s": info["generate_seconds"], "pretrain_s": info["pretrain_seconds"]}
 
