@@ -50,7 +50,7 @@ def test_a_checkpoint_that_does_not_match_its_metadata_names_the_keys(tmp_path, 
 def test_non_safetensors_garbage_and_truncation_give_clear_errors(tmp_path, tiny_vit):
     classifier, meta, _ = tiny_vit
     (tmp_path / "notes.safetensors").write_text("hello, I am not a checkpoint")
-    with pytest.raises(WiseftError, match="neither a safetensors file nor a readable torch checkpoint"):
+    with pytest.raises(WiseftError, match="not a checkpoint: neither a safetensors file"):
         load_classifier(tmp_path / "notes.safetensors")
     (tmp_path / "empty.safetensors").write_bytes(b"")
     with pytest.raises(WiseftError, match="empty file"):
@@ -90,7 +90,7 @@ def test_failed_write_leaves_the_previous_file_intact(tmp_path, tiny_vit, monkey
         raise OSError("disk full")
 
     monkeypatch.setattr(checkpoints.os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(WiseftError, match="cannot write .*c.safetensors: disk full"):
         save_classifier(path, classifier, replace(meta, recipe={"alpha": 1}))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]
@@ -152,3 +152,29 @@ def test_saved_files_get_ordinary_permissions(tmp_path, tiny_vit):
     finally:
         os.umask(old)
     assert (tmp_path / "p.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_quickgelu_side_and_a_gelu_side_are_never_paired(tmp_path, tiny_vit):
+    classifier, meta, _ = tiny_vit
+    quick = replace(meta, model_config={**meta.model_config, "quick_gelu": True})
+    save_classifier(tmp_path / "gelu.safetensors", classifier, meta)
+    save_classifier(tmp_path / "quick.safetensors", classifier, quick)
+    with pytest.raises(WiseftError, match=r"uses QuickGELU \(OpenAI CLIP\) but the other checkpoint uses GELU"):
+        load_classifier(tmp_path / "quick.safetensors", like=meta)
+    assert load_classifier(tmp_path / "quick.safetensors", like=quick).meta.quick_gelu
+
+
+def test_shapes_are_checked_from_the_header_before_tensors_are_read(tmp_path, tiny_vit, monkeypatch):
+    classifier, meta, _ = tiny_vit
+    state = classifier.state_dict()
+    state["head.weight"] = torch.zeros(9, 32)
+    save_classifier(tmp_path / "bad.safetensors", state, meta)
+    monkeypatch.setattr(checkpoints, "_read_safetensors", lambda *a: pytest.fail("tensors were read"))
+    with pytest.raises(WiseftError, match=r"head\.weight: \(5, 32\) vs \(9, 32\)"):
+        load_classifier(tmp_path / "bad.safetensors")
+
+
+def test_upload_errors_name_the_upload_not_the_temp_file(tiny_vit):
+    with pytest.raises(WiseftError) as info:
+        checkpoints.load_classifier_bytes(b"garbage bytes", name="my model.pt")
+    assert str(info.value).startswith("my model.pt is not a checkpoint") and "/tmp" not in str(info.value)

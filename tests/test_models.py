@@ -57,3 +57,34 @@ def test_preprocessing_round_trips_and_transforms_images():
     assert tensor[0].mean().item() == pytest.approx(2.0, abs=1e-3)
     with pytest.raises(WiseftError, match="preprocessing metadata"):
         Preprocessing.from_dict({"image_size": 32})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"image_size": 0}, r"image_size = 0 is outside \[8, 1024\]"),
+    ({"image_size": 4096}, r"image_size = 4096 is outside"),
+    ({"std": (0.0, 0.0, 0.0)}, r"std = 0.0 is outside"),
+    ({"mean": (0.5, 0.5)}, r"mean must hold 3 numbers"),
+    ({"interpolation": "bogus"}, r"interpolation 'bogus' is not one of"),
+    ({"resize_mode": "stretch"}, r"resize_mode 'stretch'"),
+])
+def test_preprocessing_refuses_values_no_model_uses(kwargs, message):
+    values = {"image_size": 32, "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), **kwargs}
+    with pytest.raises(WiseftError, match=message):
+        Preprocessing(**values)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["vision_cfg"].update(layers=1000), r"vision_cfg layers = 1000 is outside \[1, 128\]"),
+    (lambda c: c["vision_cfg"].update(width=100000), r"width = 100000 is outside"),
+    (lambda c: c["vision_cfg"].update(patch_size=64), r"patch_size = 64 is outside \[1, 32\]"),
+    (lambda c: c.update(vision_cfg="ViT-B-32"), r"'vision_cfg' must be an object, got str"),
+    (lambda c: c["vision_cfg"].update(timm_model_name="vit_base", timm_model_pretrained=True), r"only open_clip"),
+    (lambda c: c.update(embed_dim=None), r"embed_dim must be an integer"),
+])
+def test_model_configs_are_bounded_before_anything_is_built(edit, message):
+    import copy
+
+    config = copy.deepcopy(TINY_VIT)
+    edit(config)
+    with pytest.raises(WiseftError, match=message):
+        build_vision_tower(config)

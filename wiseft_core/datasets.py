@@ -14,6 +14,7 @@ Specs: ``imagenet=DIR`` (``DIR/<wnid>/*``, or ``DIR/val`` and ``DIR/train`` insi
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from torch.utils.data import Dataset
 
 from wiseft_core import projections
 from wiseft_core.errors import WiseftError
+from wiseft_core.models import MAX_CLASSES
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm"}
 IMAGENET_KINDS = ("imagenet", "imagenet-v2", "imagenet-sketch", "imagenet-r", "imagenet-a", "objectnet")
@@ -243,7 +245,7 @@ def _folder(spec: str, root: Path, split: str) -> LoadedDataset:
     classnames = names
     listed = root / "classnames.txt"
     if listed.is_file():
-        classnames = [c.strip() for c in listed.read_text(encoding="utf-8").splitlines() if c.strip()]
+        classnames = _classnames_file(listed)
         if len(classnames) != len(names):
             raise WiseftError(f"{listed} lists {len(classnames)} class names but {root} has "
                               f"{len(names)} class folders")
@@ -251,35 +253,56 @@ def _folder(spec: str, root: Path, split: str) -> LoadedDataset:
     return _loaded(spec, "folder", samples, classnames)
 
 
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise WiseftError(f"{path}: {what} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    except OSError as err:
+        raise WiseftError(f"{path}: cannot read {what} ({err.strerror or err})") from None
+
+
+def _classnames_file(path: Path) -> list[str]:
+    return [c.strip() for c in _read_text(path, "class-name list").splitlines() if c.strip()]
+
+
 def _csv(spec: str, path: Path, split: str) -> LoadedDataset:
     """``path,label`` rows (header optional); relative paths are relative to the CSV's folder."""
     if not path.is_file():
         raise WiseftError(f"dataset {spec!r}: CSV file not found: {path} (expected rows 'path,label')")
+    listed = path.parent / "classnames.txt"
+    classnames = _classnames_file(listed) if listed.is_file() else None
+    limit = len(classnames) if classnames is not None else MAX_CLASSES
     samples = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        for line_no, row in enumerate(csv.reader(handle), start=1):
-            if not row or not "".join(row).strip():
-                continue
-            if line_no == 1 and row[-1].strip().lower() == "label":
-                continue
-            if len(row) < 2:
-                raise WiseftError(f"{path}, line {line_no}: expected 'path,label', got {','.join(row)!r}")
-            try:
-                label = int(row[1])
-            except ValueError:
-                raise WiseftError(f"{path}, line {line_no}: label must be an integer class index, "
-                                  f"got {row[1]!r}") from None
-            file = Path(row[0].strip())
-            samples.append((str(file if file.is_absolute() else path.parent / file), label))
+    try:
+        rows = list(csv.reader(io.StringIO(_read_text(path, "CSV file"), newline="")))
+    except csv.Error as err:
+        raise WiseftError(f"{path}: not a readable CSV file ({err})") from None
+    for line_no, row in enumerate(rows, start=1):
+        if not row or not "".join(row).strip():
+            continue
+        if line_no == 1 and row[-1].strip().lower() == "label":
+            continue
+        if len(row) < 2:
+            raise WiseftError(f"{path}, line {line_no}: expected 'path,label', got {','.join(row)[:80]!r}")
+        try:
+            label = int(row[1])
+        except ValueError:
+            raise WiseftError(f"{path}, line {line_no}: label must be an integer class index, "
+                              f"got {row[1][:40]!r}") from None
+        if not 0 <= label < limit:
+            where = (f"{listed} lists {limit} class names" if classnames is not None
+                     else f"at most {MAX_CLASSES:,} classes are supported")
+            raise WiseftError(f"{path}, line {line_no}: label {label} is not a class index in 0..{limit - 1} "
+                              f"({where})")
+        if "\0" in row[0]:
+            raise WiseftError(f"{path}, line {line_no}: the file path contains a NUL byte")
+        file = Path(row[0].strip())
+        samples.append((str(file if file.is_absolute() else path.parent / file), label))
     if not samples:
         raise WiseftError(f"dataset {spec!r}: {path} has no 'path,label' rows")
-    num_classes = max(label for _, label in samples) + 1
-    listed = path.parent / "classnames.txt"
-    classnames = ([c.strip() for c in listed.read_text(encoding="utf-8").splitlines() if c.strip()]
-                  if listed.is_file() else [str(i) for i in range(num_classes)])
-    if max(label for _, label in samples) >= len(classnames) or min(label for _, label in samples) < 0:
-        raise WiseftError(f"{path}: labels must lie in 0..{len(classnames) - 1} ({listed} has "
-                          f"{len(classnames)} class names)")
+    if classnames is None:
+        classnames = [str(i) for i in range(max(label for _, label in samples) + 1)]
     # Without classnames.txt the labels only bound the width: any head at least that wide is accepted.
     return _loaded(spec, "csv", samples, classnames, width_is_minimum=not listed.is_file())
 

@@ -20,24 +20,35 @@ from wiseft_core.errors import WiseftError
 
 MAX_PIXELS = 40_000_000  # ~ 6300 x 6300; anything larger is treated as a decompression bomb
 MAX_BYTES = 50 * 1024 * 1024
+# Preprocessing scales the shorter side up to the model's input size, so a 40000 x 1 image would become
+# ~9 billion pixels before the centre crop; nothing that thin is a photo.
+MAX_ASPECT_RATIO = 50
 
 
 def _read_bytes(source: bytes | str | os.PathLike | IO) -> tuple[str, bytes]:
     if isinstance(source, bytes):
-        return "image", source
-    if hasattr(source, "read"):
-        return getattr(source, "name", "image"), source.read()
-    path = Path(source)
-    if not path.is_file():
-        raise WiseftError(f"image not found: {path}")
-    if path.stat().st_size > MAX_BYTES:
-        raise WiseftError(f"{path}: file is larger than {MAX_BYTES // 2**20} MB")
-    return str(path), path.read_bytes()
+        name, data = "image", source
+    elif hasattr(source, "read"):
+        name, data = getattr(source, "name", "image"), source.read(MAX_BYTES + 1)
+    else:
+        path = Path(source)
+        name = str(path)
+        try:
+            if not path.is_file():
+                raise WiseftError(f"image not found: {path}")
+            if path.stat().st_size > MAX_BYTES:
+                raise WiseftError(f"{path}: file is larger than {MAX_BYTES // 2**20} MB")
+            data = path.read_bytes()
+        except OSError as err:
+            raise WiseftError(f"{path}: cannot read the image ({err.strerror or err})") from None
+    if len(data) > MAX_BYTES:
+        raise WiseftError(f"{name}: file is larger than {MAX_BYTES // 2**20} MB")
+    return name, data
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
+        array = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         lo, hi = float(array.min()), float(array.max())
         scaled = (array - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(array)
         image = Image.fromarray(scaled.astype(np.uint8), mode="L")
@@ -66,6 +77,9 @@ def open_image_with_notes(source: bytes | str | os.PathLike | IO) -> tuple[Image
                     f"{name}: {width}x{height} pixels is too large (limit {MAX_PIXELS // 1_000_000} MP); "
                     "possibly a decompression bomb"
                 )
+            if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+                raise WiseftError(f"{name}: {width}x{height} pixels is too thin to classify "
+                                  f"(aspect ratio above {MAX_ASPECT_RATIO}:1)")
             frames = getattr(image, "n_frames", 1)
             if frames > 1:
                 image.seek(0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import socket
 from collections.abc import Callable
@@ -25,15 +26,56 @@ from wiseft_core.errors import WiseftError
 RANDOM_WEIGHTS = ("none", "random", "")
 
 
+# Bounds on what a checkpoint may ask for. A few bytes of metadata must not be able to make us allocate
+# gigabytes (an image size of 10^6 is a 10^12-pixel tensor), so every size is checked before use.
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 1024
+INTERPOLATIONS = ("bicubic", "bilinear", "random")  # what open_clip.image_transform accepts
+RESIZE_MODES = ("shortest", "longest", "squash")
+MAX_CLASSES = 100_000  # widest head we build (ImageNet-21k has 21,841 classes)
+MAX_WIDTH, MAX_LAYERS, MAX_EMBED_DIM = 8192, 128, 16384
+
+
+def _bounded_int(value, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WiseftError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise WiseftError(f"{name} = {value} is outside [{low}, {high}]")
+    return value
+
+
+def _bounded_float(value, name: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise WiseftError(f"{name} must be a finite number, got {value!r}")
+    if not low <= value <= high:
+        raise WiseftError(f"{name} = {value} is outside [{low}, {high}]")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Preprocessing:
-    """How images become tensors; stored in every checkpoint so a classifier is self-describing."""
+    """How images become tensors; stored in every checkpoint so a classifier is self-describing.
+
+    Values are validated on construction: they come from files anyone can write.
+    """
 
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     interpolation: str = "bicubic"
     resize_mode: str = "shortest"
+
+    def __post_init__(self) -> None:
+        _bounded_int(self.image_size, "preprocessing image_size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+        for name, values, low, high in (("mean", self.mean, -10.0, 10.0), ("std", self.std, 1e-3, 10.0)):
+            if not isinstance(values, (tuple, list)) or len(values) != 3:
+                raise WiseftError(f"preprocessing {name} must hold 3 numbers (R, G, B), got {values!r}")
+            for value in values:
+                _bounded_float(value, f"preprocessing {name}", low, high)
+        if self.interpolation not in INTERPOLATIONS:
+            raise WiseftError(f"preprocessing interpolation {self.interpolation!r} is not one of "
+                              f"{', '.join(INTERPOLATIONS)}")
+        if self.resize_mode not in RESIZE_MODES:
+            raise WiseftError(f"preprocessing resize_mode {self.resize_mode!r} is not one of {', '.join(RESIZE_MODES)}")
 
     def eval_transform(self) -> Callable:
         """open_clip's evaluation transform: resize, centre crop, to tensor, normalise."""
@@ -54,15 +96,17 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, data: dict) -> Preprocessing:
-        try:
-            return cls(
-                image_size=int(data["image_size"]), mean=tuple(float(x) for x in data["mean"]),
-                std=tuple(float(x) for x in data["std"]),
-                interpolation=str(data.get("interpolation", "bicubic")),
-                resize_mode=str(data.get("resize_mode", "shortest")),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise WiseftError(f"preprocessing metadata is incomplete or malformed: {data!r} ({err})") from None
+        if not isinstance(data, dict) or "image_size" not in data or "mean" not in data or "std" not in data:
+            raise WiseftError(f"preprocessing metadata is incomplete or malformed: {str(data)[:200]} "
+                              "(needs image_size, mean, std)")
+        mean, std = data["mean"], data["std"]
+        return cls(
+            image_size=data["image_size"],
+            mean=tuple(mean) if isinstance(mean, list) else mean,
+            std=tuple(std) if isinstance(std, list) else std,
+            interpolation=data.get("interpolation", "bicubic"),
+            resize_mode=data.get("resize_mode", "shortest"),
+        )
 
     @classmethod
     def of_model(cls, clip_model: nn.Module) -> Preprocessing:
@@ -111,14 +155,65 @@ def model_config_of(model_name: str) -> dict:
     return copy.deepcopy(cfg)
 
 
+def validate_model_config(model_config) -> None:
+    """Refuse configs that are malformed or would build absurdly large towers, before building anything.
+
+    Only open_clip's own towers are accepted (ViT, and ModifiedResNet when ``layers`` is a list of four):
+    timm and Hugging Face towers could fetch code or weights from the network.
+    """
+    if not isinstance(model_config, dict):
+        raise WiseftError(f"model_config must be an object, got {type(model_config).__name__}")
+    vision = model_config.get("vision_cfg")
+    if not isinstance(vision, dict):
+        raise WiseftError(f"model_config 'vision_cfg' must be an object, got {type(vision).__name__}")
+    _bounded_int(model_config.get("embed_dim"), "model_config embed_dim", 1, MAX_EMBED_DIM)
+    if not isinstance(model_config.get("quick_gelu", False), bool):
+        raise WiseftError("model_config 'quick_gelu' must be true or false")
+    foreign = [k for k in vision if k.startswith(("timm_", "hf_")) and vision[k]]
+    if foreign:
+        raise WiseftError(f"vision_cfg {foreign[0]!r}: only open_clip's ViT and ModifiedResNet towers are supported")
+    for key, value in vision.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise WiseftError(f"vision_cfg {key} must be finite, got {value}")
+    layers = vision.get("layers")
+    if isinstance(layers, list):
+        if len(layers) != 4:
+            raise WiseftError(f"vision_cfg layers of a ResNet must list 4 stages, got {layers!r}")
+        for count in layers:
+            _bounded_int(count, "vision_cfg layers (per ResNet stage)", 1, MAX_LAYERS)
+    else:
+        _bounded_int(layers, "vision_cfg layers", 1, MAX_LAYERS)
+    width = _bounded_int(vision.get("width"), "vision_cfg width", 1, MAX_WIDTH)
+    size = vision.get("image_size")
+    for side in size if isinstance(size, list) and len(size) == 2 else [size]:
+        _bounded_int(side, "vision_cfg image_size", MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
+    if not isinstance(layers, list):
+        _bounded_int(vision.get("patch_size"), "vision_cfg patch_size", 1, min(_sides(size)))
+    if "head_width" in vision:
+        _bounded_int(vision["head_width"], "vision_cfg head_width", 1, width * 32)
+    if "mlp_ratio" in vision:
+        _bounded_float(vision["mlp_ratio"], "vision_cfg mlp_ratio", 0.01, 16.0)
+
+
+def _sides(size) -> list[int]:
+    return list(size) if isinstance(size, list) else [size]
+
+
+def tower_image_size(model_config: dict) -> int | None:
+    """The square input size the tower was built for (None for non-square towers)."""
+    size = model_config["vision_cfg"].get("image_size")
+    return size if isinstance(size, int) else None
+
+
 def build_vision_tower(model_config: dict) -> nn.Module:
     """Build only the image tower from an open_clip model config (the text tower is not needed)."""
+    validate_model_config(model_config)
     try:
         return _build_vision_tower(
             model_config["embed_dim"], model_config["vision_cfg"], quick_gelu=model_config.get("quick_gelu", False)
         )
-    except (KeyError, TypeError) as err:
-        raise WiseftError(f"model config cannot build an open_clip image tower: {err}") from None
+    except Exception as err:  # the config comes from a file: any failure of open_clip's builder is the file's fault
+        raise WiseftError(f"model config cannot build an open_clip image tower: {type(err).__name__}: {err}") from None
 
 
 def _pretrained_hint(model_name: str, pretrained: str) -> str:

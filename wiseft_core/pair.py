@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
+from wiseft_core.blocks import BlockAlphas
 from wiseft_core.checkpoints import CheckpointMeta, LoadedClassifier, _build_classifier, load_classifier
 from wiseft_core.errors import WiseftError
-from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator
+from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator, interpolate_state_dicts
 from wiseft_core.models import ImageClassifier, Preprocessing
 
 
@@ -17,9 +20,16 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """'auto' picks CUDA when present; asking for CUDA on a machine without it is a clear error."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise WiseftError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise WiseftError(f"device {str(device)!r} is not supported; use cpu, cuda, cuda:N or auto")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise WiseftError("CUDA was requested but this machine has no usable CUDA device; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise WiseftError(f"no device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 
@@ -59,6 +69,33 @@ class ClassifierPair:
 
     def endpoint_model(self, side: int) -> ImageClassifier:
         return (self.zeroshot if side == 0 else self.finetuned).model
+
+    def merged_checkpoint(self, alpha: float, block_alphas: BlockAlphas = ()) -> MergedCheckpoint:
+        """theta(alpha) as a new state dict, with metadata whose recipe says how to reproduce and verify it.
+
+        The CLI's ``interpolate`` saves it and the app's download serialises it: the same bytes either way.
+        """
+        theta = interpolate_state_dicts(self.zeroshot.model.state_dict(), self.finetuned.model.state_dict(),
+                                        alpha, block_alphas)
+        return MergedCheckpoint(theta, replace(self.meta, recipe=merge_recipe(self, alpha, block_alphas)))
+
+
+class MergedCheckpoint(NamedTuple):
+    """What ``save_classifier(path, *merged)`` or ``checkpoint_bytes(*merged)`` writes."""
+
+    state_dict: dict[str, torch.Tensor]
+    meta: CheckpointMeta
+
+
+def merge_recipe(pair: ClassifierPair, alpha: float, block_alphas: BlockAlphas) -> dict:
+    """The recipe stored in a merged checkpoint: enough to reproduce and verify it."""
+    return {
+        "method": "wise-ft", "alpha": alpha,
+        "block_alphas": [[p, a] for p, a in block_alphas],
+        "zeroshot": Path(pair.zeroshot.path).name if pair.zeroshot.path else None,
+        "finetuned": Path(pair.finetuned.path).name if pair.finetuned.path else None,
+        "zeroshot_sha256": pair.zeroshot.sha256, "finetuned_sha256": pair.finetuned.sha256,
+    }
 
 
 def make_pair(zeroshot: LoadedClassifier, finetuned: LoadedClassifier, device: str | torch.device = "cpu"
