@@ -16,7 +16,7 @@ from pathlib import Path
 from wiseft_core.errors import WiseftError
 
 # Modules that add their own subcommands through `register(subparsers)`.
-COMMAND_MODULES = ("wiseft_core.train_cli", "wiseft_core.demo.cli", "wiseft_core.talk.cli")
+COMMAND_MODULES = ("wiseft_core.train_cli", "wiseft_core.demo.cli", "wiseft_core.talk.cli", "wiseft_core.inspection_cli")
 
 
 def _add_pair_args(parser: argparse.ArgumentParser) -> None:
