@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +19,50 @@ from wiseft_core.errors import WiseftError
 
 # Modules that add their own subcommands through `register(subparsers)`.
 COMMAND_MODULES = ("wiseft_core.train_cli", "wiseft_core.demo.cli", "wiseft_core.talk.cli", "wiseft_core.inspection_cli")
+
+
+ALPHA_LIMIT = 10.0  # |alpha| beyond this is no longer an interpolation anyone means (and overflows fp16/fp32)
+
+
+def alpha_value(text: str) -> float:
+    """argparse type for --alpha: a finite number within [-ALPHA_LIMIT, ALPHA_LIMIT]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"alpha must be a number, got {text!r}") from None
+    if not math.isfinite(value) or abs(value) > ALPHA_LIMIT:
+        raise argparse.ArgumentTypeError(f"alpha must be finite and within [-{ALPHA_LIMIT:g}, {ALPHA_LIMIT:g}], "
+                                         f"got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _check_common_args(args: argparse.Namespace) -> None:
+    """Options shared by several commands (some registered by other modules), checked once for all."""
+    workers = getattr(args, "workers", None)
+    if isinstance(workers, int) and workers < 0:
+        raise WiseftError(f"--workers must be 0 (load in the main process) or more, got {workers}")
+
+
+def _block_alphas(specs: list[str]) -> list[tuple[str, float]]:
+    from wiseft_core.blocks import parse_block_alpha
+
+    parsed = [parse_block_alpha(spec) for spec in specs]
+    for spec, (_, value) in zip(specs, parsed):
+        try:
+            alpha_value(str(value))
+        except argparse.ArgumentTypeError as err:
+            raise WiseftError(f"--block-alpha {spec!r}: {err}") from None
+    return parsed
 
 
 def _add_pair_args(parser: argparse.ArgumentParser) -> None:
@@ -55,12 +101,11 @@ def merge_recipe(pair, alpha: float, block_alphas) -> dict:
 def _cmd_interpolate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from wiseft_core.blocks import parse_block_alpha
     from wiseft_core.checkpoints import load_classifier, save_classifier
     from wiseft_core.interpolation import interpolate_state_dicts
     from wiseft_core.pair import make_pair
 
-    block_alphas = [parse_block_alpha(s) for s in args.block_alpha]
+    block_alphas = _block_alphas(args.block_alpha)
     zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle)
     finetuned = load_classifier(args.finetuned, trust_pickle=args.trust_pickle, like=zeroshot.meta)
     pair = make_pair(zeroshot, finetuned, "cpu")
@@ -75,14 +120,13 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import torch
 
-    from wiseft_core.blocks import parse_block_alpha
     from wiseft_core.images import open_image_with_notes
     from wiseft_core.interpolation import ensemble_outputs
     from wiseft_core.pair import load_pair, resolve_device
     from wiseft_core.predict import predict_logits, to_batch, top_k
 
     pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle)
-    block_alphas = [parse_block_alpha(s) for s in args.block_alpha]
+    block_alphas = _block_alphas(args.block_alpha)
     images = []
     for path in args.images:
         image, notes = open_image_with_notes(path)
@@ -126,8 +170,16 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are errors a user can fix: one line and status 2, like every other error."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wiseft", description="WiSE-FT: robust fine-tuning of zero-shot models")
+    parser = _Parser(prog="wiseft", description="WiSE-FT: robust fine-tuning of zero-shot models")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -145,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("interpolate", help="save theta(alpha) = (1-alpha) theta_zs + alpha theta_ft")
     _add_pair_args(p)
-    p.add_argument("--alpha", type=float, required=True)
+    p.add_argument("--alpha", type=alpha_value, required=True)
     p.add_argument("--block-alpha", action="append", default=[], metavar="PATTERN=ALPHA",
                    help="per-block alpha, e.g. head=1.0 or 'block1*=0.3' (repeatable; last match wins)")
     p.add_argument("--out", required=True)
@@ -153,10 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="top-k predictions of the interpolated classifier on images")
     _add_pair_args(p)
-    p.add_argument("--alpha", type=float, default=0.5)
+    p.add_argument("--alpha", type=alpha_value, default=0.5)
     p.add_argument("--block-alpha", action="append", default=[], metavar="PATTERN=ALPHA")
     p.add_argument("--ensemble", choices=("weights", "outputs"), default="weights")
-    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--top-k", type=positive_int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -180,9 +232,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already reported in one line
+        return int(done.code or 0)
+    try:
+        _check_common_args(args)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe surfaces here, inside the handler, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `wiseft inspect ... | head -1`: the reader left; that is not an error. Point stdout at /dev/null so
+        # the interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except WiseftError as err:
         if args.debug:
             raise
