@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import streamlit as st
 import torch
@@ -14,10 +14,8 @@ from app_pages.shared import current_alpha, interpolator_for, set_alpha
 from wiseft_core import alpha_grid, app_support
 from wiseft_core.blocks import block_bands
 from wiseft_core.checkpoints import checkpoint_bytes
-from wiseft_core.cli import merge_recipe
 from wiseft_core.errors import WiseftError
 from wiseft_core.images import open_image_with_notes
-from wiseft_core.interpolation import interpolate_state_dicts
 from wiseft_core.plots import probability_vs_alpha_figure, top_k_figure
 from wiseft_core.predict import to_batch, top_k
 
@@ -131,9 +129,7 @@ def merge_download(context, alpha: float, block_alphas) -> None:
     name = f"wiseft_alpha{alpha:g}.safetensors"
 
     def merged_bytes() -> bytes:
-        theta = interpolate_state_dicts(pair.zeroshot.model.state_dict(), pair.finetuned.model.state_dict(),
-                                        alpha, block_alphas)
-        return checkpoint_bytes(theta, replace(pair.zeroshot.meta, recipe=merge_recipe(pair, alpha, block_alphas)))
+        return checkpoint_bytes(*pair.merged_checkpoint(alpha, block_alphas))
 
     left, right = st.columns([1, 3])
     left.download_button("Download this merge", merged_bytes, file_name=name, mime="application/octet-stream",

@@ -5,16 +5,13 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-from dataclasses import replace
 
 import pytest
 from PIL import Image
 
 from wiseft_core import app_support
 from wiseft_core.checkpoints import checkpoint_bytes
-from wiseft_core.cli import merge_recipe
 from wiseft_core.errors import WiseftError
-from wiseft_core.interpolation import interpolate_state_dicts
 from wiseft_core.pair import load_pair
 
 
@@ -55,9 +52,7 @@ def test_download_of_a_merge_is_byte_identical_to_wiseft_interpolate(tmp_path):
     result = subprocess.run([sys.executable, "-m", "wiseft_core", *argv[1:]], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     pair = load_pair(zeroshot, finetuned)
-    theta = interpolate_state_dicts(pair.zeroshot.model.state_dict(), pair.finetuned.model.state_dict(), 0.4,
-                                    block_alphas)
-    app_bytes = checkpoint_bytes(theta, replace(pair.zeroshot.meta, recipe=merge_recipe(pair, 0.4, block_alphas)))
+    app_bytes = checkpoint_bytes(*pair.merged_checkpoint(0.4, block_alphas))
     assert app_bytes == (tmp_path / "cli.safetensors").read_bytes()
 
 

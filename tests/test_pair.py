@@ -30,3 +30,25 @@ def test_cuda_on_a_machine_without_cuda_is_a_clear_error(monkeypatch):
     with pytest.raises(WiseftError, match="no usable CUDA"):
         resolve_device("cuda")
     assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_a_merged_checkpoint_is_the_formula_with_a_recipe_that_names_both_endpoints(tiny_pair_files, tmp_path):
+    from wiseft_core.checkpoints import checkpoint_bytes, load_classifier, save_classifier
+    from wiseft_core.interpolation import interpolate_state_dicts
+
+    zs, ft, _ = tiny_pair_files
+    pair = load_pair(zs, ft)
+    merged = pair.merged_checkpoint(0.3, [("head", 1.0)])
+    theta0, theta1 = load_classifier(zs).model.state_dict(), load_classifier(ft).model.state_dict()
+    expected = interpolate_state_dicts(theta0, theta1, 0.3, [("head", 1.0)])
+    assert set(merged.state_dict) == set(expected)
+    assert all(torch.equal(merged.state_dict[k], expected[k]) for k in expected)
+    assert torch.equal(merged.state_dict["head.weight"], theta1["head.weight"])
+    assert merged.meta.recipe == {
+        "method": "wise-ft", "alpha": 0.3, "block_alphas": [["head", 1.0]],
+        "zeroshot": zs.name, "finetuned": ft.name,
+        "zeroshot_sha256": pair.zeroshot.sha256, "finetuned_sha256": pair.finetuned.sha256,
+    }
+    assert merged.meta.classnames == pair.classnames
+    save_classifier(tmp_path / "m.safetensors", *merged)
+    assert (tmp_path / "m.safetensors").read_bytes() == checkpoint_bytes(*merged)

@@ -13,7 +13,6 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 
 from wiseft_core.errors import WiseftError
 
@@ -87,32 +86,15 @@ def _cmd_zeroshot(args: argparse.Namespace) -> int:
     return 0
 
 
-def merge_recipe(pair, alpha: float, block_alphas) -> dict:
-    """The recipe stored in a merged checkpoint: enough to reproduce and verify it."""
-    return {
-        "method": "wise-ft", "alpha": alpha,
-        "block_alphas": [[p, a] for p, a in block_alphas],
-        "zeroshot": Path(pair.zeroshot.path).name if pair.zeroshot.path else None,
-        "finetuned": Path(pair.finetuned.path).name if pair.finetuned.path else None,
-        "zeroshot_sha256": pair.zeroshot.sha256, "finetuned_sha256": pair.finetuned.sha256,
-    }
-
-
 def _cmd_interpolate(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from wiseft_core.checkpoints import load_classifier, save_classifier
-    from wiseft_core.interpolation import interpolate_state_dicts
     from wiseft_core.pair import make_pair
 
     block_alphas = _block_alphas(args.block_alpha)
     zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle)
     finetuned = load_classifier(args.finetuned, trust_pickle=args.trust_pickle, like=zeroshot.meta)
     pair = make_pair(zeroshot, finetuned, "cpu")
-    merged = interpolate_state_dicts(zeroshot.model.state_dict(), finetuned.model.state_dict(),
-                                     args.alpha, block_alphas)
-    meta = replace(zeroshot.meta, recipe=merge_recipe(pair, args.alpha, block_alphas))
-    save_classifier(args.out, merged, meta)
+    save_classifier(args.out, *pair.merged_checkpoint(args.alpha, block_alphas))
     print(f"wrote {args.out}: alpha={args.alpha}" + (f", block alphas {block_alphas}" if block_alphas else ""))
     return 0
 
