@@ -17,7 +17,8 @@ import time
 from wiseft_core.errors import WiseftError
 
 # Modules that add their own subcommands through `register(subparsers)`.
-COMMAND_MODULES = ("wiseft_core.train_cli", "wiseft_core.demo.cli", "wiseft_core.talk.cli", "wiseft_core.inspection_cli")
+COMMAND_MODULES = ("wiseft_core.train_cli", "wiseft_core.demo.cli", "wiseft_core.talk.cli",
+                   "wiseft_core.inspection_cli")
 
 
 ALPHA_LIMIT = 10.0  # |alpha| beyond this is no longer an interpolation anyone means (and overflows fp16/fp32)

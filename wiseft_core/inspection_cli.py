@@ -84,6 +84,84 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(label: str):
+    """A tqdm bar for ``along_alpha``'s ``progress(done, total)`` callback (stderr; no bar when quiet)."""
+    from tqdm.auto import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=label, unit="pass", leave=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _cmd_flips(args: argparse.Namespace) -> int:
+    from wiseft_core.along_alpha import along_alpha
+    from wiseft_core.datasets import load_dataset
+    from wiseft_core.flips import GROUPS, counts_at, save_flips
+    from wiseft_core.pair import load_pair, resolve_device
+    from wiseft_core.sweep import parse_alphas, parse_ensembles
+
+    alphas = sorted(set(parse_alphas(args.alphas)) | {0.0, 1.0, round(args.alpha, 6)})
+    ensembles = parse_ensembles(args.ensemble)
+    datasets = [load_dataset(spec) for spec in args.eval]  # every spec checked before any work
+    pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle)
+    results = []
+    for loaded in datasets:
+        results += along_alpha(pair, loaded, alphas, ensembles, args.batch_size, args.workers,
+                               progress=None if args.quiet else _progress(loaded.spec))
+    info = {"zeroshot": str(args.zeroshot), "finetuned": str(args.finetuned),
+            "zeroshot_sha256": pair.zeroshot.sha256, "finetuned_sha256": pair.finetuned.sha256,
+            "classnames": pair.classnames}
+    save_flips(args.out, results, info)
+    width = max(len(r.spec) + len(r.ensemble) + 3 for r in results)
+    print(f"{'alpha = ' + format(args.alpha, 'g'):<{width}}  " + "  ".join(f"{g:>{max(len(g), 6)}}" for g in GROUPS))
+    for r in results:
+        counts = counts_at(r, args.alpha)
+        print(f"{r.spec + ' (' + r.ensemble + ')':<{width}}  "
+              + "  ".join(f"{counts[g]:>{max(len(g), 6)}}" for g in GROUPS))
+    size = Path(args.out).stat().st_size
+    print(f"wrote {args.out} ({len(alphas)} alphas, {sum(r.n for r in results[:: len(ensembles)])} images, "
+          f"{size / 1024:.0f} KB)")
+    return 0
+
+
+def _parse_path(text: str) -> tuple[str, str, str]:
+    name, sep, files = text.partition("=")
+    first, comma, second = files.partition(",")
+    if not (sep and comma and name.strip() and first.strip() and second.strip()):
+        raise WiseftError(f"--path {text!r}: expected NAME=THETA0,THETA1 (e.g. ours=zs.safetensors,ft.safetensors)")
+    return name.strip(), first.strip(), second.strip()
+
+
+def _cmd_landscape(args: argparse.Namespace) -> int:
+    from wiseft_core.datasets import load_dataset
+    from wiseft_core.landscape import barrier_table, measure_path, write_csv
+    from wiseft_core.pair import load_pair, resolve_device
+    from wiseft_core.sweep import parse_alphas
+
+    paths = [_parse_path(p) for p in args.path]
+    alphas = parse_alphas(args.alphas)
+    datasets = [load_dataset(spec) for spec in args.eval]
+    measured = []
+    for name, first, second in paths:
+        pair = load_pair(first, second, resolve_device(args.device), args.trust_pickle)
+        measured += measure_path(name, pair, datasets, alphas, args.batch_size,
+                                 progress=None if args.quiet else _progress(name))
+    write_csv(args.out, measured)
+    for row in barrier_table(measured):
+        print(f"{row['path']:<16} {row['dataset']:<28} loss(0)={row['loss at 0']:.4f}  loss(1)={row['loss at 1']:.4f}"
+              f"  barrier={row['barrier']:.4f} (at alpha {row['at alpha']:g})")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("explain", help="class-activation maps of theta(alpha): where the model looks")
     _pair_args(p)
@@ -96,3 +174,29 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="folder for the overlay PNGs and explain.json")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(func=_cmd_explain)
+
+    p = subparsers.add_parser("flips", help="per-image predictions at every alpha: which images flip (.npz)")
+    _pair_args(p)
+    p.add_argument("--eval", action="append", required=True, metavar="SPEC",
+                   help="dataset spec (repeatable): demo:sketch, folder=DIR, csv=FILE, imagenet-r=DIR, ...")
+    p.add_argument("--alphas", default="0:1:0.05", help="START:STOP:STEP or a comma list (0 and 1 always added)")
+    p.add_argument("--ensemble", action="append", default=None, help="weights (default) and/or outputs")
+    p.add_argument("--alpha", type=float, default=0.5, help="alpha of the printed group counts (default 0.5)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help="output .npz")
+    p.set_defaults(func=_cmd_flips)
+
+    p = subparsers.add_parser("landscape", help="loss along the line between two checkpoints, and its barrier")
+    p.add_argument("--path", action="append", required=True, metavar="NAME=THETA0,THETA1",
+                   help="a named pair of checkpoints (repeatable)")
+    p.add_argument("--eval", action="append", required=True, metavar="SPEC")
+    p.add_argument("--alphas", default="-0.5:1.5:0.1",
+                   help="START:STOP:STEP or a comma list; write --alphas=-0.5:1.5:0.1 for a negative start")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--trust-pickle", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help="output CSV (path, dataset, alpha, loss, top1, n)")
+    p.set_defaults(func=_cmd_landscape)

@@ -1,0 +1,80 @@
+"""Loss along the line between two checkpoints: exact at the ends, flat for a pair with itself."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from wiseft_test_data import image_folder
+
+from wiseft_core.cli import main
+from wiseft_core.datasets import load_dataset
+from wiseft_core.errors import WiseftError
+from wiseft_core.evaluation import iterate_batches
+from wiseft_core.landscape import barrier_height, barrier_table, measure_path, read_csv, write_csv
+from wiseft_core.pair import load_pair
+
+FOLDERS = ["cat", "dog", "bird", "fish", "horse"]
+
+
+@pytest.fixture(scope="module")
+def folder_spec(tmp_path_factory):
+    return f"folder={image_folder(tmp_path_factory.mktemp('landscape') / 'data', FOLDERS, per_class=3)}"
+
+
+def endpoint_loss(model, loaded, preprocessing, batch_size: int) -> float:
+    """Mean cross-entropy of one classifier, written out independently of the landscape code."""
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for images, labels in iterate_batches(loaded, preprocessing.eval_transform(), batch_size):
+            total += float(F.cross_entropy(model(images).float(), labels, reduction="sum"))
+            n += len(labels)
+    return total / n
+
+
+def test_loss_at_zero_and_one_equals_the_endpoints_loss_exactly(tiny_pair_files, folder_spec):
+    zs, ft, _ = tiny_pair_files
+    pair = load_pair(zs, ft)
+    loaded = load_dataset(folder_spec)
+    (path,) = measure_path("ours", pair, [loaded], [-0.5, 0.25, 0.5, 1.5], batch_size=4)
+    assert path.alphas == [-0.5, 0.0, 0.25, 0.5, 1.0, 1.5]
+    assert path.losses[1] == endpoint_loss(pair.endpoint_model(0), loaded, pair.preprocessing, 4)
+    assert path.losses[4] == endpoint_loss(pair.endpoint_model(1), loaded, pair.preprocessing, 4)
+    assert path.losses[1] != path.losses[4] and path.n == 15
+
+
+def test_barrier_of_a_pair_with_itself_is_zero(tiny_pair_files, folder_spec):
+    zs, _, _ = tiny_pair_files
+    (path,) = measure_path("self", load_pair(zs, zs), [load_dataset(folder_spec)], [0, 0.3, 0.5, 0.7, 1])
+    assert len(set(path.losses)) == 1
+    assert path.barrier == 0.0
+
+
+def test_barrier_is_the_largest_rise_above_the_chord_inside_zero_one():
+    assert barrier_height([0, 0.5, 1], [1.0, 3.0, 2.0]) == pytest.approx(1.5)  # chord at 0.5 is 1.5
+    assert barrier_height([0, 0.25, 0.5, 1], [2.0, 1.0, 1.2, 1.0]) == 0.0  # below the chord: no barrier
+    assert barrier_height([-0.5, 0, 1, 1.5], [9.0, 1.0, 1.0, 9.0]) == 0.0  # extrapolation is not the path
+    with pytest.raises(WiseftError, match="alpha 0 and at alpha 1"):
+        barrier_height([0.2, 0.5], [1.0, 2.0])
+
+
+def test_landscape_command_writes_a_csv_that_reads_back(tiny_pair_files, folder_spec, tmp_path, capsys):
+    zs, ft, _ = tiny_pair_files
+    out = tmp_path / "landscape.csv"
+    assert main(["landscape", "--path", f"ours={zs},{ft}", "--path", f"self={ft},{ft}", "--eval", folder_spec,
+                 "--alphas=-0.5:1.5:0.5", "--quiet", "--out", str(out)]) == 0
+    paths = read_csv(out)
+    assert [(p.path, p.alphas) for p in paths] == [("ours", [-0.5, 0.0, 0.5, 1.0, 1.5]),
+                                                   ("self", [-0.5, 0.0, 0.5, 1.0, 1.5])]
+    table = barrier_table(paths)
+    assert table[1]["barrier"] == 0.0
+    printed = capsys.readouterr().out
+    assert f"barrier={table[0]['barrier']:.4f}" in printed
+    write_csv(tmp_path / "again.csv", paths)
+    assert (tmp_path / "again.csv").read_text() == out.read_text()
+
+
+def test_bad_path_argument_is_one_line(capsys):
+    assert main(["landscape", "--path", "only-one-file.safetensors", "--eval", "demo:photo", "--out", "x.csv"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "NAME=THETA0,THETA1" in err[0]
