@@ -9,7 +9,7 @@ import streamlit as st
 import torch
 
 from app_pages.shared import launch_options, sidebar_pair
-from wiseft_core.app_support import default_threads
+from wiseft_core.app_launch import default_threads
 
 st.set_page_config(page_title="WiSE-FT Explorer", page_icon=":material/tune:", layout="wide")
 torch.set_num_threads(launch_options().threads or default_threads())

@@ -1,13 +1,17 @@
 """Curves: reference accuracy against robustness for every alpha, from the paper, the demo sweep or your CSV."""
 
 import csv
+import html
 import io
+from pathlib import Path
 
 import streamlit as st
 
 from app_pages.shared import current_alpha
-from wiseft_core import app_support
+from wiseft_core.curve_rows import paper_curve_rows, shift_columns, sweep_curve_rows
+from wiseft_core.demo.assets import DEMO_SWEEP
 from wiseft_core.errors import WiseftError
+from wiseft_core.markup import escape_markdown
 from wiseft_core.plots import PNG_EXPORT_CONFIG, accuracy_curves_figure
 from wiseft_core.results import SWEEP_COLUMNS
 
@@ -17,19 +21,31 @@ SOURCE_LABELS = {"paper": "paper (Wortsman et al., CVPR 2022)", "demo": "demo wo
 
 @st.cache_data(show_spinner=False)
 def paper_rows() -> list[dict]:
-    return app_support.paper_curve_rows()
+    return paper_curve_rows()
 
 
 @st.cache_data(show_spinner=False)
-def demo_rows(_stamp: tuple) -> list[dict]:
-    return app_support.sweep_curve_rows(app_support.DEMO_SWEEP, "demo")
+def demo_rows(stamp: tuple) -> list[dict]:
+    """``stamp`` (the file's size and mtime) is part of the cache key, so a rewritten sweep is read again."""
+    return sweep_curve_rows(DEMO_SWEEP, "demo")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def upload_rows(data: bytes, name: str) -> list[dict]:
     handle = io.BytesIO(data)
     handle.name = name  # so error messages name the user's file
-    return app_support.sweep_curve_rows(handle, f"upload: {name}")
+    return sweep_curve_rows(handle, f"upload: {name}")
+
+
+def sweep_stamp(path: Path) -> tuple[int, int]:
+    """Changes whenever the file is rewritten (size or modification time), to key the cached rows."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def as_plot_text(rows: list[dict]) -> list[dict]:
+    """Rows whose names come from files, HTML-escaped for Plotly (which renders <a>, <b>… in legends)."""
+    return [{html.escape(k): html.escape(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
 
 
 def sticky_multiselect(container, label: str, options: list[str], default: list[str], key: str, **kwargs):
@@ -59,18 +75,18 @@ st.caption("One point per α: x = accuracy on the reference distribution, y = ac
            "of shifts). α = 0 is the zero-shot model, α = 1 the fine-tuned one.")
 
 sources: dict[str, list[dict]] = {"paper": paper_rows()}  # keys are the rows' "source" tags
-if app_support.DEMO_SWEEP.is_file():
+if DEMO_SWEEP.is_file():
     try:
-        sources["demo"] = demo_rows((app_support.DEMO_SWEEP.stat().st_mtime_ns,))
+        sources["demo"] = demo_rows(sweep_stamp(DEMO_SWEEP))
     except WiseftError as err:
-        st.warning(f"The demo sweep could not be read: {err}")
+        st.warning(escape_markdown(f"The demo sweep could not be read: {err}"))
 upload = st.file_uploader("Your own `wiseft sweep` CSV", type=["csv"], key="curves_upload", max_upload_size=20,
                           help="Columns: " + ",".join(SWEEP_COLUMNS))
 if upload is not None:
     try:
         sources[f"upload: {upload.name}"] = upload_rows(upload.getvalue(), upload.name)
     except WiseftError as err:
-        st.error(str(err))
+        st.error(escape_markdown(err))
 
 names = list(sources)
 default_sources = [n for n in names if n.startswith("upload")] or (
@@ -95,7 +111,7 @@ picked_ens = sticky_multiselect(c3, "Ensemble", ensembles, ensembles, "curves_en
 rows = [r for r in rows if r["model"] in picked_models and r["finetuning"] in picked_ft and r["ensemble"] in picked_ens]
 
 c4, c5, c6 = st.columns(3)
-shifts = app_support.shift_columns(rows)
+shifts = shift_columns(rows)
 y = c4.selectbox("Shift (y axis)", [AVERAGE, *shifts], key="curves_shift",
                  format_func=lambda s: "Average of shifts" if s == AVERAGE else s)
 logit = c5.radio("Axes", ["linear", "logit"], horizontal=True, key="curves_axes") == "logit"
@@ -103,8 +119,8 @@ chord = c6.toggle("Zero-shot → fine-tuned line", value=True, key="curves_chord
 
 alpha = current_alpha()
 figure = accuracy_curves_figure(
-    rows, y, x_label="Reference accuracy (%)",
-    y_label="Average shift accuracy (%)" if y == AVERAGE else f"{y} accuracy (%)",
+    as_plot_text(rows), html.escape(y), x_label="Reference accuracy (%)",
+    y_label="Average shift accuracy (%)" if y == AVERAGE else f"{html.escape(y)} accuracy (%)",
     current_alpha=alpha, logit_axes=logit, endpoint_line=chord)
 if not figure.data:
     st.warning("Nothing to plot for this selection.")

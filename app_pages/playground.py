@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import io
+import json
 from dataclasses import dataclass
 
 import streamlit as st
@@ -11,13 +13,18 @@ import torch
 from PIL import Image
 
 from app_pages.shared import current_alpha, interpolator_for, set_alpha
-from wiseft_core import alpha_grid, app_support
+from wiseft_core import alpha_grid
 from wiseft_core.blocks import block_bands
 from wiseft_core.checkpoints import checkpoint_bytes
+from wiseft_core.commands import interpolate_command
+from wiseft_core.demo.assets import DEMO_SAMPLES
+from wiseft_core.demo.gallery import gallery_samples
 from wiseft_core.errors import WiseftError
 from wiseft_core.images import open_image_with_notes
+from wiseft_core.markup import escape_markdown
 from wiseft_core.plots import probability_vs_alpha_figure, top_k_figure
 from wiseft_core.predict import to_batch, top_k
+from wiseft_core.timer import timed
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 MAX_IMAGES = 6
@@ -42,10 +49,10 @@ def decode(name: str, data: bytes, label: str | None = None) -> Sample | None:
     try:
         image, notes = open_image_with_notes(handle)
     except WiseftError as err:
-        st.error(str(err))
+        st.error(escape_markdown(err))
         return None
     for note in notes:  # an animation is worth a warning; a colour-mode conversion only a caption
-        (st.warning if "animated" in note else st.caption)(note)
+        (st.warning if "animated" in note else st.caption)(escape_markdown(note))
     return Sample(name, image, label, hashlib.sha256(data).hexdigest()[:20])
 
 
@@ -58,7 +65,7 @@ def uploaded_samples() -> list[Sample]:
 
 def gallery_picks(classnames: list[str]) -> list[Sample]:
     """One row per distribution of the demo world's samples; tick images to predict on them."""
-    groups = app_support.gallery_samples(app_support.DEMO_SAMPLES, classnames)
+    groups = gallery_samples(DEMO_SAMPLES, classnames)
     if not groups:
         st.info("No sample gallery: the demo world's samples (assets/demo/samples/) are not present.")
         return []
@@ -69,10 +76,11 @@ def gallery_picks(classnames: list[str]) -> list[Sample]:
     picks = []
     for distribution, items in groups.items():
         columns = st.columns([1.2] + [1] * 8, vertical_alignment="center")
-        columns[0].markdown(f"**{distribution}**")
+        columns[0].markdown(f"**{escape_markdown(distribution)}**")
         for column, item in zip(columns[1:], items[:8]):
             column.image(str(item.path), width=56)
-            if column.checkbox(item.label or item.key, value=item.key in linked, key=f"gallery_{item.key}"):
+            if column.checkbox(escape_markdown(item.label or item.key), value=item.key in linked,
+                               key=f"gallery_{item.key}"):
                 sample = decode(f"{distribution}: {item.label or item.key}", item.path.read_bytes(), item.label)
                 if sample is not None:
                     sample.digest = item.key
@@ -115,9 +123,9 @@ def measured_times(context, interpolator, batch: torch.Tensor, alpha: float, blo
     cache = st.session_state.setdefault("_timings", {})
     if key not in cache:
         pair = context.pair
-        _, weights_ms = app_support.timed(
+        _, weights_ms = timed(
             lambda: alpha_grid.live_weight_space_logits(interpolator, batch, alpha, block_alphas), repeats=3)
-        _, outputs_ms = app_support.timed(
+        _, outputs_ms = timed(
             lambda: alpha_grid.output_space_logits(pair.zeroshot.model, pair.finetuned.model, batch, alpha),
             repeats=3)
         cache[key] = {"weights": weights_ms, "outputs": outputs_ms}
@@ -135,11 +143,24 @@ def merge_download(context, alpha: float, block_alphas) -> None:
     left.download_button("Download this merge", merged_bytes, file_name=name, mime="application/octet-stream",
                          key="merge_download", help="safetensors, with the recipe (alpha, block alphas, the "
                          "endpoints' SHA-256) in its metadata")
-    command = app_support.interpolate_command(context.zeroshot_path, context.finetuned_path, alpha,
-                                              block_alphas, out=name)
+    zeroshot_name = "zeroshot.safetensors" if context.zeroshot_command else context.zeroshot_name
+    command = interpolate_command(zeroshot_name, context.finetuned_name, alpha, block_alphas, out=name)
     if context.zeroshot_command:
-        command = context.zeroshot_command + "\n" + command.replace(context.zeroshot_path, "zeroshot.safetensors")
+        command = context.zeroshot_command + "\n" + command
     right.code(command, language="bash", wrap_lines=True)
+
+
+def shown_marker(alpha: float, mode: str, samples: list[Sample], probs: torch.Tensor) -> str:
+    """Hidden elements carrying the exact probabilities this session was sent, one per image.
+
+    Browser tests read them to check that each viewer sees its own alpha's numbers (the visible
+    text is rounded to whole percents, too coarse to notice another alpha's weights).
+    """
+    return "".join(
+        f'<span hidden data-wiseft-shown data-alpha="{alpha:g}" data-mode="{mode}" '
+        f'data-image="{html.escape(sample.digest)}" '
+        f'data-probs="{html.escape(json.dumps([round(float(p), 7) for p in row]))}"></span>'
+        for sample, row in zip(samples, probs))
 
 
 @st.fragment
@@ -166,7 +187,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
                          for i, s in enumerate(samples)], dim=1)  # [alphas, images, classes]
     grid = alpha_grid.AlphaGrid(alpha_grid.ALPHA_GRID, grids)
     if mode == "outputs":
-        logits, _ = app_support.timed(lambda: grid.output_space_logits(alpha))
+        logits, _ = timed(lambda: grid.output_space_logits(alpha))
         grid_probs = grid.output_space_probs_over_grid()
     else:
         cached = None if block_alphas else grid.weight_space_logits(alpha)
@@ -179,7 +200,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
     if not torch.isfinite(logits).all():
         st.warning(f"At α = {alpha:g} the model's outputs are undefined (NaN): extrapolating BatchNorm statistics "
                    "this far makes some running variances negative. Try an α closer to [0, 1].")
-    st.session_state["_shown"] = {"alpha": alpha, "mode": mode, "probs": probs}  # what this session sees
+    st.html(shown_marker(alpha, mode, samples, probs))
 
     times = measured_times(context, interpolator, batch, alpha, block_alphas)
     n = len(samples)
@@ -190,11 +211,13 @@ def prediction_area(context, samples: list[Sample]) -> None:
         "WiSE-FT is one model: no extra inference cost.")
 
     classnames = pair.classnames
+    plot_names = [html.escape(c) for c in classnames]  # Plotly renders <a>, <b>… in text
     for i, sample in enumerate(samples):
-        st.markdown(f"#### {sample.name}" + (f" — true label: **{sample.label}**" if sample.label else ""))
+        st.markdown(f"#### {escape_markdown(sample.name)}"
+                    + (f" — true label: **{escape_markdown(sample.label)}**" if sample.label else ""))
         best, best_p = top_k(probs[i], classnames, 1)[0]
         verdict = "" if sample.label is None else (" ✓" if best == sample.label else " ✗")
-        st.markdown(f"Prediction at α = {alpha:g}: **{best}** ({best_p:.0%}){verdict}")
+        st.markdown(f"Prediction at α = {alpha:g}: **{escape_markdown(best)}** ({best_p:.0%}){verdict}")
         cols = st.columns([1, 1.3, 1.3, 1.3])
         cols[0].image(sample.image, width="stretch")
         ends = {0.0: grid_probs[alpha_grid.grid_index(0.0)][i], 1.0: grid_probs[alpha_grid.grid_index(1.0)][i]}
@@ -204,12 +227,14 @@ def prediction_area(context, samples: list[Sample]) -> None:
             cache_key = (context.key, sample.digest, mode, label)
             figure = endpoint_figures.get(cache_key)
             if figure is None:
-                figure = top_k_figure(top_k(row, classnames, TOP_K), label, sample.label)
+                figure = top_k_figure(top_k(row, plot_names, TOP_K), label,
+                                      html.escape(sample.label) if sample.label else None)
             if j != 1:
                 endpoint_figures[cache_key] = figure
             col.plotly_chart(figure, key=f"topk_{i}_{j}", config={"displayModeBar": False})
         st.plotly_chart(probability_vs_alpha_figure(
-            grid.alphas, grid_probs[:, i].numpy(), classnames, current_alpha=alpha, true_label=sample.label),
+            grid.alphas, grid_probs[:, i].numpy(), plot_names, current_alpha=alpha,
+            true_label=html.escape(sample.label) if sample.label else None),
             key=f"prob_alpha_{i}", config={"displayModeBar": False})
     st.divider()
     merge_download(context, alpha, block_alphas)

@@ -9,19 +9,26 @@ session gets its own live ``WeightInterpolator`` (one extra copy of the model) i
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
 import tempfile
 import time
+import uuid
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 import torch
 
-from wiseft_core import app_support
+from wiseft_core import app_launch
+from wiseft_core.commands import zeroshot_command
+from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_FINETUNED_LINEAR, DEMO_ZEROSHOT, demo_pair_available
 from wiseft_core.errors import WiseftError
+from wiseft_core.markup import escape_markdown
+from wiseft_core.uploads import UploadStore
 
-UPLOAD_DIR = Path(tempfile.gettempdir()) / "wiseft_app_uploads"
+LOG = logging.getLogger("wiseft.app")
 ALPHA_KEY = "wiseft_alpha"  # the Playground's alpha, read by Curves to mark it on every curve
 PAIR_SOURCES = {
     "demo": "Demo pair: end-to-end fine-tuned",
@@ -30,6 +37,9 @@ PAIR_SOURCES = {
     "files": "Two checkpoint files",
 }
 DEFAULT_ALPHA = 0.5
+NO_FILE = "(none)"
+UPLOAD_CAP_BYTES = 4 << 30  # all sessions' uploads together
+UPLOAD_IDLE_SECONDS = 3600.0
 
 
 @dataclass
@@ -43,17 +53,20 @@ class PairContext:
     device: str
     load_seconds: float
     zeroshot_command: str | None = None  # how to rebuild a zero-shot side that was built in the app
+    zeroshot_name: str = ""  # what the viewer chose (a listed name or an upload's name), for messages
+    finetuned_name: str = ""
 
 
-def launch_options() -> app_support.LaunchOptions:
-    return app_support.parse_launch_args(sys.argv[1:])
+def launch_options() -> app_launch.LaunchOptions:
+    return app_launch.parse_launch_args(sys.argv[1:])
 
 
 def current_alpha() -> float:
     """The session's alpha: set by the Playground slider, seeded from ``?alpha=`` in the URL."""
     if ALPHA_KEY not in st.session_state:
         try:
-            st.session_state[ALPHA_KEY] = float(st.query_params.get("alpha", DEFAULT_ALPHA))
+            alpha = float(st.query_params.get("alpha", DEFAULT_ALPHA))
+            st.session_state[ALPHA_KEY] = alpha if -0.5 <= alpha <= 1.5 else DEFAULT_ALPHA
         except ValueError:
             st.session_state[ALPHA_KEY] = DEFAULT_ALPHA
     return float(st.session_state[ALPHA_KEY])
@@ -71,7 +84,7 @@ def file_stamp(path: str) -> tuple:
 
 @st.cache_resource(show_spinner="Loading the model pair (once for all viewers)…", max_entries=4)
 def load_pair_cached(zeroshot_path: str, finetuned_path: str, device: str, trust_pickle: bool,
-                     _stamp: tuple, stamp_key: str) -> tuple[object, float]:
+                     stamp: tuple) -> tuple[object, float]:
     """Load a pair once per process; every session shares the result (read-only)."""
     from wiseft_core.pair import load_pair
 
@@ -80,29 +93,57 @@ def load_pair_cached(zeroshot_path: str, finetuned_path: str, device: str, trust
     return pair, time.perf_counter() - start
 
 
+@st.cache_resource
+def upload_store() -> UploadStore:
+    """One store per server process: private per-session folders, a total cap, idle clean-up."""
+    return UploadStore(total_cap_bytes=UPLOAD_CAP_BYTES, idle_seconds=UPLOAD_IDLE_SECONDS)
+
+
+@st.cache_resource
+def built_models_dir() -> Path:
+    """Where zero-shot heads built in the app are written: a process-private folder (0700)."""
+    return Path(tempfile.mkdtemp(prefix="wiseft-built-"))
+
+
+class _SessionUploads:
+    """Lives in ``st.session_state``: when Streamlit drops the session, its uploads are deleted."""
+
+    def __init__(self, store: UploadStore) -> None:
+        self.id = uuid.uuid4().hex
+        weakref.finalize(self, store.release, self.id)
+
+
+def session_uploads_id() -> str:
+    store = upload_store()
+    holder = st.session_state.get("_uploads")
+    if holder is None:
+        holder = st.session_state["_uploads"] = _SessionUploads(store)
+    store.touch(holder.id)
+    return holder.id
+
+
+def store_upload(upload, slot: str) -> str:
+    """Stream an upload into this session's private folder (once per upload); returns its server path."""
+    store = upload_store()
+    session = session_uploads_id()
+    tag = f"{upload.file_id}:{upload.size}"
+    kept = store.lookup(session, slot, tag)
+    if kept is not None:
+        return str(kept)
+    return str(store.store(session, slot, upload.name, upload, upload.size, tag=tag))
+
+
 @st.cache_resource(show_spinner="Building the zero-shot head with open_clip…", max_entries=2)
 def build_openclip_zeroshot(model_name: str, pretrained: str, finetuned_path: str, templates: str) -> str:
-    """Build a zero-shot classifier for the fine-tuned checkpoint's classes and save it to a temp file."""
+    """Build a zero-shot classifier for the fine-tuned checkpoint's classes and save it to a private folder."""
     from wiseft_core.checkpoints import read_meta
     from wiseft_core.zeroshot import build_zeroshot_checkpoint
 
     ft_meta = read_meta(finetuned_path)
     digest = hashlib.sha256(f"{model_name}|{pretrained}|{finetuned_path}|{templates}".encode()).hexdigest()[:16]
-    UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
-    out = UPLOAD_DIR / f"zeroshot_{digest}.safetensors"
+    out = built_models_dir() / f"zeroshot_{digest}.safetensors"
     build_zeroshot_checkpoint(model_name, ft_meta.classnames, templates, pretrained, out=out)
     return str(out)
-
-
-def store_upload(upload) -> str:
-    """Keep an uploaded checkpoint on disk under its content hash, so the pair cache can key on it."""
-    data = upload.getvalue()
-    digest = hashlib.sha256(data).hexdigest()[:20]
-    UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
-    path = UPLOAD_DIR / f"{digest}{Path(upload.name).suffix or '.bin'}"
-    if not path.exists():
-        path.write_bytes(data)
-    return str(path)
 
 
 def _pick_device(requested: str) -> str:
@@ -112,43 +153,85 @@ def _pick_device(requested: str) -> str:
     return requested
 
 
-def _pair_request(options: app_support.LaunchOptions) -> tuple[str, str, str | None] | None:
-    """Sidebar widgets -> (zero-shot path, fine-tuned path, rebuild command) or None if incomplete."""
+@dataclass
+class Choice:
+    """A checkpoint a viewer chose: its server path, the name shown for it, and whether it is an upload."""
+
+    path: str
+    name: str
+    uploaded: bool = False
+
+
+def _pair_request(options: app_launch.LaunchOptions) -> tuple[Choice, Choice, str | None] | None:
+    """Sidebar widgets -> (zero-shot, fine-tuned, rebuild command) or None if incomplete."""
     sources = list(PAIR_SOURCES)
     default = "files" if options.zeroshot and options.finetuned else (
-        "demo" if app_support.demo_pair_available() else "files")
+        "demo" if demo_pair_available() else "files")
     source = st.sidebar.radio("Model pair", sources, index=sources.index(default),
                               format_func=PAIR_SOURCES.get, key="pair_source")
-    if source == "demo":
-        return str(app_support.DEMO_ZEROSHOT), str(app_support.DEMO_FINETUNED), None
-    if source == "demo-linear":
-        return str(app_support.DEMO_ZEROSHOT), str(app_support.DEMO_FINETUNED_LINEAR), None
+    if source in ("demo", "demo-linear"):
+        finetuned = DEMO_FINETUNED if source == "demo" else DEMO_FINETUNED_LINEAR
+        return Choice(str(DEMO_ZEROSHOT), DEMO_ZEROSHOT.name), Choice(str(finetuned), finetuned.name), None
     if source == "openclip":
-        model_name = st.sidebar.text_input("open_clip model", "ViT-B-32", key="oc_model")
-        pretrained = st.sidebar.text_input("pretrained tag or weights file ('none' = random)", "openai",
-                                           key="oc_pretrained")
-        templates = st.sidebar.selectbox("templates", ["openai", "simple"], key="oc_templates")
-        finetuned = _checkpoint_input("Fine-tuned checkpoint", "oc_ft", options.finetuned)
-        if not finetuned:
-            return None
-        zeroshot = build_openclip_zeroshot(model_name, pretrained, finetuned, templates)
-        command = app_support.zeroshot_command(model_name, pretrained, templates, finetuned)
-        return zeroshot, finetuned, command
-    zeroshot = _checkpoint_input("Zero-shot checkpoint", "files_zs", options.zeroshot)
-    finetuned = _checkpoint_input("Fine-tuned checkpoint", "files_ft", options.finetuned)
+        return _openclip_request(options)
+    zeroshot = _checkpoint_input("Zero-shot checkpoint", "files_zs", options, options.zeroshot)
+    finetuned = _checkpoint_input("Fine-tuned checkpoint", "files_ft", options, options.finetuned)
     if not (zeroshot and finetuned):
         return None
     return zeroshot, finetuned, None
 
 
-def _checkpoint_input(label: str, key: str, default_path: str | None) -> str | None:
-    """A local path, or an upload (stored under its hash); returns a path or None."""
-    path = st.sidebar.text_input(f"{label} (path)", default_path or "", key=f"{key}_path").strip()
+
+
+def _openclip_request(options: app_launch.LaunchOptions) -> tuple[Choice, Choice, str | None] | None:
+    """An open_clip architecture by name, its pretrained weights by tag or from the operator's folders."""
+    import open_clip
+
+    names = sorted(open_clip.list_models())
+    model_name = st.sidebar.selectbox("open_clip model", names, index=names.index("ViT-B-32")
+                                      if "ViT-B-32" in names else 0, key="oc_model")
+    files = app_launch.model_files(options)
+    tags = open_clip.list_pretrained_tags_by_model(model_name)
+    weights = ["none", *tags, *(f"file: {name}" for name in files)]
+    pretrained = st.sidebar.selectbox("pretrained weights ('none' = random)", weights,
+                                      index=weights.index("openai") if "openai" in weights else 0,
+                                      key="oc_pretrained")
+    if pretrained.startswith("file: "):
+        pretrained = str(app_launch.resolve_model_file(pretrained[len("file: "):], options))
+    templates = st.sidebar.selectbox("templates", ["openai", "simple"], key="oc_templates")
+    finetuned = _checkpoint_input("Fine-tuned checkpoint", "oc_ft", options, options.finetuned)
+    if not finetuned:
+        return None
+    zeroshot = build_openclip_zeroshot(model_name, pretrained, finetuned.path, templates)
+    command = zeroshot_command(model_name, Path(pretrained).name if pretrained.startswith("/") else pretrained,
+                               templates, finetuned.name)
+    return Choice(zeroshot, f"{model_name} zero-shot"), finetuned, command
+
+
+def _checkpoint_input(label: str, key: str, options: app_launch.LaunchOptions,
+                      default_path: str | None) -> Choice | None:
+    """One of the operator's checkpoints (by name), or an upload kept in this session's private folder."""
+    files = app_launch.model_files(options)
+    names = [NO_FILE, *files]
+    default = Path(default_path).name if default_path else NO_FILE
+    name = st.sidebar.selectbox(f"{label} (on the server)", names,
+                                index=names.index(default) if default in names else 0, key=f"{key}_file",
+                                help="The checkpoints the operator made available (`--models-dir`).")
     upload = st.sidebar.file_uploader(f"…or upload the {label.lower()}", type=["safetensors", "pt", "pth", "bin"],
                                       key=f"{key}_upload")
     if upload is not None:
-        return store_upload(upload)
-    return path or None
+        return Choice(store_upload(upload, key), upload.name, uploaded=True)
+    if name == NO_FILE:
+        return None
+    return Choice(str(app_launch.resolve_model_file(name, options)), name)
+
+
+def _viewer_message(err: Exception, *choices: Choice) -> str:
+    """The library's message with server paths replaced by the names the viewer chose."""
+    message = str(err)
+    for choice in choices:
+        message = message.replace(choice.path, choice.name)
+    return message
 
 
 def sidebar_pair() -> PairContext | None:
@@ -159,25 +242,35 @@ def sidebar_pair() -> PairContext | None:
     try:
         request = _pair_request(options)
     except WiseftError as err:
-        st.sidebar.error(str(err))
+        st.sidebar.error(escape_markdown(err))
+    except OSError:  # e.g. an upload that could not be written: no server path in the message
+        LOG.exception("storing an upload failed")
+        st.sidebar.error("The upload could not be stored on the server; please try again.")
     devices = ["cpu", "cuda"]
     wanted = options.device if options.device in devices else ("cuda" if torch.cuda.is_available() else "cpu")
     device = _pick_device(st.sidebar.selectbox("Device", devices, index=devices.index(wanted), key="device"))
-    trust_pickle = st.sidebar.checkbox(
-        "Allow pickled .pt checkpoints (runs code from the file: only for files you trust)", key="trust_pickle")
+    if options.trust_pickle:
+        st.sidebar.warning("Started with `--trust-pickle`: pickled `.pt` checkpoints in the operator's folders "
+                           "are unpickled (this runs code from the file). Uploads are never unpickled.")
     context = st.session_state.get("_pair_context")
     if request is not None:
         zeroshot, finetuned, command = request
-        stamp = (file_stamp(zeroshot), file_stamp(finetuned))
+        trust_pickle = options.trust_pickle and not (zeroshot.uploaded or finetuned.uploaded)
+        stamp = (file_stamp(zeroshot.path), file_stamp(finetuned.path))
         key = repr((stamp, device, trust_pickle))
         if context is None or context.key != key:
             try:
-                pair, seconds = load_pair_cached(zeroshot, finetuned, device, trust_pickle, stamp, key)
-                context = PairContext(pair=pair, key=key, zeroshot_path=zeroshot, finetuned_path=finetuned,
-                                      device=device, load_seconds=seconds, zeroshot_command=command)
+                pair, seconds = load_pair_cached(zeroshot.path, finetuned.path, device, trust_pickle, stamp)
+                context = PairContext(pair=pair, key=key, zeroshot_path=zeroshot.path,
+                                      finetuned_path=finetuned.path, device=device, load_seconds=seconds,
+                                      zeroshot_command=command, zeroshot_name=zeroshot.name,
+                                      finetuned_name=finetuned.name)
                 st.session_state["_pair_context"] = context
-            except WiseftError as err:
-                st.sidebar.error(str(err))
+            except Exception as err:  # noqa: BLE001 - a viewer gets one line, the server log the traceback
+                if not isinstance(err, WiseftError):
+                    LOG.exception("loading %s + %s failed", zeroshot.path, finetuned.path)
+                    err = WiseftError(f"{zeroshot.name} + {finetuned.name}: these checkpoints could not be loaded")
+                st.sidebar.error(escape_markdown(_viewer_message(err, zeroshot, finetuned)))
                 if context is not None:
                     st.sidebar.warning("Keeping the previously loaded pair.")
     elif context is None:
@@ -193,8 +286,8 @@ def pair_summary(context: PairContext) -> str:
     pair = context.pair
     meta = pair.zeroshot.meta
     params = count_parameters(pair.zeroshot.model)
-    return (f"**{meta.model_name}** · {params / 1e6:.2f} M parameters · {len(pair.classnames)} classes · "
-            f"{context.device} · loaded in {context.load_seconds:.2f} s")
+    return (f"**{escape_markdown(meta.model_name)}** · {params / 1e6:.2f} M parameters · "
+            f"{len(pair.classnames)} classes · {context.device} · loaded in {context.load_seconds:.2f} s")
 
 
 def interpolator_for(context: PairContext):

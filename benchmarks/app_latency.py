@@ -31,13 +31,14 @@ from pathlib import Path
 import plotly.io as pio
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from wiseft_core import alpha_grid, testing
+from wiseft_core.app_launch import default_threads
+from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_ZEROSHOT, demo_pair_available
+from wiseft_core.pair import load_pair
+from wiseft_core.plots import probability_vs_alpha_figure, top_k_figure
+from wiseft_core.predict import to_batch, top_k
 
-from wiseft_core import alpha_grid, app_support  # noqa: E402
-from wiseft_core.pair import load_pair  # noqa: E402
-from wiseft_core.plots import probability_vs_alpha_figure, top_k_figure  # noqa: E402
-from wiseft_core.predict import to_batch, top_k  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default="demo,ViT-B-32")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--no-app", action="store_true", help="skip the AppTest measurements")
-    parser.add_argument("--threads", type=int, default=app_support.default_threads(),
+    parser.add_argument("--threads", type=int, default=default_threads(),
                         help="torch CPU threads (default: the app's, half the cores)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -148,12 +149,12 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             if name == "demo":
-                if not app_support.demo_pair_available():
+                if not demo_pair_available():
                     results["demo"] = {"skipped": "assets/demo pair not present"}
                     continue
-                paths = (str(app_support.DEMO_ZEROSHOT), str(app_support.DEMO_FINETUNED))
+                paths = (str(DEMO_ZEROSHOT), str(DEMO_FINETUNED))
             else:
-                zs, ft = app_support.write_random_pair(Path(tmp) / name, model_name=name)
+                zs, ft = testing.write_random_pair(Path(tmp) / name, model_name=name)
                 paths = (str(zs), str(ft))
             results[name] = library_path(*paths, args.repeats)
             if not args.no_app:

@@ -7,13 +7,22 @@ top-1 class moves between alpha 0 and 1); the generated pair needs no assets and
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from wiseft_core import app_support
+from wiseft_core import testing
+from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_ZEROSHOT, demo_pair_available
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
@@ -22,9 +31,9 @@ APP = str(REPO / "app.py")
 @pytest.fixture(scope="session")
 def app_pair(tmp_path_factory) -> tuple[str, str]:
     """(zero-shot path, fine-tuned path)."""
-    if app_support.demo_pair_available():
-        return str(app_support.DEMO_ZEROSHOT), str(app_support.DEMO_FINETUNED)
-    zeroshot, finetuned = app_support.write_random_pair(tmp_path_factory.mktemp("app_pair"))
+    if demo_pair_available():
+        return str(DEMO_ZEROSHOT), str(DEMO_FINETUNED)
+    zeroshot, finetuned = testing.write_random_pair(tmp_path_factory.mktemp("app_pair"))
     return str(zeroshot), str(finetuned)
 
 
@@ -37,7 +46,7 @@ def app_argv(app_pair, monkeypatch):
     import torch
 
     argv = ["app.py"]
-    if not app_support.demo_pair_available():
+    if not demo_pair_available():
         argv += ["--zeroshot", app_pair[0], "--finetuned", app_pair[1]]
     monkeypatch.setattr(sys, "argv", argv)
     threads = torch.get_num_threads()
@@ -54,3 +63,86 @@ def png_bytes(color=(200, 40, 40), size=(48, 40)) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def launch_with(monkeypatch, *extra: str) -> list[str]:
+    """Add operator launch options (``--models-dir D``, ``--trust-pickle``) to what ``app_argv`` set."""
+    argv = [*sys.argv, *extra]
+    monkeypatch.setattr(sys, "argv", argv)
+    return argv
+
+
+def shelve(folder, *files) -> str:
+    """Copy checkpoint files into an operator's models folder; returns the folder (for ``--models-dir``)."""
+    import shutil
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        shutil.copyfile(file, folder / Path(file).name)
+    return str(folder)
+
+
+CHROMIUM = os.environ.get("WISEFT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+
+def browser_missing(reason: str):
+    """Skip a browser test, except under CI, where a missing browser is a failure."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser test cannot run under CI: {reason}")
+    pytest.skip(reason)
+
+
+def require_browser() -> None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        browser_missing("playwright is not installed (pip install playwright)")
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        browser_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(script: str | Path, log: Path, app_args: list[str] = (), startup_s: float = 90) -> Iterator[str]:
+    """A real ``streamlit run SCRIPT`` on 127.0.0.1 (a free port); yields its base URL, stops it afterwards."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
+               "--server.headless", "true", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
+    if app_args:
+        command += ["--", *app_args]
+    with open(log, "wb") as handle:
+        process = subprocess.Popen(command, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + startup_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def server_app_args(app_pair: tuple[str, str]) -> list[str]:
+    """Launch options for a test server: none with the demo pair, else the generated pair."""
+    return [] if demo_pair_available() else ["--zeroshot", app_pair[0], "--finetuned", app_pair[1]]

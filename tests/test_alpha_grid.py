@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wiseft_core import alpha_grid, app_support
+from wiseft_core import alpha_grid, testing
 from wiseft_core.interpolation import interpolate_state_dicts
 from wiseft_core.pair import load_pair
 
 
 @pytest.fixture(scope="module")
 def pair_and_batch(tmp_path_factory):
-    pair = load_pair(*app_support.write_random_pair(tmp_path_factory.mktemp("grid_pair")))
+    pair = load_pair(*testing.write_random_pair(tmp_path_factory.mktemp("grid_pair")))
     batch = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     return pair, batch
 

@@ -2,7 +2,7 @@
 
 The app shares one loaded pair (read-only endpoints) across sessions and gives each session its
 own live interpolator; these tests check that design under real thread concurrency (library
-level, the same calls the Playground makes) and through eight interleaved AppTest sessions.
+level, the same calls the Playground makes) and with eight real browser sessions of one server.
 """
 
 from __future__ import annotations
@@ -11,10 +11,19 @@ import threading
 
 import pytest
 import torch
-from app_pair import APP, app_argv, app_pair, png_bytes  # noqa: F401 (fixtures)
-from streamlit.testing.v1 import AppTest
+from app_pair import (  # noqa: F401 (fixtures)
+    APP,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    app_pair,
+    png_bytes,
+    require_browser,
+    server_app_args,
+    streamlit_server,
+)
 
 from wiseft_core import alpha_grid
+from wiseft_core.demo.assets import DEMO_SAMPLES, demo_pair_available
 from wiseft_core.images import open_image
 from wiseft_core.pair import load_pair
 from wiseft_core.predict import to_batch
@@ -68,27 +77,81 @@ def test_eight_threads_at_eight_alphas_each_get_exactly_their_own_alphas_logits(
                                rtol=0, atol=1e-6)
 
 
+SESSION_ALPHAS = [-0.45, -0.35, -0.25, -0.15, 1.1, 1.2, 1.3, 1.4]  # off the [0, 1] grid, and so are their +0.05
+ROUNDS = 4
+
+
+SHOWN_JS = """() => [...document.querySelectorAll('[data-wiseft-shown]')].map(e => ({
+    alpha: parseFloat(e.dataset.alpha), mode: e.dataset.mode, image: e.dataset.image,
+    probs: JSON.parse(e.dataset.probs)}))"""  # what a session's browser received: alpha and exact probabilities
+
+
+def marker_at(alpha: float) -> str:
+    """JS that is truthy once the page shows predictions at ``alpha``."""
+    return f"() => document.querySelector('[data-wiseft-shown][data-alpha=\"{alpha:g}\"]')"
+
+
+def expected_probs(pair, images: list[str], alpha: float) -> torch.Tensor:
+    """A fresh, single-threaded interpolation at ``alpha`` on the same images (the gallery files)."""
+    paths = {p.stem: p for p in DEMO_SAMPLES.rglob("*.png")}
+    batch = to_batch([open_image(paths[key]) for key in images], pair.preprocessing)
+    return alpha_grid.live_weight_space_logits(pair.new_interpolator(), batch, alpha).softmax(-1)
+
+
 @pytest.mark.slow
-@pytest.mark.usefixtures("app_argv")
-def test_eight_app_sessions_interleaved_each_show_their_own_alphas_predictions(shared_pair):
-    image = png_bytes()
-    batch = to_batch([open_image(image)], shared_pair.preprocessing)
-    expected = reference_logits(shared_pair, batch)
-    sessions = []
-    for _ in ALPHAS:  # open eight sessions on the Playground with the same image, live (extrapolation) range
-        at = AppTest.from_file(APP, default_timeout=120).run()
-        at.switch_page("app_pages/playground.py").run()
-        at.file_uploader(key="images_upload").set_value(("shape.png", image, "image/png")).run()
-        at.toggle(key="extrapolate").set_value(True).run()
-        sessions.append(at)
-    for at, alpha in zip(sessions, ALPHAS, strict=True):  # each moves its own slider...
-        at.slider(key="alpha_slider_-0.5_1.5").set_value(alpha).run()
-    for at, alpha in reversed(list(zip(sessions, ALPHAS))):  # ...then all rerun in another order
-        at.run()
-        assert not at.exception
-        shown = at.session_state["_shown"]
-        assert shown["alpha"] == alpha
-        uploaded = shown["probs"][:1]  # uploads come first; the demo gallery may add its default samples
-        torch.testing.assert_close(uploaded, expected[alpha].softmax(-1), rtol=0, atol=1e-6, equal_nan=True)
-    keys = {id(at.session_state["_interpolator"][1]) for at in sessions}
-    assert len(keys) == len(ALPHAS)  # one live model per session
+@pytest.mark.browser
+def test_eight_browser_sessions_moving_off_grid_alphas_at_once_each_see_only_their_own_alpha(
+        shared_pair, app_pair, tmp_path):  # noqa: F811
+    """Eight real sessions of one server, slider moves fired at the same moment, every alpha off the grid.
+
+    Off-grid alphas take the live path (interpolate + forward), where sessions could write one
+    another's weights; a mutation that gives every session the same live model makes this test fail.
+    """
+    import asyncio
+
+    require_browser()
+    if not demo_pair_available():
+        pytest.skip("needs the demo pair's gallery samples (assets/demo)")
+    from playwright.async_api import async_playwright
+
+    async def session(browser, base: str, alpha: float) -> list[list[dict]]:
+        context = await browser.new_context(viewport={"width": 1280, "height": 900})
+        page = await context.new_page()
+        page.set_default_timeout(300_000)
+        await page.goto(f"{base}/playground?alpha={alpha:g}")
+        await page.wait_for_function(marker_at(alpha))
+        seen = [await page.evaluate(SHOWN_JS)]
+        return page, context, seen
+
+    async def move(page, alpha: float, seen: list, step: int) -> None:
+        slider = page.get_by_role("slider").first
+        await slider.focus()
+        await slider.press("ArrowRight" if step % 2 else "ArrowLeft")
+        target = round(alpha + (0.05 if step % 2 else 0.0), 2)
+        await page.wait_for_function(marker_at(target))
+        seen.append(await page.evaluate(SHOWN_JS))
+
+    async def main(base: str) -> list[list[list[dict]]]:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            opened = await asyncio.gather(*(session(browser, base, a) for a in SESSION_ALPHAS))
+            for step in range(1, ROUNDS + 1):  # every session moves at the same moment, then waits for its answer
+                await asyncio.gather(*(move(page, alpha, seen, step)
+                                       for (page, _, seen), alpha in zip(opened, SESSION_ALPHAS)))
+            results = [seen for _, _, seen in opened]
+            await browser.close()
+            return results
+
+    with streamlit_server(APP, tmp_path / "server.log", server_app_args(app_pair)) as base:
+        results = asyncio.run(main(base))
+    checked = 0
+    for alpha, seen in zip(SESSION_ALPHAS, results, strict=True):
+        for markers in seen:
+            assert markers, "no prediction markers on the page"
+            shown_alpha = markers[0]["alpha"]
+            assert shown_alpha in (alpha, round(alpha + 0.05, 2))
+            expected = expected_probs(shared_pair, [m["image"] for m in markers], shown_alpha)
+            got = torch.tensor([m["probs"] for m in markers])
+            torch.testing.assert_close(got, expected, rtol=0, atol=2e-6)
+            checked += 1
+    assert checked == len(SESSION_ALPHAS) * (ROUNDS + 1)

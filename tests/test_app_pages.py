@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
-from app_pair import APP, app_argv, app_pair, png_bytes  # noqa: F401 (fixtures)
+from app_pair import APP, app_argv, app_pair, launch_with, png_bytes, shelve  # noqa: F401 (fixtures)
 from streamlit.testing.v1 import AppTest
 
 
@@ -38,13 +39,22 @@ def open_app(page: str | None = None) -> AppTest:
     return at
 
 
+def plain(text: str) -> str:
+    """A message as the viewer reads it: the app escapes Markdown in every name it shows."""
+    return re.sub(r"\\(.)", r"\1", text)
+
+
 def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
+    return [plain(e.value) for e in at.error]
+
+
+def sidebar_errors(at: AppTest) -> list[str]:
+    return [plain(e.value) for e in at.sidebar.error]
 
 
 def predictions(at: AppTest) -> list[str]:
     """The "Prediction at α = …: **class** (p%)" lines, without the alpha (so only the outputs compare)."""
-    lines = [m.value for m in at.markdown if m.value.startswith("Prediction at α")]
+    lines = [plain(m.value) for m in at.markdown if m.value.startswith("Prediction at α")]
     return [re.sub(r"^Prediction at α = [-0-9.]+: ", "", line) for line in lines]
 
 
@@ -138,16 +148,19 @@ def test_weights_page_shows_per_block_changes():
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("app_argv")
-def test_sidebar_reports_unusable_checkpoint_and_keeps_the_previous_pair(tmp_path):
-    not_a_checkpoint = tmp_path / "notes.safetensors"
+def test_sidebar_reports_unusable_checkpoint_and_keeps_the_previous_pair(tmp_path, monkeypatch):
+    not_a_checkpoint = tmp_path / "models" / "notes.safetensors"
+    not_a_checkpoint.parent.mkdir()
     not_a_checkpoint.write_bytes(b"hello, not a tensor file")
+    launch_with(monkeypatch, "--models-dir", str(not_a_checkpoint.parent))
     at = open_app("playground")
     loaded = at.session_state["_pair_context"]
     at.radio(key="pair_source").set_value("files").run()
-    at.text_input(key="files_zs_path").set_value(str(not_a_checkpoint))
-    at.text_input(key="files_ft_path").set_value(str(not_a_checkpoint)).run()
+    at.selectbox(key="files_zs_file").set_value("notes.safetensors")
+    at.selectbox(key="files_ft_file").set_value("notes.safetensors").run()
     assert not at.exception
-    assert any("notes.safetensors" in e.value for e in at.sidebar.error), [e.value for e in at.sidebar.error]
+    assert any("notes.safetensors" in e for e in sidebar_errors(at)), sidebar_errors(at)
+    assert not any(str(tmp_path) in e for e in sidebar_errors(at))  # names, never server paths
     assert any("Keeping the previously loaded pair" in w.value for w in at.sidebar.warning)
     assert at.session_state["_pair_context"] is loaded
     assert at.title[0].value == "Playground"
@@ -206,12 +219,12 @@ def test_playground_refuses_a_decompression_bomb_and_uses_the_first_frame_of_an_
 @pytest.fixture(scope="module")
 def other_architecture(app_pair, tmp_path_factory):  # noqa: F811
     """A fine-tuned checkpoint with the default pair's classes but a narrower, shallower tower."""
-    from wiseft_core import app_support
+    from wiseft_core import testing
     from wiseft_core.checkpoints import read_meta
 
-    config = {**app_support.TINY_TEST_CONFIG,
-              "vision_cfg": {**app_support.TINY_TEST_CONFIG["vision_cfg"], "layers": 1, "width": 32}}
-    return app_support.write_random_pair(tmp_path_factory.mktemp("other_arch"), model_name="wiseft-tiny-narrow",
+    config = {**testing.TINY_TEST_CONFIG,
+              "vision_cfg": {**testing.TINY_TEST_CONFIG["vision_cfg"], "layers": 1, "width": 32}}
+    return testing.write_random_pair(tmp_path_factory.mktemp("other_arch"), model_name="wiseft-tiny-narrow",
                                          model_config=config, classnames=read_meta(app_pair[0]).classnames)[1]
 
 
@@ -219,41 +232,42 @@ def other_architecture(app_pair, tmp_path_factory):  # noqa: F811
 @pytest.mark.usefixtures("app_argv")
 @pytest.mark.parametrize("case", ["different architecture", "pickle without opt-in"])
 def test_sidebar_names_the_problem_with_a_bad_pair_and_keeps_working(case, app_pair, other_architecture,  # noqa: F811
-                                                                     tmp_path):
+                                                                     tmp_path, monkeypatch):
     import torch
 
     if case == "different architecture":
-        finetuned, message = str(other_architecture), "different architectures"
+        finetuned, message = other_architecture, "different architectures"
     else:
-        finetuned, message = str(tmp_path / "model.pt"), "pickled Python objects"
+        finetuned, message = tmp_path / "model.pt", "--trust-pickle"  # named as the operator's choice
         torch.save(torch.nn.Linear(2, 2), finetuned)
+    launch_with(monkeypatch, "--models-dir", shelve(tmp_path / "models", app_pair[0], finetuned))
     at = open_app("playground")
     at.radio(key="pair_source").set_value("files").run()
-    at.text_input(key="files_zs_path").set_value(app_pair[0])
-    at.text_input(key="files_ft_path").set_value(finetuned).run()
+    at.selectbox(key="files_zs_file").set_value(Path(app_pair[0]).name)
+    at.selectbox(key="files_ft_file").set_value(Path(finetuned).name).run()
     assert not at.exception
-    assert any(message in e.value for e in at.sidebar.error), [e.value for e in at.sidebar.error]
+    assert any(message in e for e in sidebar_errors(at)), sidebar_errors(at)
     assert at.title[0].value == "Playground"
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("app_argv")
-def test_open_clip_source_builds_the_zero_shot_side_offline_and_explains_a_missing_pretrained_tag(tmp_path):
-    from wiseft_core import app_support
+def test_open_clip_source_builds_the_zero_shot_side_offline_from_a_model_name_and_a_listed_file(tmp_path,
+                                                                                               monkeypatch):
+    from wiseft_core import testing
 
-    _, finetuned = app_support.write_random_pair(tmp_path)  # the tiny architecture, whatever the default pair
+    _, finetuned = testing.write_random_pair(tmp_path / "models")  # the tiny architecture, whatever the default
+    launch_with(monkeypatch, "--models-dir", str(tmp_path / "models"))
     at = open_app("weights")
     at.radio(key="pair_source").set_value("openclip").run()
-    at.text_input(key="oc_model").set_value("wiseft-tiny-test")
-    at.text_input(key="oc_pretrained").set_value("openai")
-    at.text_input(key="oc_ft_path").set_value(str(finetuned)).run()
-    assert not at.exception
-    assert any("could not load pretrained weights wiseft-tiny-test/openai" in e.value for e in at.sidebar.error)
-    at.text_input(key="oc_pretrained").set_value("none").run()
+    at.selectbox(key="oc_model").set_value("wiseft-tiny-test").run()
+    assert at.selectbox(key="oc_pretrained").options == ["none", "file: finetuned.safetensors",
+                                                         "file: zeroshot.safetensors"]  # no free-text path
+    at.selectbox(key="oc_ft_file").set_value("finetuned.safetensors").run()
     assert not at.exception and not at.sidebar.error
     context = at.session_state["_pair_context"]
     assert context.finetuned_path == str(finetuned) and context.zeroshot_command.startswith("wiseft zeroshot")
-    assert any("wiseft-tiny-test" in c.value for c in at.sidebar.caption)
+    assert any("wiseft-tiny-test" in plain(c.value) for c in at.sidebar.caption)
 
 
 def sweep_csv() -> bytes:
@@ -289,7 +303,6 @@ def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_th
                                                                                       monkeypatch):
     from PIL import Image
 
-    from wiseft_core import app_support
     from wiseft_core.checkpoints import read_meta
 
     classnames = read_meta(app_pair[0]).classnames
@@ -297,12 +310,12 @@ def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_th
         for i, label in enumerate(classnames[:2]):
             Image.new("RGB", (32, 32), (40 * i, 90, 160)).save(
                 tmp_path / f"{distribution}_{i}_{label.replace(' ', '_')}.png")
-    monkeypatch.setattr(app_support, "DEMO_SAMPLES", tmp_path)
+    monkeypatch.setattr("wiseft_core.demo.assets.DEMO_SAMPLES", tmp_path)
     at = open_app("playground")
     assert not at.exception and not errors(at)
     first = classnames[0].replace(" ", "_")
     assert at.query_params["sample"] in (f"photo_0_{first},sketch_0_{first}", [f"photo_0_{first},sketch_0_{first}"])
-    headings = [m.value for m in at.markdown if m.value.startswith("#### ")]
+    headings = [plain(m.value) for m in at.markdown if m.value.startswith("#### ")]
     assert headings == [f"#### photo: {classnames[0]} — true label: **{classnames[0]}**",
                         f"#### sketch: {classnames[0]} — true label: **{classnames[0]}**"]
     at.checkbox(key=f"gallery_v2_1_{classnames[1].replace(' ', '_')}").check().run()
@@ -311,7 +324,8 @@ def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_th
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("app_argv")
-def test_weights_page_says_only_the_head_differs_for_a_linear_classifier_pair(app_pair, tmp_path):  # noqa: F811
+def test_weights_page_says_only_the_head_differs_for_a_linear_classifier_pair(app_pair, tmp_path,  # noqa: F811
+                                                                              monkeypatch):
     from wiseft_core.checkpoints import load_classifier, save_classifier
 
     zeroshot = load_classifier(app_pair[0])
@@ -319,10 +333,11 @@ def test_weights_page_says_only_the_head_differs_for_a_linear_classifier_pair(ap
     theta = {k: (v.flip(0) if k.startswith("head.weight") else v) for k, v in theta.items()}
     linear = tmp_path / "linear.safetensors"
     save_classifier(linear, theta, zeroshot.meta)
+    launch_with(monkeypatch, "--models-dir", shelve(tmp_path / "models", app_pair[0], linear))
     at = open_app("weights")
     at.radio(key="pair_source").set_value("files").run()
-    at.text_input(key="files_zs_path").set_value(app_pair[0])
-    at.text_input(key="files_ft_path").set_value(str(linear)).run()
+    at.selectbox(key="files_zs_file").set_value(Path(app_pair[0]).name)
+    at.selectbox(key="files_ft_file").set_value("linear.safetensors").run()
     assert not at.exception and not errors(at)
     assert any("Only the head differs" in s.value for s in at.success)
 

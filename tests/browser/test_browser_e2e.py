@@ -7,87 +7,44 @@ Under CI=true a missing browser fails the test instead of skipping it.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app_pair import REPO, app_pair, png_bytes  # noqa: E402, F401 (app_pair: fixture)
-
-from wiseft_core import app_support  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ (app_pair), not the package
+from app_pair import (  # noqa: E402, F401 (app_pair: fixture)
+    APP,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO,
+    app_pair,
+    png_bytes,
+    require_browser,
+    server_app_args,
+    streamlit_server,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = os.environ.get("WISEFT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 SCREENSHOTS = REPO / "docs" / "screenshots"
-STARTUP_S = 90
 STEP_MS = 60_000
-
-
-def missing(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser test cannot run under CI: {reason}")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(app_pair, tmp_path_factory):  # noqa: F811
     """A real `streamlit run app.py` (the demo pair when present, else the generated pair via launch options)."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.address", "127.0.0.1",
-               "--server.headless", "true", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
-    if not app_support.demo_pair_available():
-        command += ["--", "--zeroshot", app_pair[0], "--finetuned", app_pair[1]]
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    with open(log, "wb") as handle:
-        process = subprocess.Popen(command, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + STARTUP_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with streamlit_server(APP, log, server_app_args(app_pair)) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing("playwright is not installed (pip install playwright)")
-    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
