@@ -33,7 +33,8 @@ def block_name(param_name: str) -> str:
     return "embeddings"
 
 
-def _block_rank(block: str) -> tuple[int, int]:
+def block_rank(block: str) -> tuple[int, int]:
+    """Sort key putting blocks in forward order: embeddings, numbered blocks/layers, pooling, post, head."""
     order = {"embeddings": 0, "attnpool": 2, "post": 3, "head": 4}
     digits = re.search(r"\d+$", block)
     return (order.get(block, 1), int(digits.group()) if digits else 0)
@@ -41,13 +42,13 @@ def _block_rank(block: str) -> tuple[int, int]:
 
 def ordered_blocks(param_names: Iterable[str]) -> list[str]:
     """Blocks in forward order: embeddings, blocks/layers by index, pooling, head."""
-    return sorted({block_name(n) for n in param_names}, key=_block_rank)
+    return sorted({block_name(n) for n in param_names}, key=block_rank)
 
 
 def block_bands(param_names: Iterable[str], bands: int = 3) -> dict[str, list[str]]:
     """Group the middle blocks into a few bands (e.g. 'blocks 0-3') for a compact per-block UI."""
     blocks = ordered_blocks(param_names)
-    middle = [b for b in blocks if _block_rank(b)[0] == 1]
+    middle = [b for b in blocks if block_rank(b)[0] == 1]
     groups: dict[str, list[str]] = {}
     if "embeddings" in blocks:
         groups["embeddings"] = ["embeddings"]
@@ -56,7 +57,7 @@ def block_bands(param_names: Iterable[str], bands: int = 3) -> dict[str, list[st
         chunk = middle[start:start + size]
         label = chunk[0] if len(chunk) == 1 else f"{chunk[0]}-{re.search(r'[0-9]+$', chunk[-1]).group()}"
         groups[label] = chunk
-    tail = [b for b in blocks if _block_rank(b)[0] in (2, 3)]
+    tail = [b for b in blocks if block_rank(b)[0] in (2, 3)]
     if tail:
         groups["pooling"] = tail
     if "head" in blocks:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from wiseft_core.blocks import BlockAlphas, _block_rank, alpha_for, block_name, check_patterns_match
+from wiseft_core.blocks import BlockAlphas, alpha_for, block_name, block_rank, check_patterns_match
 from wiseft_core.checkpoints import describe_mismatch
 from wiseft_core.errors import WiseftError
 
@@ -38,6 +38,33 @@ def _is_counter(name: str) -> bool:
     return name.endswith(COUNTER_SUFFIXES)
 
 
+# ---------------------------------------------------------------------------- the per-tensor rule
+# Both paths use these three functions: the pure ``interpolate_state_dicts`` tensor by tensor, the
+# fused ``WeightInterpolator.set_alpha`` on contiguous runs of tensors (a run only ever holds
+# tensors with one alpha, so lerping the run is lerping each of them).
+
+def mix_floats(t0: torch.Tensor, t1: torch.Tensor, alpha: float, variance: bool = False,
+               out: torch.Tensor | None = None) -> torch.Tensor:
+    """``lerp`` (exact at 0 and 1); a variance is clamped at 0 when alpha extrapolates, never inside [0, 1]."""
+    t1 = t1.to(t0.dtype)
+    mixed = torch.lerp(t0, t1, alpha) if out is None else torch.lerp(t0, t1, alpha, out=out)
+    if variance and not 0.0 <= alpha <= 1.0:
+        mixed.clamp_(min=0.0)
+    return mixed
+
+
+def mix_fixed(t0: torch.Tensor, t1: torch.Tensor, alpha: float) -> torch.Tensor:
+    """A non-floating tensor (equal in both endpoints, or a BatchNorm counter): the nearer endpoint's value."""
+    return t0 if alpha < 0.5 else t1
+
+
+def mix_tensor(name: str, t0: torch.Tensor, t1: torch.Tensor, alpha: float) -> torch.Tensor:
+    """One tensor of theta(alpha), as a new tensor."""
+    if t0.is_floating_point():
+        return mix_floats(t0, t1.to(t0.device), alpha, variance=name.endswith(VARIANCE_SUFFIXES))
+    return mix_fixed(t0, t1.to(t0.device), alpha).clone()
+
+
 def check_compatible(theta0: dict[str, torch.Tensor], theta1: dict[str, torch.Tensor]) -> None:
     """Same keys, shapes and float-ness; equal non-float tensors (counters excepted). Else a WiseftError."""
     if set(theta0) != set(theta1) or any(theta0[k].shape != theta1[k].shape for k in theta0):
@@ -50,10 +77,6 @@ def check_compatible(theta0: dict[str, torch.Tensor], theta1: dict[str, torch.Te
             raise WiseftError(f"{key}: non-floating tensor differs between the checkpoints (cannot interpolate)")
 
 
-def _nearer(alpha: float, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return a if alpha < 0.5 else b
-
-
 def interpolate_state_dicts(
     theta0: dict[str, torch.Tensor],
     theta1: dict[str, torch.Tensor],
@@ -63,17 +86,7 @@ def interpolate_state_dicts(
     """Pure function: a new state dict at ``alpha`` (per-block overrides allowed). Used for saving merges."""
     check_compatible(theta0, theta1)
     check_patterns_match(list(theta0), block_alphas)
-    out = {}
-    for key, t0 in theta0.items():
-        a = alpha_for(key, alpha, block_alphas)
-        t1 = theta1[key].to(device=t0.device)
-        if t0.is_floating_point():
-            out[key] = torch.lerp(t0, t1.to(t0.dtype), a)
-            if key.endswith(VARIANCE_SUFFIXES) and not 0.0 <= a <= 1.0:
-                out[key].clamp_(min=0.0)
-        else:
-            out[key] = _nearer(a, t0, t1).clone()
-    return out
+    return {key: mix_tensor(key, t0, theta1[key], alpha_for(key, alpha, block_alphas)) for key, t0 in theta0.items()}
 
 
 def ensemble_outputs(logits0: torch.Tensor, logits1: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -102,7 +115,7 @@ class WeightEndpoints:
         self.names = list(theta0)
         floats = [k for k in self.names if theta0[k].is_floating_point()]
         # Block order keeps each block contiguous, so a per-block alpha is one lerp per block.
-        floats.sort(key=lambda k: _block_rank(block_name(k)))
+        floats.sort(key=lambda k: block_rank(block_name(k)))
         self.segments: list[Segment] = []
         self.flat0: dict[torch.dtype, torch.Tensor] = {}
         self.flat1: dict[torch.dtype, torch.Tensor] = {}
@@ -201,14 +214,16 @@ class WeightInterpolator:
         """Rewrite the live weights in place: one fused lerp per contiguous run, no allocation."""
         ep = self.endpoints
         for dtype, start, end, a in ep.runs(alpha, block_alphas):
-            torch.lerp(ep.flat0[dtype][start:end], ep.flat1[dtype][start:end], a, out=self.out[dtype][start:end])
-        if ep.variance_segments and _extrapolates(alpha, block_alphas):
+            mix_floats(ep.flat0[dtype][start:end], ep.flat1[dtype][start:end], a, out=self.out[dtype][start:end])
+        if ep.variance_segments and _extrapolates(alpha, block_alphas):  # inside [0, 1] the rule clamps nothing
             for seg in ep.variance_segments:
-                self.out[seg.dtype][seg.offset:seg.offset + seg.numel].clamp_(min=0.0)
+                part = slice(seg.offset, seg.offset + seg.numel)
+                a = alpha_for(seg.name, alpha, block_alphas)
+                mix_floats(ep.flat0[seg.dtype][part], ep.flat1[seg.dtype][part], a, variance=True,
+                           out=self.out[seg.dtype][part])
         for name, (t0, t1) in ep.fixed.items():
-            if _is_counter(name):
-                source = _nearer(alpha_for(name, alpha, block_alphas), t0, t1)
-                _get_tensor(self.model, name).copy_(source)
+            if _is_counter(name):  # other fixed tensors are equal in both endpoints and bound once
+                _get_tensor(self.model, name).copy_(mix_fixed(t0, t1, alpha_for(name, alpha, block_alphas)))
         self.alpha = float(alpha)
         self.block_alphas = tuple(block_alphas)
 

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import torch
 
 from wiseft_core.blocks import BlockAlphas
-from wiseft_core.checkpoints import CheckpointMeta, LoadedClassifier, _build_classifier, load_classifier
+from wiseft_core.checkpoints import CheckpointMeta, LoadedClassifier, build_classifier, load_classifier
 from wiseft_core.errors import WiseftError
 from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator, interpolate_state_dicts
 from wiseft_core.models import ImageClassifier, Preprocessing
@@ -58,7 +58,7 @@ class ClassifierPair:
         """A live model of its own (one per session/thread); the endpoints stay shared."""
         if device is not None and torch.device(device) != self.device:
             raise WiseftError(f"this pair lives on {self.device}; load it again for {device}")
-        return WeightInterpolator(self.endpoints, _build_classifier(self.meta))
+        return WeightInterpolator(self.endpoints, build_classifier(self.meta))
 
     def differs_only_in_head(self) -> bool:
         """True for a linear-classifier fine-tune: the image towers are identical."""

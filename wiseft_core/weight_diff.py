@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from wiseft_core.blocks import _block_rank, block_name
+from wiseft_core.blocks import block_name, block_rank
 from wiseft_core.interpolation import check_compatible
 
 
@@ -42,7 +42,7 @@ def weight_diff(theta0: dict[str, torch.Tensor], theta1: dict[str, torch.Tensor]
         acc[3] += float((a * b).sum())
         acc[4] += a.numel()
     out = []
-    for block in sorted(sums, key=_block_rank):
+    for block in sorted(sums, key=block_rank):
         d2, n0, n1, dot, numel = sums[block]
         rel = (d2 ** 0.5) / (n0 ** 0.5) if n0 > 0 else (0.0 if d2 == 0 else float("inf"))
         cos = dot / ((n0 * n1) ** 0.5) if n0 > 0 and n1 > 0 else 1.0
