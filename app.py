@@ -19,6 +19,8 @@ PAGES = {
     "playground": ("app_pages/playground.py", "Playground", ":material/tune:"),
     "curves": ("app_pages/curves.py", "Curves", ":material/show_chart:"),
     "weights": ("app_pages/weights.py", "Weights", ":material/balance:"),
+    "flips": ("app_pages/flips.py", "Flips", ":material/swap_horiz:"),
+    "landscape": ("app_pages/landscape.py", "Landscape", ":material/landscape:"),
     "talk": ("app_pages/talk.py", "Talk", ":material/slideshow:"),
 }
 

@@ -67,6 +67,48 @@ def counts_at(result: AlongAlpha, alpha: float) -> dict[str, int]:
     return {name: int(mask.sum()) for name, mask in groups_at(result, alpha).items()}
 
 
+def counts_along(result: AlongAlpha) -> dict[str, list[int]]:
+    """Per measured alpha: the six group counts, and ``right`` (images right at that alpha)."""
+    out: dict[str, list[int]] = {name: [] for name in (*GROUPS, "right")}
+    readable = result.readable
+    for k, alpha in enumerate(result.alphas):
+        for name, count in counts_at(result, alpha).items():
+            out[name].append(count)
+        out["right"].append(int(((result.predictions[k] == result.labels) & readable).sum()))
+    return out
+
+
+def image_ref(spec: str, index: int) -> str:
+    """How a link names one dataset image: ``<spec>#<index>`` (e.g. ``demo:sketch#17``)."""
+    return f"{spec}#{int(index)}"
+
+
+def parse_ref(ref: str) -> tuple[str, int]:
+    spec, sep, index = ref.rpartition("#")
+    if not sep or not spec or not index.isdigit():
+        raise WiseftError(f"image link {ref!r}: expected <dataset spec>#<index>, e.g. demo:sketch#17")
+    return spec, int(index)
+
+
+def open_ref(ref: str, allowed_specs: Sequence[str] = ()):
+    """(PIL image, label index) of a linked dataset image.
+
+    Demo-world images are always allowed (they are generated, not read); any other dataset only when
+    its spec is in ``allowed_specs`` (the datasets this server was asked to load), so a link cannot make
+    the server open an arbitrary path.
+    """
+    from wiseft_core.datasets import load_dataset
+
+    spec, index = parse_ref(ref)
+    if not spec.startswith("demo:") and spec not in allowed_specs:
+        raise WiseftError(f"image link {ref!r}: dataset {spec!r} is not one this app has loaded")
+    loaded = load_dataset(spec)
+    if not 0 <= index < len(loaded):
+        raise WiseftError(f"image link {ref!r}: {spec} has {len(loaded)} images")
+    image, label = loaded.images[index]
+    return image, int(label)
+
+
 def _narrow(predictions: np.ndarray) -> np.ndarray:
     top = int(predictions.max(initial=0))
     for dtype in (np.int8, np.int16, np.int32):

@@ -1,0 +1,80 @@
+"""Page fragments the Playground calls in one line: the saliency filmstrip and images linked from Flips.
+
+Not a page (nothing runs on import). ``filmstrip(context, samples, alpha)`` shows, behind a toggle, where
+theta(alpha) looks in each image at alpha 0, 0.25, 0.5, 0.75, 1 and the current alpha; frames are
+computed once per (pair, image, alpha) and shared by every session, like the Playground's grid.
+``linked_images(classnames)`` turns ``?image=demo:sketch%2317`` links (from the Flips page) into
+``(name, PNG bytes, true label)`` for the Playground's own decoder.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import streamlit as st
+
+FILM_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def _png(image) -> bytes:
+    handle = io.BytesIO()
+    image.save(handle, format="PNG")
+    return handle.getvalue()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def frames(pair_key: str, digest: str, alphas: tuple[float, ...], _interpolator, _image, _preprocessing,
+           _classnames) -> list[tuple[bytes, str]]:
+    """(overlay PNG, caption) per alpha; keyed by pair, image digest and alphas (the rest is excluded)."""
+    from wiseft_core.saliency import explain, overlay
+
+    explained = explain(_interpolator, [_image], _preprocessing, list(alphas))[0]
+    return [(_png(overlay(_image, e, min_side=128)), f"α = {e.alpha:g}: {_classnames[e.predicted]} "
+             f"({e.probability:.0%})") for e in explained]
+
+
+def filmstrip(context, samples: Sequence, alpha: float) -> None:
+    """A toggle, then per sample (``.name``, ``.image``, ``.digest``) a row of saliency overlays."""
+    from app_pages.shared import interpolator_for
+
+    if not st.toggle("Where the model looks (saliency filmstrip)", key="filmstrip_on",
+                     help="Class-activation maps of θ(α) for the predicted class (grad-cam): the ring marks the "
+                          "peak. Global α only (per-block α is ignored here)."):
+        return
+    interpolator, _ = interpolator_for(context)
+    pair = context.pair
+    alphas = FILM_ALPHAS if round(alpha, 6) in FILM_ALPHAS else (*FILM_ALPHAS, round(alpha, 6))
+    for sample in samples:
+        with st.spinner(f"Saliency maps for {sample.name}…"):
+            shown = frames(context.key, sample.digest, tuple(FILM_ALPHAS), interpolator, sample.image,
+                           pair.preprocessing, pair.classnames)
+            if len(alphas) > len(FILM_ALPHAS):
+                shown = shown + frames(context.key, sample.digest, (alphas[-1],), interpolator, sample.image,
+                                       pair.preprocessing, pair.classnames)
+        st.caption(f"Where θ(α) looks: {sample.name}")
+        columns = st.columns(6)
+        for column, (picture, caption), a in zip(columns, shown, alphas):
+            column.image(picture, caption=("▶ " if a == round(alpha, 6) else "") + caption, width="stretch")
+
+
+@st.cache_resource
+def linked_specs() -> set[str]:
+    """Datasets this server has computed flips on: the only non-demo datasets a link may open."""
+    return set()
+
+
+def linked_images(classnames: Sequence[str]) -> list[tuple[str, bytes, str | None]]:
+    """Images named by ``?image=`` links (comma-separated ``<spec>#<index>``) as (name, PNG bytes, label)."""
+    from wiseft_core.errors import WiseftError
+    from wiseft_core.flips import open_ref
+
+    out = []
+    for ref in filter(None, st.query_params.get("image", "").split(",")):
+        try:
+            image, label = open_ref(ref.strip(), tuple(linked_specs()))
+        except WiseftError as err:
+            st.warning(str(err))
+            continue
+        out.append((ref, _png(image), classnames[label] if 0 <= label < len(classnames) else None))
+    return out

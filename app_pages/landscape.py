@@ -1,0 +1,85 @@
+"""Landscape: the loss along the straight line between two sets of weights, and its barrier."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages.shared import current_alpha
+from wiseft_core.demo.build import DEFAULT_OUT
+from wiseft_core.demo.inspection import LANDSCAPE_CSV, PATHS, SUBDIR
+from wiseft_core.errors import WiseftError
+from wiseft_core.inspection_plots import landscape_figure
+from wiseft_core.landscape import barrier_table, measure_path, read_csv
+
+DEMO_LANDSCAPE = DEFAULT_OUT / SUBDIR / LANDSCAPE_CSV
+USER_KEY = "_landscape_user"
+
+
+def stamp(path) -> tuple:
+    return (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else ()
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def demo_paths(file_stamp: tuple):
+    return read_csv(DEMO_LANDSCAPE)
+
+
+def show_paths(paths, key: str) -> None:
+    datasets = list(dict.fromkeys(p.dataset for p in paths))
+    dataset = st.selectbox("Distribution", datasets, key=f"{key}_dataset") if len(datasets) > 1 else datasets[0]
+    shown = [p for p in paths if p.dataset == dataset]
+    st.plotly_chart(landscape_figure(shown, current_alpha()), key=f"{key}_chart")
+    st.dataframe(barrier_table(shown), hide_index=True)
+
+
+def user_section(context) -> None:
+    with st.form("landscape_compute"):
+        c1, c2 = st.columns([3, 1])
+        spec = c1.text_input("Dataset with labels (demo:photo, folder=DIR, csv=FILE)", value="demo:photo",
+                             key="landscape_spec")
+        step = c2.selectbox("α step", [0.1, 0.25], key="landscape_step")
+        submitted = st.form_submit_button("Compute the landscape of the loaded pair")
+    if not submitted:
+        return
+    from wiseft_core.datasets import load_dataset
+
+    try:
+        loaded = load_dataset(spec.strip())
+        alphas = [round(-0.5 + k * step, 6) for k in range(int(round(2 / step)) + 1)]
+        bar = st.progress(0.0, text=f"Loss on {len(loaded)} images at {len(alphas)} alphas…")
+        paths = measure_path("your pair", context.pair, [loaded], alphas,
+                             progress=lambda done, total: bar.progress(done / total, text=f"α {done} of {total}"))
+        bar.empty()
+        st.session_state[USER_KEY] = (context.key, paths)
+    except WiseftError as err:
+        st.error(str(err))
+
+
+st.title("The landscape between the weights")
+st.caption("Loss (mean cross-entropy) along θ(α) = (1 − α)·θ₀ + α·θ₁ for α in [−0.5, 1.5]. Dashed: the straight "
+           "line between the endpoints' losses. **Barrier** = the largest rise of the loss above that line "
+           "between α = 0 and 1. A fine-tune stays in its zero-shot model's basin (no barrier), which is why "
+           "averaging their weights works; models that do not share a start need not.")
+
+if DEMO_LANDSCAPE.is_file():
+    st.subheader("Demo world")
+    paths = demo_paths(stamp(DEMO_LANDSCAPE))
+    st.markdown("\n".join(f"- **{name}**: {what}" for name, what in PATHS.items()
+                          if any(p.path == name for p in paths)))
+    missing = [name for name in PATHS if not any(p.path == name for p in paths)]
+    if missing:
+        st.caption("Not measured yet: " + ", ".join(missing) + " (its checkpoints were not built).")
+    show_paths(paths, "demo_landscape")
+else:
+    st.info("The demo's landscape is not built yet: `python -m wiseft_core.demo.inspection`.")
+
+st.subheader("Your pair")
+context = st.session_state.get("_pair_context_now")
+if context is None:
+    st.info("Load a model pair in the sidebar to measure its path.")
+else:
+    user_section(context)
+    held = st.session_state.get(USER_KEY)
+    if held is not None and held[0] == context.key:
+        show_paths(held[1], "user_landscape")
+

@@ -1,0 +1,87 @@
+"""The Flips and Landscape pages through Streamlit's AppTest on the default pair."""
+
+from __future__ import annotations
+
+import pytest
+from app_pair import APP, app_argv, app_pair  # noqa: F401 (fixtures)
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from wiseft_core.demo.build import DEFAULT_OUT
+from wiseft_core.demo.inspection import FLIPS_FILE, LANDSCAPE_CSV, SUBDIR
+
+TIMEOUT = 180
+INSPECTION = DEFAULT_OUT / SUBDIR
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def labelled_csv(tmp_path):
+    """Six small images with labels 0..5 (valid for any pair with at least six classes)."""
+    rows = ["path,label"]
+    for i in range(6):
+        Image.new("RGB", (32, 32), (40 * i, 200 - 30 * i, 90)).save(tmp_path / f"im{i}.png")
+        rows.append(f"im{i}.png,{i}")
+    (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
+    return f"csv={tmp_path / 'list.csv'}"
+
+
+def metrics(at: AppTest) -> dict[str, int]:
+    return {m.label: int(m.value) for m in at.metric}
+
+
+def test_flips_page_computes_the_six_groups_for_a_users_labelled_csv(app_argv, labelled_csv):  # noqa: F811
+    at = open_page("flips")
+    at.text_input(key="flips_spec").set_value(labelled_csv)
+    at.selectbox(key="flips_step").set_value(0.25)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    at.selectbox(key="flips_distribution").set_value(labelled_csv).run()
+    counts = metrics(at)
+    assert list(counts) == ["both right", "only zero-shot right", "only fine-tuned right", "both wrong", "rescued",
+                            "lost"]
+    assert sum(list(counts.values())[:4]) == 6
+    at.select_slider(key="flips_alpha").set_value(0.75).run()
+    assert not at.exception
+    assert sum(list(metrics(at).values())[:4]) == 6
+
+
+@pytest.mark.skipif(not (INSPECTION / FLIPS_FILE).is_file(), reason="demo inspection assets not built")
+def test_flips_page_opens_on_the_demo_pairs_precomputed_predictions(app_argv):  # noqa: F811
+    at = open_page("flips")
+    if at.selectbox(key="flips_distribution") is None:
+        pytest.skip("the default pair is not the one the assets were measured on")
+    counts = metrics(at)
+    assert sum(list(counts.values())[:4]) == 2000
+
+
+def test_flips_page_names_a_bad_dataset(app_argv):  # noqa: F811
+    at = open_page("flips")
+    at.text_input(key="flips_spec").set_value("demo:nowhere")
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("demo:nowhere" in e.value for e in at.error)
+
+
+@pytest.mark.skipif(not (INSPECTION / LANDSCAPE_CSV).is_file(), reason="demo inspection assets not built")
+def test_landscape_page_shows_each_demo_path_with_its_barrier(app_argv):  # noqa: F811
+    at = open_page("landscape")
+    paths = {row for row in at.dataframe[0].value["path"]}
+    assert "zero-shot to fine-tuned" in paths
+    assert all(b >= 0 for b in at.dataframe[0].value["barrier"])
+
+
+def test_landscape_page_measures_the_loaded_pair_on_a_users_dataset(app_argv, labelled_csv):  # noqa: F811
+    at = open_page("landscape")
+    at.text_input(key="landscape_spec").set_value(labelled_csv)
+    at.selectbox(key="landscape_step").set_value(0.25)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = at.dataframe[-1].value
+    assert list(table["path"]) == ["your pair"] and table["barrier"][0] >= 0
