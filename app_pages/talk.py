@@ -32,7 +32,8 @@ export default function (component) {
     const action = actions[event.key];
     const target = event.target;
     if (!action || event.altKey || event.ctrlKey || event.metaKey) return;
-    if (target && target.closest && target.closest('input, textarea, select, [role="slider"], [contenteditable]')) return;
+    const typing = 'input, textarea, select, [role="slider"], [contenteditable]';
+    if (target && target.closest && target.closest(typing)) return;
     event.preventDefault();
     setTriggerValue("nav", action);
   };
@@ -66,7 +67,7 @@ def page_css(font: int) -> str:
 .talk-center .talk-h1 {{ text-align: center; margin-top: 6vh; margin-bottom: 0.6em; }}
 .st-key-talk_slide label p, .st-key-talk_slide [data-testid="stSliderThumbValue"],
 .st-key-talk_slide [data-testid="stSliderTickBarMin"], .st-key-talk_slide [data-testid="stSliderTickBarMax"],
-.st-key-talk_footer p, .st-key-talk_footer button p {{ font-size: {font}px; color: #000; }}
+.st-key-talk_footer p, .st-key-talk_footer button p, .st-key-talk_alpha * {{ font-size: {font}px; color: #000; }}
 </style>"""
 
 
@@ -109,6 +110,18 @@ def current_data(context, texts):
         return talk_data(context.key if context else "", context.pair if context else None, "", None, "")
 
 
+def fit_figures(slide, screen_height: int, font: int) -> None:
+    """Give the slide's figures the height left once the title, text, controls and footer have theirs."""
+    reserved = 175 + font * 1.9
+    if slide.layout == "stack":
+        reserved += (slide.text_html.count("<li>") + slide.text_html.count("<p>")) * font * 1.75
+    if slide.id == "live":
+        reserved += font * 3.6
+    for panel in slide.panels:
+        if panel.kind == "figure":
+            panel.figure.update_layout(height=max(200, int(screen_height - reserved)))
+
+
 def render_panels(slide, container, height_key: str) -> None:
     panels = slide.panels
     if not panels:
@@ -119,7 +132,8 @@ def render_panels(slide, container, height_key: str) -> None:
         slots = container.columns([0.6 if "talk-live-image" in p.html else 1 for p in panels], gap="medium")
     for j, (slot, panel) in enumerate(zip(slots, panels)):
         if panel.kind == "figure":
-            slot.plotly_chart(panel.figure, key=f"{height_key}_{slide.step}_{j}", config={"displayModeBar": False})
+            slot.plotly_chart(panel.figure, key=f"{height_key}_{slide.step}_{j}", config={"displayModeBar": False},
+                              theme=None)
         else:
             slot.html(panel.html)
 
@@ -128,18 +142,16 @@ def slide_view(context, texts) -> None:
     keys = talk_keys(key="talk_keys", on_nav_change=lambda: None, on_viewport_change=lambda: None)
     if keys.nav:
         go(keys.nav)
-    width, height = keys.viewport or DEFAULT_VIEWPORT
+    _, height = keys.viewport or DEFAULT_VIEWPORT
     font = max(24, round(height * 0.033))
     st.html(page_css(font))
     step = st.session_state.talk_step
     data = current_data(context, texts)
     alpha = current_alpha()
-    live_index = st.session_state.get("talk_image")
-    text_lines = {5: 2, 4: 2, 3: 4}.get(step, 0)
-    figure_height = max(220, height - 230 - text_lines * round(font * 1.45) - (90 if step == 5 else 0))
     state = TalkState(alpha=alpha, presenter=st.session_state.talk_presenter, date=st.session_state.talk_date,
-                      live_index=live_index, figure_height=figure_height, font_size=max(20, round(font * 0.85)))
+                      live_index=st.session_state.get("talk_image"), font_size=max(20, round(font * 0.85)))
     slide = build_slide(step, data, texts, state)
+    fit_figures(slide, height, font)
     rooms().update(st.session_state.talk_room, step, texts.lang)
 
     box = st.container(key="talk_slide")
@@ -218,6 +230,7 @@ def notes_view(texts) -> None:
         rooms().restart(room)
 
 
+st.set_page_config(initial_sidebar_state="collapsed")  # a projector needs the whole width
 init_state()
 lang = st.sidebar.radio("Language / Язык", LANGS, key="talk_lang", horizontal=True,
                         format_func={"en": "English", "ru": "Русский"}.get)

@@ -116,19 +116,31 @@ def png_data_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
+def function_source(fn) -> str:
+    """A function's source as it is in its file today, without its docstring."""
+    lines, _ = inspect.getsourcelines(fn)
+    text = textwrap.dedent("".join(lines))
+    node = ast.parse(text).body[0]
+    first = node.body[0] if node.body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+        kept = text.splitlines()
+        text = "\n".join(kept[:first.lineno - 1] + kept[first.end_lineno:])
+    return text.rstrip()
+
+
 def interpolation_source() -> tuple[str, str]:
-    """The project's real merge function, read from its source file (docstring dropped), and where it lives."""
+    """The project's real merge function and the helpers of its own module it calls, read from the source.
+
+    Validators (``check_*``) are left out: the slide shows the arithmetic, next to Algorithm 1.
+    """
     fn = interpolation.interpolate_state_dicts
-    lines, first = inspect.getsourcelines(fn)
-    node = ast.parse(textwrap.dedent("".join(lines))).body[0]
-    doc = node.body[0] if node.body and isinstance(node.body[0], ast.Expr) and isinstance(
-        getattr(node.body[0], "value", None), ast.Constant) else None
-    if doc is not None:
-        lines = lines[:doc.lineno - 1] + lines[doc.end_lineno:]
-    path = Path(inspect.getsourcefile(fn)).resolve()
-    root = Path(interpolation.__file__).resolve().parent.parent
-    where = f"{path.relative_to(root)}:{first}"
-    return textwrap.dedent("".join(lines)).rstrip(), where
+    called = [n.func.id for n in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(fn))))
+              if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    helpers = [getattr(interpolation, name) for name in dict.fromkeys(called)
+               if not name.startswith("check") and inspect.isfunction(getattr(interpolation, name, None))
+               and getattr(interpolation, name).__module__ == interpolation.__name__]
+    code = "\n\n".join(function_source(f) for f in [fn, *helpers])
+    return code, Path(inspect.getsourcefile(fn)).name
 
 
 def _sweep_group(data: TalkData, finetuning: str, ensemble: str) -> list[dict]:
@@ -181,6 +193,7 @@ def _shift(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None
         rows.append(f'<tr><th>{html.escape(distribution)}</th><td class="talk-thumbs">{images}</td>'
                     f"<td>{html.escape(name)}</td></tr>")
     slide.panels.append(Panel("html", html=f'<table class="talk-gallery"><tbody>{"".join(rows)}</tbody></table>'))
+    slide.layout = "stack"
 
 
 def _tradeoff(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
@@ -230,10 +243,10 @@ def _live(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     slide.panels.append(Panel("html", html=f'<figure class="talk-live-image"><img src="{png_data_uri(image.png)}" '
                                       f'alt="{html.escape(image.label or image.key)}"><figcaption>'
                                       f"{html.escape(caption)}<br>{label}</figcaption></figure>"))
-    ends = {0: data.live_alphas.index(0.0), 2: data.live_alphas.index(1.0)}
-    for j, (index, title) in enumerate(((ends[0], texts.labels["alpha0"]),
-                                        (a, texts.labels["prediction_at"].format(alpha=f"{alpha:g}")),
-                                        (ends[2], texts.labels["alpha1"]))):
+    columns = ((data.live_alphas.index(0.0), texts.labels["alpha0"]),
+               (a, texts.labels["prediction_at"].format(alpha=f"{alpha:g}")),
+               (data.live_alphas.index(1.0), texts.labels["alpha1"]))
+    for index, title in columns:
         entries = top_k(data.live_probs[index, i], data.classnames, TOP_K)
         figure = plots.top_k_figure(entries, title, image.label)
         slide.panels.append(_fig(figure, state, show_legend=False))
@@ -339,7 +352,7 @@ BUILDERS = {
 def _values(data: TalkData, state: TalkState) -> dict[str, str]:
     """Numbers the step texts may name as ``{placeholders}``."""
     costs = data.costs
-    alphas = [float(r["alpha"]) for r in data.sweep] or [float(r["alpha"]) for r in data.paper]
+    alphas = [float(r["alpha"]) for r in data.sweep] or [float(r["alpha"]) for r in data.paper] or [0.0, 1.0]
     gap = lc_gap(data)
     return {
         "alpha": f"{state.alpha:g}",

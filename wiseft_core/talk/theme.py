@@ -15,7 +15,8 @@ PANEL_CSS = """
 .talk-note { font-style: italic; color: #222; }
 .talk-table { border-collapse: collapse; font-size: var(--talk-font, 24px); color: #000; margin-bottom: 0.4em; }
 .talk-table caption { caption-side: top; text-align: left; font-weight: 700; padding-bottom: 0.2em; }
-.talk-table th, .talk-table td { padding: 0.08em 0.45em; border-bottom: 2px solid #000; text-align: right;
+.talk-table { line-height: 1.15; }
+.talk-table th, .talk-table td { padding: 0.02em 0.45em; border-bottom: 2px solid #000; text-align: right;
   white-space: nowrap; }
 .talk-table tbody th { text-align: left; font-weight: 400; }
 .talk-table thead th { border-bottom: 3px solid #000; white-space: normal; vertical-align: bottom; }
@@ -30,7 +31,7 @@ PANEL_CSS = """
 .talk-code { color: #000; }
 .talk-code-title { font-size: var(--talk-font, 24px); font-weight: 700; margin-bottom: 0.2em; }
 .talk-code pre { margin: 0; background: #f2f2f2; border-left: 6px solid #0072B2; padding: 0.4em 0.6em;
-  font-size: calc(var(--talk-font, 24px) * 0.7); line-height: 1.25; white-space: pre; overflow: hidden; }
+  font-size: calc(var(--talk-font, 24px) * 0.72); line-height: 1.12; white-space: pre-wrap; overflow: hidden; }
 .talk-live-image { margin: 0; text-align: center; font-size: var(--talk-font, 24px); color: #000; }
 .talk-live-image img { width: 100%; max-width: 16em; image-rendering: pixelated; border: 2px solid #000; }
 """
