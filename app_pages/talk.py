@@ -8,6 +8,7 @@ Content, figures and export are ``wiseft_core.talk``; this page only lays them o
 from __future__ import annotations
 
 import hashlib
+import html
 import secrets
 
 import streamlit as st
@@ -156,10 +157,10 @@ def slide_view(context, texts) -> None:
 
     box = st.container(key="talk_slide")
     if slide.layout == "center":
-        box.html(f'<div class="talk-center"><div class="talk-h1">{slide.title}</div>'
+        box.html(f'<div class="talk-center"><div class="talk-h1">{html.escape(slide.title)}</div>'
                  f'<div class="talk-text">{slide.text_html}</div></div>')
     else:
-        box.html(f'<div class="talk-h1">{slide.title}</div>')
+        box.html(f'<div class="talk-h1">{html.escape(slide.title)}</div>')
         if slide.layout == "side":
             left, right = box.columns([0.3, 0.7], gap="large")
             left.html(f'<div class="talk-text">{slide.text_html}</div>')
