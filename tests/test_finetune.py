@@ -63,7 +63,7 @@ def kill_after_first_epoch(monkeypatch, run) -> None:
 
     def killed_after_first_epoch(*args, **kwargs):
         original(*args, **kwargs)
-        if args[5] == 1:  # the epoch number
+        if args[3] == 1:  # the epoch number
             raise KeyboardInterrupt
 
     monkeypatch.setattr(ft, "_save_epoch", killed_after_first_epoch)
@@ -173,3 +173,35 @@ def test_bad_options_are_user_errors(tmp_path, tiny_pair_files, train_spec):
         finetune(config(zs, train_spec, tmp_path / "b", epochs=1))
     with pytest.raises(WiseftError, match="fewer than --batch-size 512"):
         finetune(config(zs, train_spec, tmp_path / "c", batch_size=512))
+
+
+def test_every_config_field_is_a_flag_with_the_same_default_and_resume_keys_come_from_the_config():
+    import dataclasses
+
+    from wiseft_core.cli import build_parser
+
+    args = build_parser().parse_args(["finetune", "--zeroshot", "z", "--train", "folder=t", "--out", "o"])
+    config = ft.FinetuneConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ft.FinetuneConfig)
+                                  if f.name != "progress"})
+    assert config == ft.FinetuneConfig(zeroshot="z", train="folder=t", out="o")
+    assert config.precision == "fp32"  # the reference trains in fp32
+    assert ft.RESUME_KEYS == ("train", "mode", "lr", "wd", "epochs", "steps", "warmup", "batch_size",
+                              "label_smoothing", "batchnorm", "grad_clip", "precision", "seed")
+    from wiseft_core.datasets import PATH_KINDS
+    from wiseft_core.demo.world import DISTRIBUTIONS
+    from wiseft_core.train_cli import DATASET_HELP
+
+    assert all(name in DATASET_HELP for name in (*PATH_KINDS, *DISTRIBUTIONS))  # derived, never kept by hand
+
+
+def test_bf16_precision_is_a_switch_recorded_in_the_recipe_and_kept_on_resume(tmp_path, tiny_pair_files, train_spec,
+                                                                               monkeypatch):
+    zs, _, _ = tiny_pair_files
+    final = finetune(config(zs, train_spec, tmp_path / "bf16", steps=2, precision="bf16"))
+    assert read_meta(final).recipe["precision"] == "bf16 autocast"
+    fp32 = finetune(config(zs, train_spec, tmp_path / "fp32", steps=2))
+    assert read_meta(fp32).recipe["precision"] == "fp32"
+    assert not torch.equal(state(final)["head.weight"], state(fp32)["head.weight"])  # autocast did run
+    kill_after_first_epoch(monkeypatch, lambda: finetune(config(zs, train_spec, tmp_path / "run", precision="bf16")))
+    with pytest.raises(WiseftError, match="precision differ"):
+        finetune(config(zs, train_spec, tmp_path / "run", resume=True))

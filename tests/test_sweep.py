@@ -369,3 +369,26 @@ def test_cli_sweep_options_out_of_range_exit_2_with_one_line(tmp_path, tiny_pair
     assert main(argv) == 2
     assert capsys.readouterr().err == f"wiseft: error: {message}\n"
     assert not out.exists()
+
+
+def test_no_objectnet_crop_evaluates_objectnet_uncropped_like_the_reference_code(tmp_path, imagenet_classifier,
+                                                                                 monkeypatch):
+    from wiseft_core import projections, sweep
+
+    _, _, zs = imagenet_classifier
+    folder = tmp_path / "objectnet" / "images" / list(projections.objectnet_mapping())[0]
+    image_folder(tmp_path / "scratch", ["c"], per_class=1)
+    folder.mkdir(parents=True)
+    (folder / "0.png").write_bytes((tmp_path / "scratch" / "c" / "img_0.png").read_bytes())
+    borders = []
+    real_cache = evaluation.BatchCache
+
+    def recording_cache(loaded, *args, **kwargs):
+        borders.append(loaded.crop_border)
+        return real_cache(loaded, *args, **kwargs)
+
+    monkeypatch.setattr(sweep.evaluation, "BatchCache", recording_cache)
+    for crop in (True, False):
+        run_sweep(SweepConfig(zeroshot=str(zs), finetuned=str(zs), evals=[f"objectnet={tmp_path / 'objectnet'}"],
+                              alphas=[0.0], out=str(tmp_path / f"{crop}.csv"), objectnet_crop=crop, progress=False))
+    assert borders == [2, 0]

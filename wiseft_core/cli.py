@@ -14,6 +14,7 @@ import os
 import sys
 import time
 
+from wiseft_core.blocks import ALPHA_LIMIT
 from wiseft_core.errors import WiseftError
 
 # Modules that add their own subcommands through `register(subparsers)`.
@@ -21,7 +22,6 @@ COMMAND_MODULES = ("wiseft_core.train_cli", "wiseft_core.demo.cli", "wiseft_core
                    "wiseft_core.inspection_cli")
 
 
-ALPHA_LIMIT = 10.0  # |alpha| beyond this is no longer an interpolation anyone means (and overflows fp16/fp32)
 
 
 def alpha_value(text: str) -> float:

@@ -12,7 +12,9 @@ so N processes follow the one-process trajectory). An "epoch" is one pass over t
 After every epoch the classifier (``epoch_NNN.safetensors``) and then the training state
 (``train_state.safetensors``: optimizer moments, step, RNG, as tensors + JSON, no pickle) are written
 atomically; ``--resume`` continues from the last complete epoch, so a kill mid-epoch loses only that
-epoch's progress.
+epoch's progress. The last partial batch of every pass is dropped: a fixed global batch is what lets
+N processes follow the one-process trajectory. Training is fp32 (as the reference trains) unless
+``--precision bf16`` asks for bf16 autocast; the recipe records which.
 """
 
 from __future__ import annotations
@@ -34,58 +36,77 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from wiseft_core import distributed
-from wiseft_core.checkpoints import file_sha256, load_classifier, save_classifier, write_atomically
+from wiseft_core.checkpoints import (
+    CheckpointMeta,
+    file_sha256,
+    load_classifier,
+    save_classifier,
+    write_atomically,
+)
 from wiseft_core.datasets import LoadedDataset, load_dataset
 from wiseft_core.errors import WiseftError
 from wiseft_core.evaluation import PreparedImages, Unreadable, collate_readable
+from wiseft_core.results import FINETUNING_LABELS
 
 MODES = ("end-to-end", "linear")
-FINETUNING_LABEL = {"end-to-end": "end-to-end", "linear": "linear classifier"}
+PRECISIONS = ("fp32", "bf16")
+BATCHNORM_MODES = ("train", "frozen")  # train: statistics update; frozen: running statistics stay fixed
+SAVE_DTYPES = ("float32", "float16", "bfloat16")
 DEFAULT_LR = {"end-to-end": 3e-5, "linear": 1e-3}
 STATE_FILE = "train_state.safetensors"
 FINAL_FILE = "finetuned.safetensors"
 FEATURES_FILE = "features_train.safetensors"
 STATE_KEY = "wiseft_train_state"
 WEIGHTS_PREFIX = "weights."  # full-precision trained weights inside the training state
-# Hyper-parameters a resumed run must share with the run it continues.
-RESUME_KEYS = ("mode", "train", "lr", "wd", "epochs", "steps", "warmup", "batch_size", "label_smoothing",
-               "batchnorm", "seed", "grad_clip")
+
+
+def _option(default, help: str, resume: bool = False, **argparse_kwargs):
+    """A config field that is also a ``wiseft finetune`` flag; ``resume``: a resumed run must keep its value."""
+    return dataclasses.field(default=default, metadata={"help": help, "resume": resume, "argparse": argparse_kwargs})
 
 
 @dataclass
 class FinetuneConfig:
-    zeroshot: str
-    train: str
-    out: str
-    mode: str = "end-to-end"
-    lr: float | None = None  # None: 3e-5 end-to-end (the paper), 1e-3 linear
-    wd: float = 0.1
-    epochs: int | None = None  # None and no steps: 10 (the paper)
-    steps: int | None = None
-    warmup: int = 500
-    batch_size: int = 512
-    label_smoothing: float = 0.0
-    batchnorm: str = "train"  # train: BatchNorm statistics update; frozen: running statistics stay fixed
-    grad_clip: float = 1.0
-    seed: int = 0
-    device: str | None = "auto"
-    workers: int = 0
-    resume: bool = False
-    log: str | None = None  # JSONL; default OUT/train_log.jsonl
-    keep_epochs: int = 0  # keep only the newest N epoch checkpoints (0: all)
-    save_dtype: str = "float32"
-    log_every: int = 10
+    """Every fine-tuning option, declared once: the CLI's flags and the resume check are derived from it."""
+
+    zeroshot: str = dataclasses.field(metadata={"help": "zero-shot classifier checkpoint (.safetensors)"})
+    train: str = dataclasses.field(metadata={"help": "training set: {datasets} (train split)", "resume": True})
+    out: str = dataclasses.field(metadata={"help": "output folder: epoch checkpoints, finetuned.safetensors, log"})
+    mode: str = _option("end-to-end", "end-to-end (the paper) or a linear classifier on frozen features",
+                        resume=True, choices=MODES)
+    lr: float | None = _option(None, "peak learning rate (default 3e-5 end-to-end, 1e-3 linear)", resume=True,
+                               type=float)
+    wd: float = _option(0.1, "AdamW weight decay (default 0.1)", resume=True, type=float)
+    epochs: int | None = _option(None, "passes over the training set (default 10)", resume=True, type=int)
+    steps: int | None = _option(None, "optimizer steps instead of epochs (checkpoints still after every pass "
+                                "over the data)", resume=True, type=int)
+    warmup: int = _option(500, "linear warm-up steps before the cosine decay", resume=True, type=int)
+    batch_size: int = _option(512, "global batch size (split over processes); the last partial batch of each "
+                              "pass is dropped", resume=True, type=int)
+    label_smoothing: float = _option(0.0, "label smoothing of the cross-entropy loss", resume=True, type=float)
+    batchnorm: str = _option("train", "BatchNorm running statistics: updated (train) or fixed (frozen)",
+                             resume=True, choices=BATCHNORM_MODES)
+    grad_clip: float = _option(1.0, "gradient-norm clip (default 1.0)", resume=True, type=float)
+    precision: str = _option("fp32", "fp32 (the reference's) or bf16 autocast", resume=True, choices=PRECISIONS)
+    seed: int = _option(0, "seed of the batch order, the augmentation and the initial RNG", resume=True, type=int)
+    device: str | None = _option("auto", "auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    workers: int = _option(0, "data-loading worker processes", type=int)
+    resume: bool = _option(False, "continue the run in --out from its last complete epoch", action="store_true")
+    log: str | None = _option(None, "JSONL log file (default OUT/train_log.jsonl)")
+    keep_epochs: int = _option(0, "keep only the newest N epoch checkpoints (0: all)", type=int)
+    save_dtype: str = _option("float32", "storage dtype of floating tensors in saved checkpoints (loading "
+                              "restores fp32; the training state keeps fp32)", choices=SAVE_DTYPES)
+    log_every: int = _option(10, "write a log record every N steps", type=int)
     progress: bool = True
 
     def resolved(self) -> FinetuneConfig:
-        if self.mode not in MODES:
-            raise WiseftError(f"--mode {self.mode!r}: expected one of {', '.join(MODES)}")
-        if self.batchnorm not in ("train", "frozen"):
-            raise WiseftError(f"--batchnorm {self.batchnorm!r}: expected train or frozen")
+        for flag, value, allowed in (("--mode", self.mode, MODES), ("--batchnorm", self.batchnorm, BATCHNORM_MODES),
+                                     ("--precision", self.precision, PRECISIONS),
+                                     ("--save-dtype", self.save_dtype, SAVE_DTYPES)):
+            if value not in allowed:
+                raise WiseftError(f"{flag} {value!r}: expected one of {', '.join(allowed)}")
         if self.epochs is not None and self.steps is not None:
             raise WiseftError("give either --epochs or --steps, not both")
-        if self.save_dtype not in ("float32", "float16", "bfloat16"):
-            raise WiseftError(f"--save-dtype {self.save_dtype!r}: expected float32, float16 or bfloat16")
         _check_number("--lr", self.lr, minimum=0.0, inclusive=False)
         _check_number("--wd", self.wd, minimum=0.0)
         _check_number("--label-smoothing", self.label_smoothing, minimum=0.0, maximum=1.0)
@@ -102,6 +123,10 @@ class FinetuneConfig:
 
     def hyper_parameters(self) -> dict:
         return {k: getattr(self, k) for k in RESUME_KEYS}
+
+
+# Hyper-parameters a resumed run must share with the run it continues.
+RESUME_KEYS = tuple(f.name for f in dataclasses.fields(FinetuneConfig) if f.metadata.get("resume"))
 
 
 def _check_number(flag: str, value: float | None, minimum: float, maximum: float | None = None,
@@ -244,37 +269,86 @@ def finetune(config: FinetuneConfig) -> Path:
     cfg = config.resolved()
     env = distributed.setup(cfg.device)
     out = Path(cfg.out)
-    state_path = out / STATE_FILE
-    log = JsonlLog((Path(cfg.log) if cfg.log else out / "train_log.jsonl") if env.is_main else None)
-
-    resume_info = None
-    if state_path.is_file():
-        if not cfg.resume:
-            raise WiseftError(f"{out} already holds a fine-tuning run ({STATE_FILE}); pass --resume to continue "
-                              "it or choose another --out")
-        resume_info, resume_tensors = load_state(state_path)
-        changed = [k for k in RESUME_KEYS if resume_info["config"].get(k) != cfg.hyper_parameters()[k]]
-        if changed:
-            saved = ", ".join(f"{k}={resume_info['config'].get(k)!r}" for k in changed)
-            raise WiseftError(f"--resume: {', '.join(changed)} differ(s) from the run in {out} (saved: {saved})")
+    resume = _resume_point(cfg, out)
     zeroshot = load_classifier(cfg.zeroshot, device=env.device)
     source_sha = file_sha256(cfg.zeroshot)
-    if resume_info is not None:
-        started_from = resume_info.get("zeroshot_sha256")
+    if resume is not None:
+        started_from = resume.info.get("zeroshot_sha256")
         if started_from is not None and started_from != source_sha:
             raise WiseftError(f"--resume: --zeroshot {cfg.zeroshot} (sha256 {source_sha[:12]}) is not the checkpoint "
                               f"the run in {out} started from (sha256 {started_from[:12]}); pass that one")
-        if resume_info.get("done") and (out / FINAL_FILE).is_file():
+        if resume.info.get("done") and (out / FINAL_FILE).is_file():
             if env.is_main:
                 print(f"wiseft finetune: {out / FINAL_FILE} is already complete", file=sys.stderr)
             return out / FINAL_FILE
+    run = _prepare_run(cfg, env, out, zeroshot, source_sha, resume)
+    log = JsonlLog((Path(cfg.log) if cfg.log else out / "train_log.jsonl") if env.is_main else None)
+    if env.is_main:
+        log.write(event="start", resumed_from_epoch=run.start_epoch if resume else None, **run.recipe)
+    _train(run, cfg, env, out, log)
+    final = out / FINAL_FILE
+    if env.is_main and not final.is_file():  # a run resumed after its last epoch but before the final copy
+        save_classifier(final, run.model.state_dict(), _epoch_meta(run, run.num_epochs), dtype=_storage_dtype(cfg))
+    if env.is_main:
+        log.write(event="done", step=run.step, checkpoint=FINAL_FILE)
+        print(f"wiseft finetune: wrote {final}", file=sys.stderr)
+    distributed.barrier()
+    return final
+
+
+@dataclass
+class _Resume:
+    """The training state of the run ``--resume`` continues: JSON info and its tensors."""
+
+    info: dict
+    tensors: dict[str, torch.Tensor]
+
+
+def _resume_point(cfg: FinetuneConfig, out: Path) -> _Resume | None:
+    """None for a fresh run; the saved state for ``--resume``; an error for anything in between."""
+    state_path = out / STATE_FILE
+    if not state_path.is_file():
+        return None
+    if not cfg.resume:
+        raise WiseftError(f"{out} already holds a fine-tuning run ({STATE_FILE}); pass --resume to continue "
+                          "it or choose another --out")
+    info, tensors = load_state(state_path)
+    saved, current = info["config"], cfg.hyper_parameters()
+    changed = [k for k in RESUME_KEYS if k in saved and saved[k] != current[k]]  # states predating a key skip it
+    if changed:
+        listed = ", ".join(f"{k}={saved[k]!r}" for k in changed)
+        raise WiseftError(f"--resume: {', '.join(changed)} differ(s) from the run in {out} (saved: {listed})")
+    return _Resume(info, tensors)
+
+
+@dataclass
+class _Run:
+    """Everything the training loop needs, built once by :func:`_prepare_run`."""
+
+    model: nn.Module  # the classifier being trained (what is saved)
+    trainable: nn.Module  # the part with gradients: the whole model, or only the head in linear mode
+    forward: Callable  # what a batch goes through: the model, its DDP wrapper, or the head on cached features
+    optimizer: torch.optim.Optimizer
+    sampler: distributed.GlobalBatchSampler
+    batches: Callable  # (epoch, unreadable) -> iterator of (inputs, targets)
+    zs_meta: CheckpointMeta
+    recipe: dict
+    total_steps: int
+    num_epochs: int
+    start_epoch: int = 0
+    step: int = 0
+
+
+def _prepare_run(cfg: FinetuneConfig, env: distributed.DistEnv, out: Path, zeroshot, source_sha: str,
+                 resume: _Resume | None) -> _Run:
+    """Model, data, optimizer and recipe for ``cfg``, restored to the saved step when resuming."""
     loaded = load_dataset(cfg.train, split="train")
     loaded.check_classifier_width(zeroshot.model.num_classes)
     model = zeroshot.model
     # Linear mode trains (and its state keeps) only the head; the tower stays the zero-shot one.
     trainable = model.head if cfg.mode == "linear" else model
-    if resume_info is not None:
-        _restore_weights(trainable, model, out / resume_info["checkpoint"], resume_tensors, env.device)
+    if resume is not None:
+        _restore_weights(trainable, model, out / resume.info["checkpoint"], resume.tensors, env.device)
     torch.manual_seed(cfg.seed)
 
     if cfg.mode == "linear":
@@ -299,18 +373,8 @@ def finetune(config: FinetuneConfig) -> Path:
         world_size=1 if cfg.mode == "linear" else env.world_size, seed=cfg.seed)
     steps_per_epoch = len(sampler)
     total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
-    num_epochs = math.ceil(total_steps / steps_per_epoch)
     optimizer = torch.optim.AdamW([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr,
                                   betas=(0.9, 0.999), eps=1e-8, weight_decay=cfg.wd)
-    start_epoch, step = 0, 0
-    if resume_info is not None:
-        restore_optimizer(optimizer, resume_info, resume_tensors)
-        torch.set_rng_state(resume_tensors["rng.torch"])
-        start_epoch, step = resume_info["epoch"], resume_info["step"]
-        if env.is_main:
-            print(f"wiseft finetune: resuming after epoch {start_epoch} (step {step}/{total_steps})",
-                  file=sys.stderr)
-
     if cfg.mode == "linear":
         batches = _feature_batches(features, labels, sampler)
     else:
@@ -318,46 +382,54 @@ def finetune(config: FinetuneConfig) -> Path:
         loader = DataLoader(dataset, batch_sampler=_EpochKeys(sampler), num_workers=cfg.workers,
                             collate_fn=collate_readable, pin_memory=env.device.type == "cuda")
         batches = _image_batches(loader, loaded)
-
     recipe = {
-        "finetuning": FINETUNING_LABEL[cfg.mode], **cfg.hyper_parameters(), "betas": [0.9, 0.999], "eps": 1e-8,
+        "finetuning": FINETUNING_LABELS[cfg.mode], **cfg.hyper_parameters(), "betas": [0.9, 0.999], "eps": 1e-8,
         "schedule": "cosine with linear warm-up", "optimizer": "AdamW", "total_steps": total_steps,
         "steps_per_epoch": steps_per_epoch, "world_size": env.world_size,
-        "precision": "bf16 autocast" if env.device.type == "cuda" else "fp32",
+        "precision": "bf16 autocast" if cfg.precision == "bf16" else "fp32",
         "augmentation": ("none (cached features, eval transform)" if cfg.mode == "linear"
                          else "open_clip RandomResizedCrop (train transform)"),
         "zeroshot": Path(cfg.zeroshot).name, "zeroshot_sha256": source_sha,
     }
-    if env.is_main:
-        log.write(event="start", resumed_from_epoch=start_epoch if resume_info else None, **recipe)
+    run = _Run(model, trainable, forward, optimizer, sampler, batches, zeroshot.meta, recipe, total_steps,
+               num_epochs=math.ceil(total_steps / steps_per_epoch))
+    if resume is not None:
+        restore_optimizer(optimizer, resume.info, resume.tensors)
+        torch.set_rng_state(resume.tensors["rng.torch"])
+        run.start_epoch, run.step = resume.info["epoch"], resume.info["step"]
+        if env.is_main:
+            print(f"wiseft finetune: resuming after epoch {run.start_epoch} (step {run.step}/{total_steps})",
+                  file=sys.stderr)
+    return run
+
+
+def _train(run: _Run, cfg: FinetuneConfig, env: distributed.DistEnv, out: Path, log: JsonlLog) -> None:
+    """The loop: per step the scheduled lr, forward, loss, backward, clip, AdamW; per epoch a checkpoint."""
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    save_dtype = getattr(torch, cfg.save_dtype)
-    bar = tqdm(total=total_steps, initial=step, desc=f"finetune ({cfg.mode})", unit="step",
+    bar = tqdm(total=run.total_steps, initial=run.step, desc=f"finetune ({cfg.mode})", unit="step",
                disable=not (cfg.progress and env.is_main), file=sys.stderr)
     unreadable = Unreadable()
-
-    for epoch in range(start_epoch, num_epochs):
-        sampler.set_epoch(epoch)
-        model.train(cfg.mode == "end-to-end")  # linear: the frozen tower never runs here anyway
+    for epoch in range(run.start_epoch, run.num_epochs):
+        run.sampler.set_epoch(epoch)
+        run.model.train(cfg.mode == "end-to-end")  # linear: the frozen tower never runs here anyway
         if cfg.mode == "end-to-end" and cfg.batchnorm == "frozen":
-            _freeze_batchnorm(model)
+            _freeze_batchnorm(run.model)
         epoch_loss, epoch_steps, tick, seen = 0.0, 0, time.perf_counter(), 0
-        for inputs, targets in batches(epoch, unreadable):
-            if step >= total_steps:
+        for inputs, targets in run.batches(epoch, unreadable):
+            if run.step >= run.total_steps:
                 break
-            lr = cosine_lr(step, cfg.lr, cfg.warmup, total_steps)
-            for group in optimizer.param_groups:
+            lr = cosine_lr(run.step, cfg.lr, cfg.warmup, run.total_steps)
+            for group in run.optimizer.param_groups:
                 group["lr"] = lr
             inputs, targets = inputs.to(env.device, non_blocking=True), targets.to(env.device)
-            with torch.autocast(device_type=env.device.type, dtype=torch.bfloat16,
-                                enabled=env.device.type == "cuda"):
-                logits = forward(inputs)
+            with torch.autocast(device_type=env.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                logits = run.forward(inputs)
             loss = criterion(logits.float(), targets)
-            optimizer.zero_grad(set_to_none=True)
+            run.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = nn.utils.clip_grad_norm_(trainable.parameters(), cfg.grad_clip)
-            optimizer.step()
-            step += 1
+            grad_norm = nn.utils.clip_grad_norm_(run.trainable.parameters(), cfg.grad_clip)
+            run.optimizer.step()
+            run.step += 1
             epoch_steps += 1
             loss_value = loss.item()
             epoch_loss += loss_value
@@ -365,53 +437,47 @@ def finetune(config: FinetuneConfig) -> Path:
             rate = seen / max(1e-9, time.perf_counter() - tick)
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", img_s=f"{rate:.0f}")
-            if env.is_main and (step % cfg.log_every == 0 or step == total_steps):
-                log.write(event="step", step=step, epoch=epoch + 1, loss=round(loss_value, 6), lr=lr,
+            if env.is_main and (run.step % cfg.log_every == 0 or run.step == run.total_steps):
+                log.write(event="step", step=run.step, epoch=epoch + 1, loss=round(loss_value, 6), lr=lr,
                           grad_norm=round(float(grad_norm), 6), img_per_s=round(rate, 1))
         if env.is_main:
-            _save_epoch(out, model, trainable, zeroshot.meta, recipe, epoch + 1, step, save_dtype, optimizer,
-                        cfg, done=step >= total_steps)
-            log.write(event="epoch", epoch=epoch + 1, step=step, checkpoint=_epoch_path(out, epoch + 1).name,
+            _save_epoch(out, run, cfg, epoch + 1)
+            log.write(event="epoch", epoch=epoch + 1, step=run.step, checkpoint=_epoch_path(out, epoch + 1).name,
                       mean_loss=round(epoch_loss / max(1, epoch_steps), 6), unreadable_images=unreadable.count)
         distributed.barrier()
     bar.close()
-    final = out / FINAL_FILE
-    if env.is_main and not final.is_file():  # a run resumed after its last epoch but before the final copy
-        save_classifier(final, model.state_dict(), _epoch_meta(zeroshot.meta, recipe, num_epochs, step),
-                        dtype=None if save_dtype == torch.float32 else save_dtype)
     unreadable.warn(cfg.train)
-    if env.is_main:
-        log.write(event="done", step=step, checkpoint=FINAL_FILE)
-        print(f"wiseft finetune: wrote {final}", file=sys.stderr)
-    distributed.barrier()
-    return final
 
 
-def _save_epoch(out: Path, model: nn.Module, trainable: nn.Module, zs_meta, recipe: dict, epoch: int, step: int,
-                save_dtype: torch.dtype, optimizer, cfg: FinetuneConfig, done: bool) -> None:
+def _storage_dtype(cfg: FinetuneConfig) -> torch.dtype | None:
+    """The dtype checkpoints are saved in (None: as trained, fp32)."""
+    return None if cfg.save_dtype == "float32" else getattr(torch, cfg.save_dtype)
+
+
+def _save_epoch(out: Path, run: _Run, cfg: FinetuneConfig, epoch: int) -> None:
     """Classifier first, then the state that points at it: a crash between the two loses nothing saved.
 
     The state keeps the trained weights in full precision: with ``--save-dtype float16`` the epoch
     checkpoint is rounded, and resuming from it would not continue the uninterrupted run.
     """
-    meta = _epoch_meta(zs_meta, recipe, epoch, step)
-    dtype = None if save_dtype == torch.float32 else save_dtype
-    save_classifier(_epoch_path(out, epoch), model.state_dict(), meta, dtype=dtype)
+    done = run.step >= run.total_steps
+    meta, dtype = _epoch_meta(run, epoch), _storage_dtype(cfg)
+    save_classifier(_epoch_path(out, epoch), run.model.state_dict(), meta, dtype=dtype)
     if done:
-        save_classifier(out / FINAL_FILE, model.state_dict(), meta, dtype=dtype)
-    save_state(out / STATE_FILE, optimizer, {"epoch": epoch, "step": step, "done": done,
-                                             "checkpoint": _epoch_path(out, epoch).name,
-                                             "zeroshot_sha256": recipe["zeroshot_sha256"],
-                                             "config": cfg.hyper_parameters()},
-               weights=trainable.state_dict())
+        save_classifier(out / FINAL_FILE, run.model.state_dict(), meta, dtype=dtype)
+    save_state(out / STATE_FILE, run.optimizer, {"epoch": epoch, "step": run.step, "done": done,
+                                                 "checkpoint": _epoch_path(out, epoch).name,
+                                                 "zeroshot_sha256": run.recipe["zeroshot_sha256"],
+                                                 "config": cfg.hyper_parameters()},
+               weights=run.trainable.state_dict())
     if cfg.keep_epochs > 0:
         for old in range(1, epoch - cfg.keep_epochs + 1):
             _epoch_path(out, old).unlink(missing_ok=True)
 
 
-def _epoch_meta(zs_meta, recipe: dict, epoch: int, step: int):
+def _epoch_meta(run: _Run, epoch: int) -> CheckpointMeta:
     """The zero-shot checkpoint's metadata (model, classes, preprocessing) plus this run's recipe."""
-    return dataclasses.replace(zs_meta, recipe={**recipe, "epoch": epoch, "step": step})
+    return dataclasses.replace(run.zs_meta, recipe={**run.recipe, "epoch": epoch, "step": run.step})
 
 
 def _image_batches(loader: DataLoader, loaded: LoadedDataset):

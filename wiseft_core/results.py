@@ -19,6 +19,8 @@ from wiseft_core.errors import WiseftError
 SWEEP_COLUMNS = ["model", "finetuning", "alpha", "ensemble", "dataset", "role", "top1", "n"]
 ROLES = ("reference", "shift")
 ENSEMBLES = ("weights", "outputs")
+# The ``finetuning`` column: each fine-tuning mode's label (the paper's words).
+FINETUNING_LABELS = {"end-to-end": "end-to-end", "linear": "linear classifier"}
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PAPER_PER_ALPHA = ASSETS / "paper" / "paper_per_alpha.csv"
@@ -81,6 +83,13 @@ def read_sweep_csv(source: str | os.PathLike | IO | bytes) -> list[dict]:
     if not rows:
         raise WiseftError(f"{name} has the right columns but no rows")
     return rows
+
+
+def finetuning_label(name: str) -> str | None:
+    """The ``finetuning`` label of a mode or label ("linear" -> "linear classifier"); None if it is neither."""
+    if name in FINETUNING_LABELS:
+        return FINETUNING_LABELS[name]
+    return name if name in FINETUNING_LABELS.values() else None
 
 
 def format_alpha(alpha: float) -> str:

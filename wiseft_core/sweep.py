@@ -9,6 +9,7 @@ finish, and a rerun with the same ``--out`` skips finished rows, so a killed swe
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -19,15 +20,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from wiseft_core import distributed, evaluation, results
+from wiseft_core.blocks import ALPHA_LIMIT
 from wiseft_core.datasets import LoadedDataset, default_reference, load_dataset, matches
 from wiseft_core.errors import WiseftError
 from wiseft_core.pair import ClassifierPair, load_pair
 
-FINETUNING_NAMES = {"end-to-end": "end-to-end", "linear": "linear classifier",
-                    "linear classifier": "linear classifier"}
-
-
-ALPHA_LIMIT = 10.0  # |alpha| beyond this is no longer an interpolation anyone means
 MAX_ALPHAS = 10_001  # 0:1:0.0001; more rows than any plot or table can show
 
 
@@ -106,6 +103,7 @@ class SweepConfig:
     workers: int = 0
     device: str | None = "auto"
     cache_gb: float = 2.0
+    objectnet_crop: bool = True  # False: no 2-px border crop, as the reference code (it defines but never applies it)
     progress: bool = True
     force_slow_path: bool = False  # for tests and benchmarks: never use the LC fast path
 
@@ -113,12 +111,13 @@ class SweepConfig:
 def finetuning_of(pair: ClassifierPair, override: str | None = None) -> str:
     """The CSV's ``finetuning`` column: the flag, else the fine-tuned checkpoint's recipe, else inferred."""
     if override:
-        return FINETUNING_NAMES.get(override, override)
+        return results.finetuning_label(override) or override
     recipe = pair.finetuned.meta.recipe or {}
     for key in ("finetuning", "mode"):
-        if recipe.get(key) in FINETUNING_NAMES:
-            return FINETUNING_NAMES[recipe[key]]
-    return "linear classifier" if pair.differs_only_in_head() else "end-to-end"
+        label = results.finetuning_label(str(recipe.get(key)))
+        if label is not None:
+            return label
+    return results.FINETUNING_LABELS["linear" if pair.differs_only_in_head() else "end-to-end"]
 
 
 def read_existing(path: Path, repair: bool = True) -> list[dict]:
@@ -212,6 +211,8 @@ def run_sweep(config: SweepConfig) -> list[dict]:
             continue
         bar.set_postfix_str(spec)
         loaded = load_dataset(spec, split="test")
+        if not config.objectnet_crop:
+            loaded = dataclasses.replace(loaded, crop_border=0)
         loaded.check_classifier_width(pair.endpoint_model(0).num_classes)
         batches = evaluation.BatchCache(loaded, transform, config.batch_size, config.workers,
                                         limit_bytes=int(config.cache_gb * (1 << 30)))

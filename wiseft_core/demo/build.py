@@ -177,14 +177,14 @@ def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], r
 
 def run_finetune(mode: str, ft: FinetuneRecipe, zeroshot: Path, target: Path, work: Path, quiet: bool) -> None:
     """``wiseft finetune --train demo:photo`` with the demo recipe; keeps only the final checkpoint."""
+    from dataclasses import asdict
+
     from wiseft_core.finetune import FinetuneConfig, finetune
 
     run_dir = work / mode
     final = finetune(FinetuneConfig(
-        zeroshot=str(zeroshot), train=f"demo:{world.REFERENCE}", out=str(run_dir), mode=mode, lr=ft.lr,
-        wd=ft.wd, steps=ft.steps, warmup=ft.warmup, batch_size=ft.batch_size, label_smoothing=ft.label_smoothing,
-        batchnorm=ft.batchnorm, seed=ft.seed, device="cpu", save_dtype="float16", keep_epochs=1,
-        progress=not quiet,
+        zeroshot=str(zeroshot), train=f"demo:{world.REFERENCE}", out=str(run_dir), mode=mode, **asdict(ft),
+        device="cpu", save_dtype="float16", keep_epochs=1, progress=not quiet,
     ))
     shutil.copyfile(final, target)
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from statistics import mean
 
 from wiseft_core.demo import world
-from wiseft_core.results import read_sweep_csv
+from wiseft_core.results import FINETUNING_LABELS, read_sweep_csv
 
-END_TO_END, LINEAR = "end-to-end", "linear classifier"
+END_TO_END, LINEAR = FINETUNING_LABELS["end-to-end"], FINETUNING_LABELS["linear"]
 REFERENCE_SPEC = f"demo:{world.REFERENCE}"
 SHIFT_SPECS = [f"demo:{d}" for d in world.SHIFTS]
 CHANCE = 100.0 / world.NUM_CLASSES

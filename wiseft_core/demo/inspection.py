@@ -140,9 +140,13 @@ def read_pointing(path: str | Path) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------ landscape paths
-def landscape_checkpoints(out: Path, work: Path, build_missing: bool, quiet: bool,
-                          log: Callable[[str], None]) -> dict[str, tuple[Path, Path]]:
-    """The three paths' checkpoint pairs; ``wiseft demo seeds``' files are reused, missing ones made or skipped."""
+def landscape_checkpoints(out: Path, work: Path, build_missing: bool, quiet: bool, log: Callable[[str], None],
+                          pretrain: bool = True) -> dict[str, tuple[Path, Path]]:
+    """The three paths' checkpoint pairs; ``wiseft demo seeds``' files are reused, missing ones made or skipped.
+
+    ``pretrain=False`` makes heads and fine-tunes but never pretrains a CLIP (the slow step): the third
+    path then needs ``pretrained_clip_seed1.safetensors`` beside the shipped one.
+    """
     from wiseft_core.demo.build import FULL, build_zeroshot, run_finetune
 
     zeroshot, finetuned = out / "zeroshot.safetensors", out / "finetuned.safetensors"
@@ -162,7 +166,8 @@ def landscape_checkpoints(out: Path, work: Path, build_missing: bool, quiet: boo
     if seed1 is not None:
         paths["fine-tune seeds 0 and 1"] = (finetuned, seed1)
     other_zs = work / "zeroshot_p1.safetensors"
-    if not other_zs.is_file() and build_missing:
+    other_clip = out / "pretrained_clip_seed1.safetensors"  # where ``wiseft demo seeds`` keeps it
+    if not other_zs.is_file() and build_missing and (pretrain or other_clip.is_file()):
         from wiseft_core.demo.seeds import clip_path_for
 
         recipe = dataclasses.replace(FULL, pretrain=dataclasses.replace(FULL.pretrain, seed=1))
@@ -180,7 +185,7 @@ def landscape_checkpoints(out: Path, work: Path, build_missing: bool, quiet: boo
 
 # ------------------------------------------------------------------------------------------ the build
 def build_inspection(out: Path, work: Path | None = None, quick: bool = False, build_missing: bool = True,
-                     quiet: bool = False, log: Callable[[str], None] | None = None) -> dict:
+                     quiet: bool = False, log: Callable[[str], None] | None = None, pretrain: bool = True) -> dict:
     """Measure everything into ``out/inspection`` (see the module docstring); returns ``inspection.json``."""
     import torch
 
@@ -218,7 +223,7 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
         log(f"wrote {FLIPS_FILE} ({(target / FLIPS_FILE).stat().st_size / 1024:.0f} KB)")
 
         tick = time.perf_counter()
-        checkpoints = landscape_checkpoints(out, work, build_missing and not quick, quiet, log)
+        checkpoints = landscape_checkpoints(out, work, build_missing and not quick, quiet, log, pretrain)
         timings["landscape_checkpoints_s"] = round(time.perf_counter() - tick, 1)
         tick = time.perf_counter()
         datasets = [load_dataset(f"demo:{name}") for name in distributions]
@@ -251,7 +256,7 @@ def _cmd(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else DEFAULT_OUT
     build_inspection(out, Path(args.work) if args.work else None, quick=args.quick,
-                     build_missing=not args.no_build, quiet=args.quiet)
+                     build_missing=not args.no_build, quiet=args.quiet, pretrain=not args.no_pretrain)
     return 0
 
 
@@ -259,6 +264,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="the demo folder (default: assets/demo of this checkout)")
     parser.add_argument("--work", default=None, help="where seed checkpoints are found/made (default OUT/.seeds-work)")
     parser.add_argument("--no-build", action="store_true", help="skip landscape paths whose checkpoints are missing")
+    parser.add_argument("--no-pretrain", action="store_true",
+                        help="make missing heads and fine-tunes, but never pretrain a second CLIP (the slow step)")
     parser.add_argument("--quick", action="store_true", help="40 images per distribution, no new checkpoints (tests)")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=_cmd)

@@ -20,6 +20,7 @@ from open_clip.loss import ClipLoss
 from wiseft_core.demo.captions import caption
 from wiseft_core.demo.tokenizer import DemoTokenizer
 from wiseft_core.demo.world import DISTRIBUTIONS, NUM_CLASSES, WORLD_SEED, render, sample_scene
+from wiseft_core.finetune import cosine_lr
 
 # Share of each style among pretraining pairs: the photo-like styles a little more, like web data.
 STYLE_WEIGHTS = {
@@ -91,13 +92,6 @@ def normalise(images_uint8: torch.Tensor, mean, std) -> torch.Tensor:
     return (images_uint8.float() / 255.0 - mean_t) / std_t
 
 
-def warmup_cosine(step: int, total: int, warmup: int) -> float:
-    """Learning-rate multiplier: linear warm-up, then cosine decay to zero."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-
 def pretrain(clip_model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor, recipe: PretrainRecipe,
              mean, std, progress: Callable[[str], None] | None = None) -> list[dict]:
     """Train ``clip_model`` in place with the symmetric contrastive loss; returns the loss log."""
@@ -113,7 +107,7 @@ def pretrain(clip_model: torch.nn.Module, images: torch.Tensor, tokens: torch.Te
     log, start = [], time.time()
     for step in range(recipe.steps):
         for group in optimizer.param_groups:
-            group["lr"] = recipe.lr * warmup_cosine(step, recipe.steps, recipe.warmup_steps)
+            group["lr"] = cosine_lr(step, recipe.lr, recipe.warmup_steps, recipe.steps)
         idx = torch.randint(len(images), (recipe.batch_size,), generator=generator)
         batch = normalise(images[idx], mean, std)
         out = clip_model(batch, tokens[idx])
