@@ -98,40 +98,37 @@ def test_failed_write_leaves_the_previous_file_intact(tmp_path, tiny_vit, monkey
 
 def test_plain_state_dict_loads_with_weights_only_and_borrows_metadata(tmp_path, tiny_vit):
     classifier, meta, _ = tiny_vit
-    wise_ft_layout = {("classification_head." + k[5:] if k.startswith("head.") else
-                       "image_encoder.model.visual." + k[len("image_encoder."):]): v
-                      for k, v in classifier.state_dict().items()}
-    torch.save(wise_ft_layout, tmp_path / "sd.pt")
+    open_clip_layout = {("head." + k[5:] if k.startswith("head.") else "module.visual." + k[len("image_encoder."):]): v
+                        for k, v in classifier.state_dict().items()}
+    torch.save(open_clip_layout, tmp_path / "sd.pt")
     with pytest.raises(WiseftError, match="plain state dict without metadata"):
         load_classifier(tmp_path / "sd.pt")
     loaded = load_classifier(tmp_path / "sd.pt", like=meta)
     assert torch.equal(loaded.model.head.weight, classifier.head.weight)
 
 
-class _WiseFtLikeClassifier(nn.Module):
+class _ForeignClassifier(nn.Module):
     def __init__(self, classifier):
         super().__init__()
-        self.image_encoder = nn.Module()
-        self.image_encoder.model = nn.Module()
-        self.image_encoder.model.visual = classifier.image_encoder
-        self.classification_head = classifier.head
+        self.image_encoder = classifier.image_encoder
+        self.head = classifier.head
 
 
-def test_pickled_whole_models_need_the_explicit_opt_in(tmp_path, tiny_vit):
+def test_pickled_models_of_unknown_code_need_the_explicit_opt_in(tmp_path, tiny_vit):
     classifier, meta, _ = tiny_vit
-    # A class from a module that will not exist when loading, like wise-ft's `src.models.modeling`.
-    module = types.ModuleType("foreign_wiseft_code")
-    cls = type("ImageClassifier", (_WiseFtLikeClassifier,), {"__module__": "foreign_wiseft_code"})
-    module.ImageClassifier = cls
-    sys.modules["foreign_wiseft_code"] = module
+    # A class from a module that will not exist when loading (someone's own training code).
+    module = types.ModuleType("foreign_training_code")
+    cls = type("Classifier", (_ForeignClassifier,), {"__module__": "foreign_training_code"})
+    module.Classifier = cls
+    sys.modules["foreign_training_code"] = module
     try:
-        torch.save(cls(classifier), tmp_path / "wiseft_model.pt")
+        torch.save(cls(classifier), tmp_path / "model.pt")
     finally:
-        del sys.modules["foreign_wiseft_code"]
-    with pytest.raises(WiseftError, match="--trust-pickle"):
-        load_classifier(tmp_path / "wiseft_model.pt", like=meta)
+        del sys.modules["foreign_training_code"]
+    with pytest.raises(WiseftError, match=r"foreign_training_code\.Classifier.*--trust-pickle"):
+        load_classifier(tmp_path / "model.pt", like=meta)
     with pytest.warns(UserWarning, match="unpickling"):
-        loaded = load_classifier(tmp_path / "wiseft_model.pt", like=meta, trust_pickle=True)
+        loaded = load_classifier(tmp_path / "model.pt", like=meta, trust_pickle=True)
     assert torch.equal(loaded.model.head.weight, classifier.head.weight)
 
 

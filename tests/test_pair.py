@@ -1,8 +1,9 @@
 import pytest
 import torch
 
+from wiseft_core.devices import resolve_device
 from wiseft_core.errors import WiseftError
-from wiseft_core.pair import load_pair, resolve_device
+from wiseft_core.pair import load_pair
 
 
 def test_pair_endpoints_share_memory_with_the_engine(tiny_pair_files):

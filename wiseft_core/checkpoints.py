@@ -1,9 +1,10 @@
 """Classifier checkpoints: safetensors with self-describing JSON metadata.
 
 A checkpoint carries everything needed to rebuild and use the classifier (architecture, class
-names, preprocessing) and, for merges and fine-tunes, the recipe that made it. Loading never
-unpickles unless the caller opts in with ``trust_pickle`` (the public wise-ft code saves whole
-pickled models; plain state dicts load with ``weights_only=True``).
+names, preprocessing) and, for merges and fine-tunes, the recipe that made it. Every file is
+untrusted: metadata and shapes are checked before a model is built. Pickled files (the reference
+wise-ft code's, torch.save'd models) go through a restricted unpickler that runs nothing
+(``safe_pickle``); only the operator's ``trust_pickle`` lets a file's own classes be unpickled.
 """
 
 from __future__ import annotations
@@ -359,30 +360,47 @@ def _state_dict_from(obj, label: str) -> dict[str, torch.Tensor]:
     return obj
 
 
-def _read_torch_file(path: Path, label: str, trust_pickle: bool) -> dict[str, torch.Tensor]:
+def _unpickle_trusted(path: Path, label: str) -> object:
+    """The operator's explicit opt-in: unpickle with the file's own classes (stubbed when not installed)."""
+    warnings.warn(f"unpickling {label} because trust_pickle=True: this can execute code from the file", stacklevel=4)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_permissive_pickle)
+    except Exception:  # not a torch.save file: a raw pickle, as the reference wise-ft code writes
+        try:
+            with open(path, "rb") as handle:
+                return _PermissiveUnpickler(handle).load()
+        except Exception as err:
+            raise WiseftError(f"{label} cannot be unpickled ({type(err).__name__}: {str(err)[:100]})") from None
+
+
+def _read_torch_file(path: Path, label: str, trust_pickle: bool) -> tuple[dict[str, torch.Tensor], object]:
+    """A non-safetensors file's tensors and, for pickled models, what the restricted reader learnt about them."""
+    from wiseft_core.safe_pickle import RefusedGlobal, read_pickled
+
     kind = file_kind(path)
     if kind == "unknown":
         raise WiseftError(f"{label} is not a checkpoint: neither a safetensors file, a torch.save file nor a pickle")
     if kind == "zip":
         _check_zip(path, label)
+        try:
+            # mmap: tensors stay in the file until their shapes have been checked
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            return _state_dict_from(obj, label), None
+        except pickle.UnpicklingError as err:
+            if "Unsupported global" not in str(err):
+                raise WiseftError(f"{label}: corrupt or unreadable torch checkpoint") from None
+        except Exception as err:  # any failure to parse untrusted bytes is the file's fault, not a bug
+            raise WiseftError(f"{label} is not a readable torch checkpoint ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:120] if str(err) else ''})") from None
+    # Objects beyond a plain state dict (a pickled model, e.g. the reference wise-ft code's), a legacy
+    # torch.save stream or a raw pickle: read with the restricted unpickler, which runs nothing.
     try:
-        # mmap: tensors stay in the file until their shapes have been checked
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=kind == "zip")
-    except pickle.UnpicklingError as err:
-        if "Unsupported global" not in str(err):
-            raise WiseftError(f"{label}: corrupt or unreadable torch checkpoint") from None
+        found = read_pickled(path, label, kind)
+    except RefusedGlobal:
         if not trust_pickle:
-            raise WiseftError(
-                f"{label} contains pickled Python objects (e.g. a whole model saved by the public wise-ft code). "
-                "Unpickling can run arbitrary code: pass --trust-pickle only if you trust its source"
-            ) from None
-        warnings.warn(f"unpickling {label} because trust_pickle=True: this can execute code from the file",
-                      stacklevel=3)
-        obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_permissive_pickle)
-    except Exception as err:  # any failure to parse untrusted bytes is the file's fault, not a bug
-        raise WiseftError(f"{label} is not a readable torch checkpoint ({type(err).__name__}: "
-                          f"{str(err).splitlines()[0][:120] if str(err) else ''})") from None
-    return _state_dict_from(obj, label)
+            raise
+        return _state_dict_from(_unpickle_trusted(path, label), label), None
+    return found.state_dict, found
 
 
 # ---------------------------------------------------------------------------- building and checking
@@ -455,7 +473,7 @@ def check_same_activation(meta: CheckpointMeta, other: CheckpointMeta, label: st
 
 
 def _load(path: Path, label: str, device: str | torch.device, trust_pickle: bool,
-          like: CheckpointMeta | None) -> LoadedClassifier:
+          like: CheckpointMeta | None, classnames: list[str] | str | None = None) -> LoadedClassifier:
     _check_file(path, label)
     if _is_safetensors(path):
         meta = _read_meta(path, label)
@@ -464,13 +482,30 @@ def _load(path: Path, label: str, device: str | torch.device, trust_pickle: bool
         check_shapes(_safetensors_shapes(path, label), meta, label)
         tensors = _read_safetensors(path, label)
     else:
-        tensors = normalise_keys(_read_torch_file(path, label, trust_pickle))
-        if like is None:
+        from wiseft_core import wiseft_import
+
+        raw, found = _read_torch_file(path, label, trust_pickle)
+        tensors = normalise_keys(raw)
+        openai = wiseft_import.is_openai_clip(raw, found)
+        if like is None and not openai:
             raise WiseftError(
                 f"{label} is a plain state dict without metadata; load it as the fine-tuned side of a pair "
                 "whose zero-shot side is a wiseft safetensors checkpoint"
             )
-        meta = like
+        if like is None:
+            source = f"wise-ft ({found.root_class or 'state dict'})" if found is not None else "wise-ft state dict"
+            sidecar = path.parent / "classnames.txt"
+            if classnames is None and sidecar.is_file():
+                classnames = str(sidecar)  # class names kept next to the file (an operator's model folder)
+            meta = wiseft_import.meta_for(tensors, found, classnames, label, source)
+        else:
+            meta = like
+            if openai and uses_gelu_variant(like) and like.quick_gelu != wiseft_import.file_quick_gelu(found):
+                raise WiseftError(
+                    f"{label} is an OpenAI CLIP model from the wise-ft code "
+                    f"({'QuickGELU' if not like.quick_gelu else 'GELU'}) but the zero-shot side uses "
+                    f"{'GELU' if not like.quick_gelu else 'QuickGELU'}: the numbers would differ silently; "
+                    "use the wise-ft zeroshot.pt as the zero-shot side (or `wiseft convert` both)")
         check_shapes({k: tuple(v.shape) for k, v in tensors.items()}, meta, label)
     check_finite(tensors, label)
     model = build_classifier(meta)
@@ -484,25 +519,31 @@ def load_classifier(
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
     like: CheckpointMeta | None = None,
+    classnames: list[str] | str | None = None,
 ) -> LoadedClassifier:
     """Load a classifier checkpoint in fp32, eval mode, on ``device``.
 
-    Safetensors files carry their metadata. Plain torch state dicts (and, with ``trust_pickle``,
-    pickled wise-ft models) carry none, so they take ``like``'s (the other side of a pair).
-    Metadata, shapes and sizes are validated before any model is built; NaN/Inf weights are refused.
+    Safetensors files carry their metadata. Files of the reference wise-ft code (raw pickles, pickled
+    or plain state dicts) are read without running code; their architecture comes from the tensor
+    shapes and their class names from ``classnames`` ('imagenet', a file, a list), else a
+    ``classnames.txt`` beside the file, else ImageNet's for a 1000-class head; or from ``like``, the
+    other side of a pair, which plain state dicts of other code need.
+    ``trust_pickle`` unpickles other pickled models with their own classes. Metadata, shapes and sizes
+    are validated before any model is built; NaN/Inf weights are refused.
     """
     path = Path(path)
-    return _load(path, str(path), device, trust_pickle, like)
+    return _load(path, str(path), device, trust_pickle, like, classnames)
 
 
 def load_classifier_bytes(data: bytes, name: str = "upload", device: str | torch.device = "cpu",
-                          like: CheckpointMeta | None = None) -> LoadedClassifier:
+                          like: CheckpointMeta | None = None,
+                          classnames: list[str] | str | None = None) -> LoadedClassifier:
     """Load from bytes (an app upload) through a private temp file; messages name ``name``, not the temp path."""
     label = Path(name).name or "upload"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload"
         path.write_bytes(data)
-        loaded = _load(path, label, device, False, like)
+        loaded = _load(path, label, device, False, like, classnames)
     loaded.path = None
     return loaded
 

@@ -73,7 +73,7 @@ def _add_pair_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_zeroshot(args: argparse.Namespace) -> int:
-    from wiseft_core.pair import resolve_device
+    from wiseft_core.devices import resolve_device
     from wiseft_core.zeroshot import build_zeroshot_checkpoint, load_classnames, load_templates
 
     device = resolve_device(args.device)
@@ -105,7 +105,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     from wiseft_core.images import open_image_with_notes
     from wiseft_core.interpolation import ensemble_outputs
-    from wiseft_core.pair import load_pair, resolve_device
+    from wiseft_core.devices import resolve_device
+    from wiseft_core.pair import load_pair
     from wiseft_core.predict import predict_logits, to_batch, top_k
 
     pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle)

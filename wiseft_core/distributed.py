@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from wiseft_core.devices import resolve_device
 from wiseft_core.errors import WiseftError
-from wiseft_core.pair import resolve_device
 
 
 @dataclass(frozen=True)

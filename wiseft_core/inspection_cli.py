@@ -45,8 +45,9 @@ def _slug(text: str) -> str:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
+    from wiseft_core.devices import resolve_device
     from wiseft_core.images import open_image_with_notes
-    from wiseft_core.pair import load_pair, resolve_device
+    from wiseft_core.pair import load_pair
     from wiseft_core.saliency import explain, overlay
     from wiseft_core.sweep import parse_alphas
 
@@ -104,8 +105,9 @@ def _progress(label: str):
 def _cmd_flips(args: argparse.Namespace) -> int:
     from wiseft_core.along_alpha import along_alpha
     from wiseft_core.datasets import load_dataset
+    from wiseft_core.devices import resolve_device
     from wiseft_core.flips import GROUPS, counts_at, save_flips
-    from wiseft_core.pair import load_pair, resolve_device
+    from wiseft_core.pair import load_pair
     from wiseft_core.sweep import parse_alphas, parse_ensembles
 
     alphas = sorted(set(parse_alphas(args.alphas)) | {0.0, 1.0, round(args.alpha, 6)})
@@ -142,8 +144,9 @@ def _parse_path(text: str) -> tuple[str, str, str]:
 
 def _cmd_landscape(args: argparse.Namespace) -> int:
     from wiseft_core.datasets import load_dataset
+    from wiseft_core.devices import resolve_device
     from wiseft_core.landscape import barrier_table, measure_path, write_csv
-    from wiseft_core.pair import load_pair, resolve_device
+    from wiseft_core.pair import load_pair
     from wiseft_core.sweep import parse_alphas
 
     paths = [_parse_path(p) for p in args.path]

@@ -11,26 +11,10 @@ import torch
 
 from wiseft_core.blocks import BlockAlphas
 from wiseft_core.checkpoints import CheckpointMeta, LoadedClassifier, build_classifier, load_classifier
+from wiseft_core.devices import resolve_device
 from wiseft_core.errors import WiseftError
 from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator, interpolate_state_dicts
 from wiseft_core.models import ImageClassifier, Preprocessing
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA on a machine without it is a clear error."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise WiseftError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise WiseftError(f"device {str(device)!r} is not supported; use cpu, cuda, cuda:N or auto")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise WiseftError("CUDA was requested but this machine has no usable CUDA device; use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise WiseftError(f"no device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return device
 
 
 @dataclass
