@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from wiseft_core import results
 from wiseft_core.results import load_paper_curves, paper_rows_as_sweep, read_sweep_csv, summary_table
 
 # Columns of a summary row that are not accuracies of a single dataset.
-SUMMARY_KEYS = ("source", "model", "finetuning", "ensemble", "alpha", "reference", "avg_shifts", "avg_ref_shifts",
-                "seed")
+SUMMARY_KEYS = ("source", *results.SUMMARY_KEYS)
 
 
 def tag_rows(rows: list[dict], source: str) -> list[dict]:

@@ -19,6 +19,8 @@ from wiseft_core.errors import WiseftError
 SWEEP_COLUMNS = ["model", "finetuning", "alpha", "ensemble", "dataset", "role", "top1", "n"]
 ROLES = ("reference", "shift")
 ENSEMBLES = ("weights", "outputs")
+# Columns of a summary_table row that are not one dataset's accuracy ("seed": runs merged by merge-sweeps).
+SUMMARY_KEYS = ("model", "finetuning", "ensemble", "alpha", "reference", "avg_shifts", "avg_ref_shifts", "seed")
 # The ``finetuning`` column: each fine-tuning mode's label (the paper's words).
 FINETUNING_LABELS = {"end-to-end": "end-to-end", "linear": "linear classifier"}
 
@@ -181,8 +183,7 @@ def format_summary(rows: Iterable[dict]) -> str:
     table = summary_table(rows)
     if not table:
         return "(no results)"
-    shift_names = sorted({k for t in table for k in t} - {
-        "model", "finetuning", "ensemble", "alpha", "reference", "avg_shifts", "avg_ref_shifts"})
+    shift_names = sorted({k for t in table for k in t} - set(SUMMARY_KEYS))
     headers = ["finetuning", "ensemble", "alpha", "reference", *shift_names, "Avg shifts", "Avg ref., shifts"]
     keys = ["finetuning", "ensemble", "alpha", "reference", *shift_names, "avg_shifts", "avg_ref_shifts"]
 
