@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import app_pair as app_fixtures
 import pytest
 import torch
 
@@ -61,3 +62,8 @@ def theta_pair(tiny_vit):
     classifier, _, _ = tiny_vit
     theta0 = copy.deepcopy(classifier.state_dict())
     return theta0, perturbed(theta0, seed=1)
+
+
+# The app's fixtures (a tiny random pair on disk, the app's argv), for every test module that asks by name.
+app_pair = app_fixtures.app_pair
+app_argv = app_fixtures.app_argv

@@ -11,11 +11,10 @@ import threading
 
 import pytest
 import torch
-from app_pair import (  # noqa: F401 (fixtures)
+from app_pair import (
     APP,
     CHROMIUM,
     CHROMIUM_ARGS,
-    app_pair,
     png_bytes,
     require_browser,
     server_app_args,
@@ -32,7 +31,7 @@ ALPHAS = [-0.5, -0.25, 0.1, 0.35, 0.6, 0.85, 1.15, 1.3]
 
 
 @pytest.fixture(scope="module")
-def shared_pair(app_pair):  # noqa: F811
+def shared_pair(app_pair):
     return load_pair(*app_pair)
 
 
@@ -101,7 +100,7 @@ def expected_probs(pair, images: list[str], alpha: float) -> torch.Tensor:
 @pytest.mark.slow
 @pytest.mark.browser
 def test_eight_browser_sessions_moving_off_grid_alphas_at_once_each_see_only_their_own_alpha(
-        shared_pair, app_pair, tmp_path):  # noqa: F811
+        shared_pair, app_pair, tmp_path):
     """Eight real sessions of one server, slider moves fired at the same moment, every alpha off the grid.
 
     Off-grid alphas take the live path (interpolate + forward), where sessions could write one

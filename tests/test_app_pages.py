@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from app_pair import APP, app_argv, app_pair, launch_with, png_bytes, shelve  # noqa: F401 (fixtures)
+from app_pair import APP, launch_with, png_bytes, shelve
 from streamlit.testing.v1 import AppTest
 
 
@@ -217,7 +217,7 @@ def test_playground_refuses_a_decompression_bomb_and_uses_the_first_frame_of_an_
 
 
 @pytest.fixture(scope="module")
-def other_architecture(app_pair, tmp_path_factory):  # noqa: F811
+def other_architecture(app_pair, tmp_path_factory):
     """A fine-tuned checkpoint with the default pair's classes but a narrower, shallower tower."""
     from wiseft_core import testing
     from wiseft_core.checkpoints import read_meta
@@ -231,7 +231,7 @@ def other_architecture(app_pair, tmp_path_factory):  # noqa: F811
 @pytest.mark.slow
 @pytest.mark.usefixtures("app_argv")
 @pytest.mark.parametrize("case", ["different architecture", "pickle without opt-in"])
-def test_sidebar_names_the_problem_with_a_bad_pair_and_keeps_working(case, app_pair, other_architecture,  # noqa: F811
+def test_sidebar_names_the_problem_with_a_bad_pair_and_keeps_working(case, app_pair, other_architecture,
                                                                      tmp_path, monkeypatch):
     import torch
 
@@ -299,7 +299,7 @@ def test_curves_plots_a_users_sweep_csv_with_both_ensembles_and_offers_the_table
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("app_argv")
-def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_the_url(app_pair, tmp_path,  # noqa: F811
+def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_the_url(app_pair, tmp_path,
                                                                                       monkeypatch):
     from PIL import Image
 
@@ -324,7 +324,7 @@ def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_th
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("app_argv")
-def test_weights_page_says_only_the_head_differs_for_a_linear_classifier_pair(app_pair, tmp_path,  # noqa: F811
+def test_weights_page_says_only_the_head_differs_for_a_linear_classifier_pair(app_pair, tmp_path,
                                                                               monkeypatch):
     from wiseft_core.checkpoints import load_classifier, save_classifier
 

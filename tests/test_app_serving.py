@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from app_pair import APP, app_argv, app_pair, launch_with, png_bytes, shelve  # noqa: F401 (fixtures)
+from app_pair import APP, launch_with, png_bytes, shelve
 from streamlit.testing.v1 import AppTest
 
 from wiseft_core import testing
@@ -74,7 +74,7 @@ def test_no_widget_can_enable_unpickling_and_there_is_no_free_text_path_anywhere
     assert not [w for w in at.sidebar.warning if "trust-pickle" in w.value]
 
 
-def test_an_uploaded_hostile_pickle_never_runs_even_when_the_operator_trusts_pickles(app_pair, tmp_path,  # noqa: F811
+def test_an_uploaded_hostile_pickle_never_runs_even_when_the_operator_trusts_pickles(app_pair, tmp_path,
                                                                                    monkeypatch, trust_seen):
     path, marker = hostile_pickle(tmp_path)
     launch_with(monkeypatch, "--trust-pickle")
@@ -92,7 +92,7 @@ def test_an_uploaded_hostile_pickle_never_runs_even_when_the_operator_trusts_pic
     assert not any("wiseft-uploads-" in e for e in errors)  # the server's temp path is not shown
 
 
-def test_the_operators_flag_trusts_pickles_from_the_models_folder_only(app_pair, tmp_path, monkeypatch,  # noqa: F811
+def test_the_operators_flag_trusts_pickles_from_the_models_folder_only(app_pair, tmp_path, monkeypatch,
                                                                       trust_seen):
     path, _ = hostile_pickle(tmp_path)
     launch_with(monkeypatch, "--trust-pickle", "--models-dir", shelve(tmp_path / "models", app_pair[0], path))
@@ -104,7 +104,7 @@ def test_the_operators_flag_trusts_pickles_from_the_models_folder_only(app_pair,
     assert trust_seen[-1] is True  # the operator's decision, for the operator's files
 
 
-def test_uploaded_checkpoints_load_from_a_private_per_session_folder(app_pair):  # noqa: F811
+def test_uploaded_checkpoints_load_from_a_private_per_session_folder(app_pair):
     sessions = []
     for _ in range(2):
         at = open_app()

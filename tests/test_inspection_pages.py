@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from app_pair import APP, app_argv, app_pair  # noqa: F401 (fixtures)
+from app_pair import APP
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -36,7 +36,7 @@ def metrics(at: AppTest) -> dict[str, int]:
     return {m.label: int(m.value) for m in at.metric}
 
 
-def test_flips_page_computes_the_six_groups_for_a_users_labelled_csv(app_argv, labelled_csv):  # noqa: F811
+def test_flips_page_computes_the_six_groups_for_a_users_labelled_csv(app_argv, labelled_csv):
     at = open_page("flips")
     at.text_input(key="flips_spec").set_value(labelled_csv)
     at.selectbox(key="flips_step").set_value(0.25)
@@ -53,7 +53,7 @@ def test_flips_page_computes_the_six_groups_for_a_users_labelled_csv(app_argv, l
 
 
 @pytest.mark.skipif(not (INSPECTION / FLIPS_FILE).is_file(), reason="demo inspection assets not built")
-def test_flips_page_opens_on_the_demo_pairs_precomputed_predictions(app_argv):  # noqa: F811
+def test_flips_page_opens_on_the_demo_pairs_precomputed_predictions(app_argv):
     at = open_page("flips")
     if at.selectbox(key="flips_distribution") is None:
         pytest.skip("the default pair is not the one the assets were measured on")
@@ -61,7 +61,7 @@ def test_flips_page_opens_on_the_demo_pairs_precomputed_predictions(app_argv):  
     assert sum(list(counts.values())[:4]) == 2000
 
 
-def test_flips_page_names_a_bad_dataset(app_argv):  # noqa: F811
+def test_flips_page_names_a_bad_dataset(app_argv):
     at = open_page("flips")
     at.text_input(key="flips_spec").set_value("demo:nowhere")
     at.button[0].click().run()
@@ -70,14 +70,14 @@ def test_flips_page_names_a_bad_dataset(app_argv):  # noqa: F811
 
 
 @pytest.mark.skipif(not (INSPECTION / LANDSCAPE_CSV).is_file(), reason="demo inspection assets not built")
-def test_landscape_page_shows_each_demo_path_with_its_barrier(app_argv):  # noqa: F811
+def test_landscape_page_shows_each_demo_path_with_its_barrier(app_argv):
     at = open_page("landscape")
     paths = {row for row in at.dataframe[0].value["path"]}
     assert "zero-shot to fine-tuned" in paths
     assert all(b >= 0 for b in at.dataframe[0].value["barrier"])
 
 
-def test_landscape_page_measures_the_loaded_pair_on_a_users_dataset(app_argv, labelled_csv):  # noqa: F811
+def test_landscape_page_measures_the_loaded_pair_on_a_users_dataset(app_argv, labelled_csv):
     at = open_page("landscape")
     at.text_input(key="landscape_spec").set_value(labelled_csv)
     at.selectbox(key="landscape_step").set_value(0.25)

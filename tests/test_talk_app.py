@@ -6,7 +6,7 @@ import html
 import re
 
 import pytest
-from app_pair import APP, app_argv, app_pair  # noqa: F401 (fixtures)
+from app_pair import APP
 from streamlit.testing.v1 import AppTest
 
 from wiseft_core.demo import assets

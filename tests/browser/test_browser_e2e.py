@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ (app_pair), not the package
-from app_pair import (  # noqa: E402, F401 (app_pair: fixture)
+from app_pair import (  # noqa: E402
     APP,
     CHROMIUM,
     CHROMIUM_ARGS,
     REPO,
-    app_pair,
     png_bytes,
     require_browser,
     server_app_args,
@@ -33,7 +32,7 @@ STEP_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def server(app_pair, tmp_path_factory):  # noqa: F811
+def server(app_pair, tmp_path_factory):
     """A real `streamlit run app.py` (the demo pair when present, else the generated pair via launch options)."""
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
     with streamlit_server(APP, log, server_app_args(app_pair)) as base:

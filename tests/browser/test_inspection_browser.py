@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ (app_pair), not the package
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_pair import APP, app_pair, server_app_args, streamlit_server  # noqa: E402, F401 (app_pair: fixture)
+from app_pair import APP, server_app_args, streamlit_server  # noqa: E402
 from test_browser_e2e import browser, page, screenshot, wait_idle  # noqa: E402, F401 (fixtures)
 
 from wiseft_core.demo.build import DEFAULT_OUT  # noqa: E402
