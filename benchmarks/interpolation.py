@@ -13,16 +13,12 @@ import argparse
 import copy
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator  # noqa: E402
-from wiseft_core.models import ImageClassifier, build_vision_tower, model_config_of  # noqa: E402
+from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator
+from wiseft_core.models import ImageClassifier, build_vision_tower, model_config_of
 
 
 def timed(fn, device: torch.device, repeats: int) -> float:

@@ -225,8 +225,8 @@ def load_state(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     try:
         with safe_open(str(path), framework="pt") as handle:
             info = json.loads(handle.metadata()[STATE_KEY])
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
-    except Exception as err:  # noqa: BLE001 - any unreadable state file gets the same actionable message
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    except Exception as err:  # any unreadable state file gets the same actionable message
         raise WiseftError(f"cannot read training state {path} ({err}); delete it to start over") from None
     return info, tensors
 
