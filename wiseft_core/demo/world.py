@@ -14,7 +14,7 @@ learned the colour shortcut during fine-tuning pays for it there. Pretraining da
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -398,8 +398,3 @@ def tokenizer():
     from wiseft_core.demo.tokenizer import DemoTokenizer
 
     return DemoTokenizer()
-
-
-def as_uint8_batch(images: Sequence[Image.Image]) -> torch.Tensor:
-    """Stack PIL images into a uint8 tensor [n, 3, H, W] (compact storage for pretraining sets)."""
-    return torch.from_numpy(np.stack([np.asarray(im, dtype=np.uint8) for im in images])).permute(0, 3, 1, 2)
