@@ -22,8 +22,6 @@ COMMAND_MODULES = ("wiseft_core.train_cli", "wiseft_core.demo.cli", "wiseft_core
                    "wiseft_core.inspection_cli")
 
 
-
-
 def alpha_value(text: str) -> float:
     """argparse type for --alpha: a finite number within [-ALPHA_LIMIT, ALPHA_LIMIT]."""
     try:
@@ -69,7 +67,20 @@ def _add_pair_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zeroshot", required=True, help="zero-shot classifier checkpoint (theta0)")
     parser.add_argument("--finetuned", required=True, help="fine-tuned classifier checkpoint (theta1)")
     parser.add_argument("--trust-pickle", action="store_true",
-                        help="allow unpickling non-safetensors checkpoints (runs code from the file!)")
+                        help="unpickle files with their own classes (runs code from the file!); not needed for "
+                             "wise-ft files, state dicts or safetensors")
+    parser.add_argument("--classnames", default=None, metavar="imagenet|FILE",
+                        help="class names of a zero-shot side that stores none (a wise-ft file); "
+                             "default for those: ImageNet's when the head has 1000 classes")
+
+
+def _load_sides(args: argparse.Namespace):
+    """Both sides of a pair as LoadedClassifiers (the fine-tuned side may borrow the zero-shot metadata)."""
+    from wiseft_core.checkpoints import load_classifier
+
+    zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle, classnames=args.classnames)
+    finetuned = load_classifier(args.finetuned, trust_pickle=args.trust_pickle, like=zeroshot.meta)
+    return zeroshot, finetuned
 
 
 def _cmd_zeroshot(args: argparse.Namespace) -> int:
@@ -88,12 +99,11 @@ def _cmd_zeroshot(args: argparse.Namespace) -> int:
 
 
 def _cmd_interpolate(args: argparse.Namespace) -> int:
-    from wiseft_core.checkpoints import load_classifier, save_classifier
+    from wiseft_core.checkpoints import save_classifier
     from wiseft_core.pair import make_pair
 
     block_alphas = _block_alphas(args.block_alpha)
-    zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle)
-    finetuned = load_classifier(args.finetuned, trust_pickle=args.trust_pickle, like=zeroshot.meta)
+    zeroshot, finetuned = _load_sides(args)
     pair = make_pair(zeroshot, finetuned, "cpu")
     save_classifier(args.out, *pair.merged_checkpoint(args.alpha, block_alphas))
     print(f"wrote {args.out}: alpha={args.alpha}" + (f", block alphas {block_alphas}" if block_alphas else ""))
@@ -103,13 +113,13 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import torch
 
+    from wiseft_core.devices import resolve_device
     from wiseft_core.images import open_image_with_notes
     from wiseft_core.interpolation import ensemble_outputs
-    from wiseft_core.devices import resolve_device
     from wiseft_core.pair import load_pair
     from wiseft_core.predict import predict_logits, to_batch, top_k
 
-    pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle)
+    pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle, args.classnames)
     block_alphas = _block_alphas(args.block_alpha)
     images = []
     for path in args.images:
@@ -139,11 +149,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from wiseft_core.checkpoints import load_classifier
     from wiseft_core.weight_diff import weight_diff
 
-    zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle)
-    finetuned = load_classifier(args.finetuned, trust_pickle=args.trust_pickle, like=zeroshot.meta)
+    zeroshot, finetuned = _load_sides(args)
     diffs = weight_diff(zeroshot.model.state_dict(), finetuned.model.state_dict())
     if args.json:
         print(json.dumps({"blocks": [d.to_dict() for d in diffs]}, indent=2))
@@ -151,6 +159,14 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     print(f"{'block':<14}{'||ft-zs||/||zs||':>18}{'cosine':>10}{'params':>12}")
     for d in diffs:
         print(f"{d.block:<14}{d.rel_change:>18.6f}{d.cosine:>10.6f}{d.numel:>12,}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from wiseft_core.wiseft_import import convert_pair
+
+    for path in convert_pair(args.zeroshot, args.finetuned, args.out_dir, args.classnames):
+        print(f"wrote {path}")
     return 0
 
 
@@ -202,6 +218,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pair_args(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("convert", help="wise-ft (or plain state dict) checkpoints -> wiseft safetensors")
+    p.add_argument("zeroshot", help="zero-shot side, e.g. wise-ft's zeroshot.pt")
+    p.add_argument("finetuned", help="fine-tuned side, e.g. finetuned/checkpoint_10.pt or wise_ft_alpha=0.500.pt")
+    p.add_argument("--classnames", default=None, metavar="imagenet|FILE",
+                   help="class names, in the head's order (default: ImageNet's for a 1000-class head)")
+    p.add_argument("--out-dir", required=True, help="writes zeroshot.safetensors and finetuned.safetensors here")
+    p.set_defaults(func=_cmd_convert)
 
     for module_name in COMMAND_MODULES:
         try:

@@ -105,8 +105,12 @@ def load_pair(
     finetuned_path: str | os.PathLike,
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
+    classnames: list[str] | str | None = None,
 ) -> ClassifierPair:
-    """Load both checkpoints (the fine-tuned one may be a plain state dict using the zero-shot metadata)."""
-    zeroshot = load_classifier(zeroshot_path, trust_pickle=trust_pickle)
+    """Load both checkpoints (the fine-tuned one may be a plain state dict using the zero-shot metadata).
+
+    ``classnames`` names the classes of a zero-shot side that stores none (a wise-ft file).
+    """
+    zeroshot = load_classifier(zeroshot_path, trust_pickle=trust_pickle, classnames=classnames)
     finetuned = load_classifier(finetuned_path, trust_pickle=trust_pickle, like=zeroshot.meta)
     return make_pair(zeroshot, finetuned, device)
