@@ -83,3 +83,16 @@ def test_class_names_and_templates_from_files(tmp_path):
         load_templates(str(tmp_path / "bad.txt"))
     with pytest.raises(WiseftError, match="not found"):
         load_classnames(str(tmp_path / "nope.txt"))
+
+
+def test_new_model_configs_reach_open_clip_through_its_public_hook_and_unsafe_names_are_not_registered():
+    from wiseft_core.models import register_model_config
+
+    config = {"embed_dim": 8, "vision_cfg": {"image_size": 32, "layers": 1, "width": 16, "patch_size": 8},
+              "text_cfg": {"context_length": 8, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}
+    register_model_config("wiseft-hook-test", config)
+    assert open_clip.get_model_config("wiseft-hook-test") == config
+    register_model_config("wiseft-hook-test", {**config, "embed_dim": 4})  # a known name keeps its config
+    assert open_clip.get_model_config("wiseft-hook-test")["embed_dim"] == 8
+    register_model_config("../escape", config)
+    assert open_clip.get_model_config("../escape") is None
