@@ -266,7 +266,7 @@ def sidebar_pair() -> PairContext | None:
                                       zeroshot_command=command, zeroshot_name=zeroshot.name,
                                       finetuned_name=finetuned.name)
                 st.session_state["_pair_context"] = context
-            except Exception as err:  # noqa: BLE001 - a viewer gets one line, the server log the traceback
+            except Exception as err:  # a viewer gets one line, the server log the traceback
                 if not isinstance(err, WiseftError):
                     LOG.exception("loading %s + %s failed", zeroshot.path, finetuned.path)
                     err = WiseftError(f"{zeroshot.name} + {finetuned.name}: these checkpoints could not be loaded")

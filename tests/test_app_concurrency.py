@@ -54,7 +54,7 @@ def test_eight_threads_at_eight_alphas_each_get_exactly_their_own_alphas_logits(
             for _ in range(6):
                 barrier.wait(timeout=60)  # everyone moves their slider at the same moment
                 results[alpha].append(alpha_grid.live_weight_space_logits(interpolator, batch, alpha))
-        except BaseException as err:  # noqa: BLE001 - reported below
+        except BaseException as err:  # reported below
             failures.append(err)
 
     threads = [threading.Thread(target=viewer, args=(i, a)) for i, a in zip(interpolators, ALPHAS)]
