@@ -296,3 +296,17 @@ def test_cli_writes_twelve_full_hd_pngs_and_a_twelve_page_pdf(tmp_path):
     assert len(set(p.read_bytes() for p in pngs)) == 12  # every step looks different
     pdf = (tmp_path / "talk_en.pdf").read_bytes()
     assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == 12
+
+
+def test_step_nine_shows_the_landscape_once_measured_and_accuracy_along_alpha_before():
+    from wiseft_core.landscape import LandscapePath
+
+    alphas = [round(-0.5 + 0.1 * k, 1) for k in range(21)]
+    path = LandscapePath("zero-shot to fine-tuned", "demo:photo", alphas, [1 + 0.2 * (a - 0.5) ** 2 for a in alphas],
+                         [60.0] * 21, 100)
+    texts = load_texts("en")
+    before = build_slide(9, talk_data.build_talk_data(None, None), texts)
+    assert before.panels[0].figure.layout.xaxis.title.text == texts.labels["alpha_axis"]  # accuracy along alpha
+    after = build_slide(9, talk_data.TalkData("demo", [], [], [], {}, landscape=[path]), texts)
+    assert len(after.panels) == 1 and any("barrier 0.000" in (t.name or "") for t in after.panels[0].figure.data)
+    assert "α ∈ [-0.5, 1.5]" in after.text_html

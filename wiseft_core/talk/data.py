@@ -69,6 +69,7 @@ class TalkData:
     live_alphas: tuple[float, ...] = ()
     live_probs: np.ndarray | None = None  # [alphas, images, classes]
     live_default: int = 0
+    landscape: list = field(default_factory=list)  # wiseft_core.landscape.LandscapePath, when measured
 
 
 def is_demo_pair(zeroshot_path: str | Path | None) -> bool:
@@ -152,6 +153,8 @@ def build_talk_data(pair=None, sweep=None, source: str = "") -> TalkData:
     rows = sweep_rows(sweep) if sweep is not None else []
     data = TalkData(source=source if rows else "", sweep=rows, paper=paper_curve_rows(),
                     table1=paper_table1(), gallery=gallery, classnames=classnames)
+    if data.source == "demo":
+        data.landscape = demo_landscape()
     if pair is not None:
         data.model_name = pair.meta.model_name
         images, alphas, probs, batch = live_predictions(pair, gallery)
@@ -160,6 +163,19 @@ def build_talk_data(pair=None, sweep=None, source: str = "") -> TalkData:
             data.live_default = pick_live_image(images, alphas, probs, classnames)
             data.costs = measure_costs(pair, batch)
     return data
+
+
+def demo_landscape() -> list:
+    """The demo world's loss-along-alpha paths, once ``python -m wiseft_core.demo.inspection`` has measured them."""
+    from wiseft_core.demo.inspection import LANDSCAPE_CSV, SUBDIR
+    from wiseft_core.errors import WiseftError
+    from wiseft_core.landscape import read_csv
+
+    path = assets.DEMO_DIR / SUBDIR / LANDSCAPE_CSV
+    try:
+        return read_csv(path) if path.is_file() else []
+    except WiseftError:
+        return []
 
 
 def _demo_classnames() -> list[str]:

@@ -296,7 +296,13 @@ def lc_gap(data: TalkData) -> float | None:
 
 
 def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    """The landscape (loss along alpha, its barrier) when measured; until then accuracy along alpha."""
     lab = texts.labels
+    if data.landscape:
+        from wiseft_core.inspection_plots import landscape_figure
+
+        slide.panels.append(_fig(landscape_figure(data.landscape, state.alpha), state, True))
+        return
     sets = [(_paper_group(data), lab["paper"])]
     weights = _sweep_group(data, "end-to-end", "weights")
     if weights:
@@ -352,7 +358,8 @@ BUILDERS = {
 def _values(data: TalkData, state: TalkState) -> dict[str, str]:
     """Numbers the step texts may name as ``{placeholders}``."""
     costs = data.costs
-    alphas = [float(r["alpha"]) for r in data.sweep] or [float(r["alpha"]) for r in data.paper] or [0.0, 1.0]
+    alphas = ([a for p in data.landscape for a in p.alphas] or [float(r["alpha"]) for r in data.sweep]
+              or [float(r["alpha"]) for r in data.paper] or [0.0, 1.0])
     gap = lc_gap(data)
     return {
         "alpha": f"{state.alpha:g}",
