@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -7,10 +8,14 @@ from wiseft_test_data import image_folder
 
 from wiseft_core import finetune as ft
 from wiseft_core.checkpoints import file_sha256, load_classifier, read_meta, save_classifier
-from wiseft_core.cli import main
+from wiseft_core.cli import build_parser, main
+from wiseft_core.datasets import PATH_KINDS
+from wiseft_core.demo import world
+from wiseft_core.demo.world import DISTRIBUTIONS
 from wiseft_core.errors import WiseftError
 from wiseft_core.finetune import FinetuneConfig, cosine_lr, finetune
 from wiseft_core.pair import load_pair
+from wiseft_core.train_cli import DATASET_HELP
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +161,6 @@ def test_batchnorm_train_mode_updates_statistics_and_frozen_mode_keeps_them(tmp_
 
 
 def test_finetune_on_the_demo_world_reference(tmp_path):
-    from wiseft_core.demo import world
-
     classifier, meta, _ = make_classifier("wiseft-test-demo-vit", TINY_RESNET, seed=0, classnames=world.CLASSNAMES)
     zs = tmp_path / "demo_zs.safetensors"
     save_classifier(zs, classifier, meta)
@@ -176,9 +179,6 @@ def test_bad_options_are_user_errors(tmp_path, tiny_pair_files, train_spec):
 
 
 def test_every_config_field_is_a_flag_with_the_same_default_and_resume_keys_come_from_the_config():
-    import dataclasses
-
-    from wiseft_core.cli import build_parser
 
     args = build_parser().parse_args(["finetune", "--zeroshot", "z", "--train", "folder=t", "--out", "o"])
     config = ft.FinetuneConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(ft.FinetuneConfig)
@@ -187,10 +187,6 @@ def test_every_config_field_is_a_flag_with_the_same_default_and_resume_keys_come
     assert config.precision == "fp32"  # the reference trains in fp32
     assert ft.RESUME_KEYS == ("train", "mode", "lr", "wd", "epochs", "steps", "warmup", "batch_size",
                               "label_smoothing", "batchnorm", "grad_clip", "precision", "seed")
-    from wiseft_core.datasets import PATH_KINDS
-    from wiseft_core.demo.world import DISTRIBUTIONS
-    from wiseft_core.train_cli import DATASET_HELP
-
     assert all(name in DATASET_HELP for name in (*PATH_KINDS, *DISTRIBUTIONS))  # derived, never kept by hand
 
 

@@ -2,8 +2,8 @@ import copy
 
 import pytest
 import torch
+from conftest import TINY_RESNET, make_classifier, perturbed
 
-from tests.conftest import TINY_RESNET, make_classifier, perturbed
 from wiseft_core.errors import WiseftError
 from wiseft_core.interpolation import (
     WeightEndpoints,

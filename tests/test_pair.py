@@ -1,8 +1,10 @@
 import pytest
 import torch
 
+from wiseft_core.checkpoints import checkpoint_bytes, load_classifier, save_classifier
 from wiseft_core.devices import resolve_device
 from wiseft_core.errors import WiseftError
+from wiseft_core.interpolation import interpolate_state_dicts
 from wiseft_core.pair import load_pair
 
 
@@ -34,9 +36,6 @@ def test_cuda_on_a_machine_without_cuda_is_a_clear_error(monkeypatch):
 
 
 def test_a_merged_checkpoint_is_the_formula_with_a_recipe_that_names_both_endpoints(tiny_pair_files, tmp_path):
-    from wiseft_core.checkpoints import checkpoint_bytes, load_classifier, save_classifier
-    from wiseft_core.interpolation import interpolate_state_dicts
-
     zs, ft, _ = tiny_pair_files
     pair = load_pair(zs, ft)
     merged = pair.merged_checkpoint(0.3, [("head", 1.0)])

@@ -1,15 +1,24 @@
 import copy
+import random
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
+from conftest import TINY_VIT, make_classifier
 from wiseft_test_data import image_folder
 
-from wiseft_core import evaluation, results
+from wiseft_core import evaluation, projections, results, sweep
 from wiseft_core.checkpoints import save_classifier
 from wiseft_core.cli import main
 from wiseft_core.datasets import load_dataset
+from wiseft_core.demo import world
 from wiseft_core.errors import WiseftError
+from wiseft_core.images import open_image
 from wiseft_core.sweep import SweepConfig, parse_alphas, parse_ensembles, run_sweep
+from wiseft_core.zeroshot import build_zeroshot_checkpoint, load_classnames
 
 
 @pytest.fixture(scope="module")
@@ -169,12 +178,6 @@ sys.exit(main(sys.argv[1:]))
 @pytest.mark.slow
 def test_a_sweep_killed_mid_write_at_random_points_resumes_to_the_uninterrupted_csv(tmp_path, tiny_pair_files,
                                                                                     folders):
-    import random
-    import signal
-    import subprocess
-    import sys
-    import time
-
     zs, ft, _ = tiny_pair_files
     alphas = "0:1:0.125"
     reference = tmp_path / "reference.csv"
@@ -291,9 +294,6 @@ def test_cli_sweep_prints_the_paper_style_summary(tmp_path, linear_pair, folders
 
 @pytest.mark.slow
 def test_demo_world_distributions_sweep_with_photo_as_the_reference(tmp_path):
-    from conftest import TINY_VIT, make_classifier
-
-    from wiseft_core.demo import world
 
     classifier, meta, _ = make_classifier("wiseft-test-vit", TINY_VIT, seed=0, classnames=world.CLASSNAMES)
     save_classifier(tmp_path / "zs.safetensors", classifier, meta)
@@ -308,9 +308,6 @@ def test_demo_world_distributions_sweep_with_photo_as_the_reference(tmp_path):
 @pytest.fixture(scope="module")
 def imagenet_classifier(tmp_path_factory):
     """A tiny random ViT with a 1000-class ImageNet zero-shot head (class names from open_clip)."""
-    from conftest import TINY_VIT
-
-    from wiseft_core.zeroshot import build_zeroshot_checkpoint, load_classnames
 
     path = tmp_path_factory.mktemp("in1k") / "zs.safetensors"
     # One template keeps the 1000-class head quick to build.
@@ -322,9 +319,6 @@ def imagenet_classifier(tmp_path_factory):
 @pytest.mark.parametrize("kind", ["imagenet-v2", "imagenet-r", "objectnet"])
 def test_shifted_imagenet_layouts_score_exactly_the_known_fraction(tmp_path, imagenet_classifier, kind):
     """Half of the images are filed under the class the model predicts (after the projection): 50 % top-1."""
-    from wiseft_core import projections
-    from wiseft_core.images import open_image
-
     classifier, meta, zs = imagenet_classifier
     folder_of = {
         "imagenet-v2": (lambda label: str(label), None, 0),
@@ -373,8 +367,6 @@ def test_cli_sweep_options_out_of_range_exit_2_with_one_line(tmp_path, tiny_pair
 
 def test_no_objectnet_crop_evaluates_objectnet_uncropped_like_the_reference_code(tmp_path, imagenet_classifier,
                                                                                  monkeypatch):
-    from wiseft_core import projections, sweep
-
     _, _, zs = imagenet_classifier
     folder = tmp_path / "objectnet" / "images" / list(projections.objectnet_mapping())[0]
     image_folder(tmp_path / "scratch", ["c"], per_class=1)

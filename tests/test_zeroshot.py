@@ -2,9 +2,12 @@ import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import CLASSNAMES, TINY_VIT
+from open_clip.zero_shot_metadata import SIMPLE_IMAGENET_TEMPLATES
 
-from tests.conftest import CLASSNAMES
+from wiseft_core.checkpoints import load_classifier
 from wiseft_core.errors import WiseftError
+from wiseft_core.models import register_model_config
 from wiseft_core.zeroshot import (
     build_zeroshot_checkpoint,
     load_classnames,
@@ -42,8 +45,6 @@ def test_builtin_class_names_and_template_sets():
 
 
 def test_the_two_simple_template_sets_have_names_that_cannot_be_confused():
-    from open_clip.zero_shot_metadata import SIMPLE_IMAGENET_TEMPLATES
-
     assert [t("fox") for t in load_templates("openclip-simple")] == [t("fox") for t in SIMPLE_IMAGENET_TEMPLATES]
     assert len(load_templates("openclip-simple")) == 7
     assert [t("fox") for t in load_templates("reference-simple")] == ["a photo of a fox."]  # wise-ft's simple_template
@@ -52,9 +53,6 @@ def test_the_two_simple_template_sets_have_names_that_cannot_be_confused():
 
 
 def test_a_built_zero_shot_checkpoint_is_saved_exactly_as_returned_with_its_metadata(tmp_path):
-    from conftest import TINY_VIT
-
-    from wiseft_core.checkpoints import load_classifier
 
     out = tmp_path / "zs.safetensors"
     built = build_zeroshot_checkpoint("wiseft-test-vit", ["fox", "wolf"], "simple", "none", seed=3,
@@ -86,8 +84,6 @@ def test_class_names_and_templates_from_files(tmp_path):
 
 
 def test_new_model_configs_reach_open_clip_through_its_public_hook_and_unsafe_names_are_not_registered():
-    from wiseft_core.models import register_model_config
-
     config = {"embed_dim": 8, "vision_cfg": {"image_size": 32, "layers": 1, "width": 16, "patch_size": 8},
               "text_cfg": {"context_length": 8, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}
     register_model_config("wiseft-hook-test", config)
