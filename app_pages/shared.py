@@ -25,6 +25,7 @@ from wiseft_core import app_launch
 from wiseft_core.commands import zeroshot_command
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_FINETUNED_LINEAR, DEMO_ZEROSHOT, demo_pair_available
 from wiseft_core.errors import WiseftError
+from wiseft_core.zeroshot import TEMPLATE_SETS
 from wiseft_core.markup import escape_markdown
 from wiseft_core.uploads import UploadStore
 
@@ -198,7 +199,7 @@ def _openclip_request(options: app_launch.LaunchOptions) -> tuple[Choice, Choice
                                       key="oc_pretrained")
     if pretrained.startswith("file: "):
         pretrained = str(app_launch.resolve_model_file(pretrained[len("file: "):], options))
-    templates = st.sidebar.selectbox("templates", ["openai", "simple"], key="oc_templates")
+    templates = st.sidebar.selectbox("templates", list(TEMPLATE_SETS), key="oc_templates")
     finetuned = _checkpoint_input("Fine-tuned checkpoint", "oc_ft", options, options.finetuned)
     if not finetuned:
         return None
