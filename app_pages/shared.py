@@ -25,9 +25,9 @@ from wiseft_core import app_launch
 from wiseft_core.commands import zeroshot_command
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_FINETUNED_LINEAR, DEMO_ZEROSHOT, demo_pair_available
 from wiseft_core.errors import WiseftError
-from wiseft_core.zeroshot import TEMPLATE_SETS
 from wiseft_core.markup import escape_markdown
 from wiseft_core.uploads import UploadStore
+from wiseft_core.zeroshot import TEMPLATE_SETS
 
 LOG = logging.getLogger("wiseft.app")
 ALPHA_KEY = "wiseft_alpha"  # the Playground's alpha, read by Curves to mark it on every curve
