@@ -1,24 +1,68 @@
-"""``wiseft demo build --quick`` runs the whole pipeline end to end (tiny sizes; no findings required)."""
+"""``wiseft demo build --quick`` and ``wiseft demo seeds --quick`` run end to end (tiny sizes; no findings)."""
+
+import json
 
 import pytest
 
 from wiseft_core.checkpoints import load_classifier
 from wiseft_core.cli import main
 from wiseft_core.demo import world
+from wiseft_core.demo.build import CLIP_FILE, QUICK, reusable_clip
+from wiseft_core.demo.pretrain import world_fingerprint
 from wiseft_core.results import read_sweep_csv
 
 
 @pytest.mark.slow
-def test_quick_build_writes_a_loadable_pair_samples_and_a_complete_sweep(tmp_path):
-    assert main(["demo", "build", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+def test_quick_build_then_seeds_write_a_pair_a_merged_seed_sweep_and_a_seed_report(tmp_path):
+    work = tmp_path / "work"
+    assert main(["demo", "build", "--quick", "--quiet", "--out", str(tmp_path), "--work", str(work)]) == 0
 
     for name in ("zeroshot", "finetuned", "finetuned_linear"):
         loaded = load_classifier(tmp_path / f"{name}.safetensors")
         assert loaded.meta.model_name == "demo-clip" and loaded.meta.classnames == world.CLASSNAMES
     rows = read_sweep_csv(tmp_path / "sweep.csv")
-    keys = {(r["finetuning"], r["ensemble"], r["alpha"], r["dataset"]) for r in rows}
-    assert len(keys) == len(rows) == 2 * 2 * 3 * len(world.DISTRIBUTIONS)
+    keys = {(r["finetuning"], r["ensemble"], r["alpha"], r["dataset"], r["seed"]) for r in rows}
+    main_rows = 2 * 2 * 3 * len(world.DISTRIBUTIONS)  # both fine-tunings and ensembles, alphas 0, 0.5, 1
+    spread_rows = 1 * 1 * 3 * len(world.DISTRIBUTIONS)  # seed 1: end-to-end, weights only
+    assert len(keys) == len(rows) == main_rows + spread_rows
+    assert {r["seed"] for r in rows if r["finetuning"] == "linear classifier"} == {"0"}
+    assert {r["seed"] for r in rows if r["ensemble"] == "weights" and r["finetuning"] == "end-to-end"} == {"0", "1"}
     assert {r["n"] for r in rows} == {100}  # the quick build's tiny test sets
     assert len(list((tmp_path / "samples").glob("*.png"))) == 5 * len(world.DISTRIBUTIONS)
     assert (tmp_path / "build.log").read_text().strip().endswith("s")
+    info = json.loads((tmp_path / "build.json").read_text())
+    assert info["world_fingerprint"] == world_fingerprint()
+    assert info["look"] == json.loads(json.dumps(world.LOOK.to_dict()))
     assert world.DEFAULT_SIZES["test"] == 2000  # the quick sizes do not leak out of the build
+
+    assert reusable_clip(tmp_path / CLIP_FILE, QUICK.pretrain) is None
+    built_seed1 = (work / "finetuned_p0_s1.safetensors").stat().st_mtime_ns  # the build's spread seed
+    code = main(["demo", "seeds", "--quick", "--quiet", "--out", str(tmp_path), "--work", str(work),
+                 "--pretrain-seeds", "0,1", "--finetune-seeds", "1,3"])
+    assert code == 0
+    report = (tmp_path / "SEEDS.md").read_text()
+    assert "| 0 | 3 | zero-shot |" in report and "| 1 | 3 | α = 0.5 |" in report
+    assert (tmp_path / "pretrained_clip_seed1.safetensors").is_file()
+    assert len((tmp_path / "seeds_val.csv").read_text().splitlines()) == 1 + 4 * 3
+    # the build's own seed-1 fine-tune was reused, not made again; a second run reuses what the first made
+    assert (work / "finetuned_p0_s1.safetensors").stat().st_mtime_ns == built_seed1
+    stamp = (work / "finetuned_p1_s3.safetensors").stat().st_mtime_ns
+    assert main(["demo", "seeds", "--quick", "--quiet", "--out", str(tmp_path), "--work", str(work),
+                 "--pretrain-seeds", "1", "--finetune-seeds", "3"]) == 0
+    assert (work / "finetuned_p1_s3.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_a_pretrained_clip_from_another_recipe_or_world_is_not_reused(tmp_path, monkeypatch):
+    from wiseft_core.demo import build
+    from wiseft_core.demo.model_config import MODEL_NAME, register
+    from wiseft_core.models import create_clip
+
+    clip_model, config, _ = create_clip(MODEL_NAME, None, seed=0, model_config=register())
+    info = {"model_config": config, "pretrain": QUICK.pretrain.to_dict(), "world_fingerprint": world_fingerprint()}
+    path = tmp_path / CLIP_FILE
+    build.save_clip(path, clip_model, info)
+    assert reusable_clip(path, QUICK.pretrain) is None
+    assert reusable_clip(path, build.FULL.pretrain) == "pretrained with another recipe"
+    monkeypatch.setattr(build, "world_fingerprint", lambda: "0123456789abcdef")  # the pretraining world changed
+    assert "another world" in reusable_clip(path, QUICK.pretrain)
+    assert reusable_clip(tmp_path / "missing.safetensors", QUICK.pretrain) == "not found"

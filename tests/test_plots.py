@@ -82,3 +82,19 @@ def test_weight_diff_figure_keeps_block_order():
     fig = weight_diff_figure(diffs)
     assert list(fig.data[0].x) == ["embeddings", "block0", "head"]
     assert list(fig.data[0].y) == [0.1, 0.3, 0.5] and list(fig.data[1].y) == [0.99, 0.95, 0.9]
+
+
+def test_a_curve_measured_for_several_seeds_follows_their_mean_with_min_to_max_whiskers():
+    seeds = [{**r, "seed": str(s), "reference": r["reference"] + s, "shiftA": r["shiftA"] + 2 * s}
+             for s in (0, 1, 2) for r in ROWS]
+    fig = accuracy_curves_figure(seeds, "shiftA", endpoint_line=False)
+    curve = fig.data[0]
+    assert len(fig.data) == 1 and "mean of 3 seeds" in curve.name
+    assert list(curve.x) == [61.0, 71.0, 81.0] and list(curve.y) == [52.0, 59.5, 47.0]
+    assert list(curve.error_y.array) == [2.0, 2.0, 2.0] and list(curve.error_y.arrayminus) == [2.0, 2.0, 2.0]
+    assert list(curve.error_x.array) == [1.0, 1.0, 1.0]
+
+
+def test_a_single_run_curve_has_no_whiskers():
+    curve = accuracy_curves_figure(ROWS, "shiftA", endpoint_line=False).data[0]
+    assert curve.error_y.array is None and "seeds" not in curve.name

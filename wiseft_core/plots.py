@@ -40,6 +40,31 @@ def _interp_at(alphas: Sequence[float], values: Sequence[float], alpha: float) -
     return float(np.interp(alpha, alphas, values))
 
 
+def seed_spread(members: Sequence[dict], x: str, y: str) -> list[dict]:
+    """Per alpha (ascending): mean, min and max of ``x`` and ``y`` over the rows at that alpha, and their count.
+
+    Rows of one curve that share an alpha come from different runs (fine-tuning seeds of a merged
+    sweep); the curve follows their mean and the whiskers span their range.
+    """
+    by_alpha: dict[float, list[dict]] = {}
+    for row in members:
+        by_alpha.setdefault(round(float(row["alpha"]), 9), []).append(row)
+    points = []
+    for alpha in sorted(by_alpha):
+        xs = [float(r[x]) for r in by_alpha[alpha]]
+        ys = [float(r[y]) for r in by_alpha[alpha]]
+        points.append({"alpha": alpha, "x": float(np.mean(xs)), "y": float(np.mean(ys)), "x_min": min(xs),
+                       "x_max": max(xs), "y_min": min(ys), "y_max": max(ys), "runs": len(xs)})
+    return points
+
+
+def _whiskers(points: list[dict], axis: str, scale) -> dict:
+    """Asymmetric error bars from the mean to the min and max of an axis, in the plotted (maybe logit) scale."""
+    return {"type": "data", "symmetric": False, "thickness": 1.2, "width": 3,
+            "array": [scale(p[f"{axis}_max"]) - scale(p[axis]) for p in points],
+            "arrayminus": [scale(p[axis]) - scale(p[f"{axis}_min"]) for p in points]}
+
+
 def accuracy_curves_figure(
     rows: Sequence[dict],
     y: str,
@@ -58,7 +83,9 @@ def accuracy_curves_figure(
     ``rows`` are summary rows (``results.summary_table`` shape) with an ``alpha`` and the x/y
     columns. The dashed zero-shot→fine-tuned chord is what a plain interpolation of the two
     endpoints' *accuracies* would give: WiSE-FT points above it are the paper's effect. The current
-    alpha is marked on every curve by linear interpolation between the measured alphas.
+    alpha is marked on every curve by linear interpolation between the measured alphas. A curve
+    measured for several fine-tuning seeds (rows sharing an alpha, e.g. a merged sweep with a ``seed``
+    column) follows the seeds' mean, with whiskers from their minimum to their maximum.
     """
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
@@ -68,18 +95,26 @@ def accuracy_curves_figure(
     scale = _logit if logit_axes else float
     fig = go.Figure()
     for i, (key, members) in enumerate(groups.items()):
-        members = sorted(members, key=lambda r: float(r["alpha"]))
+        points = seed_spread(members, x, y)
         color = COLORS[i % len(COLORS)]
         name = " · ".join(str(k) for k in key if k)
-        alphas = [float(r["alpha"]) for r in members]
-        xs = [float(r[x]) for r in members]
-        ys = [float(r[y]) for r in members]
+        alphas = [p["alpha"] for p in points]
+        xs = [p["x"] for p in points]
+        ys = [p["y"] for p in points]
+        runs = max(p["runs"] for p in points)
+        spread = {}
+        hover = ("α = %{customdata[0]:.2f}<br>" + x_label + ": %{customdata[1]:.1f}<br>" + y_label
+                 + ": %{customdata[2]:.1f}")
+        if runs > 1:
+            name = f"{name} (mean of {runs} seeds, whiskers: range)"
+            spread = {"error_x": _whiskers(points, "x", scale), "error_y": _whiskers(points, "y", scale)}
+            hover += " (mean of %{customdata[3]:.0f}; range %{customdata[4]:.1f}–%{customdata[5]:.1f})"
         fig.add_trace(go.Scatter(
             x=[scale(v) for v in xs], y=[scale(v) for v in ys], mode="lines+markers", name=name,
-            line={"color": color}, marker={"size": 6},
-            customdata=np.column_stack([alphas, xs, ys]),
-            hovertemplate="α = %{customdata[0]:.2f}<br>" + x_label + ": %{customdata[1]:.1f}<br>"
-            + y_label + ": %{customdata[2]:.1f}<extra>" + name + "</extra>",
+            line={"color": color}, marker={"size": 6}, **spread,
+            customdata=np.column_stack([alphas, xs, ys, [p["runs"] for p in points],
+                                        [p["y_min"] for p in points], [p["y_max"] for p in points]]),
+            hovertemplate=hover + "<extra>" + name + "</extra>",
         ))
         if endpoint_line and alphas[0] == 0.0 and alphas[-1] == 1.0:
             fig.add_trace(go.Scatter(

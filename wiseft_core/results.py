@@ -19,10 +19,12 @@ from wiseft_core.errors import WiseftError
 SWEEP_COLUMNS = ["model", "finetuning", "alpha", "ensemble", "dataset", "role", "top1", "n"]
 ROLES = ("reference", "shift")
 ENSEMBLES = ("weights", "outputs")
-# Columns of a summary_table row that are not one dataset's accuracy ("seed": runs merged by merge-sweeps).
-SUMMARY_KEYS = ("model", "finetuning", "ensemble", "alpha", "reference", "avg_shifts", "avg_ref_shifts", "seed")
 # The ``finetuning`` column: each fine-tuning mode's label (the paper's words).
 FINETUNING_LABELS = {"end-to-end": "end-to-end", "linear": "linear classifier"}
+# Optional: the fine-tuning seed of a row, in files merged from several runs (``wiseft merge-sweeps``).
+SEED_COLUMN = "seed"
+# Columns of a summary_table row that are not one dataset's accuracy.
+SUMMARY_KEYS = ("model", "finetuning", "ensemble", "alpha", "reference", "avg_shifts", "avg_ref_shifts", SEED_COLUMN)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PAPER_PER_ALPHA = ASSETS / "paper" / "paper_per_alpha.csv"
@@ -77,6 +79,8 @@ def read_sweep_csv(source: str | os.PathLike | IO | bytes) -> list[dict]:
             row["alpha"] = float(raw["alpha"])
             row["top1"] = float(raw["top1"])
             row["n"] = int(float(raw["n"]))
+            if SEED_COLUMN in header:
+                row[SEED_COLUMN] = (raw[SEED_COLUMN] or "").strip()
         except (TypeError, ValueError) as err:
             raise WiseftError(f"{name}, line {line_no}: cannot read alpha/top1/n ({err})") from None
         if row["role"] not in ROLES:
@@ -162,10 +166,11 @@ def summary_table(rows: Iterable[dict]) -> list[dict]:
     """
     groups: dict[tuple, dict] = defaultdict(lambda: {"reference": {}, "shift": {}})
     for row in rows:
-        key = (row["model"], row["finetuning"], row["ensemble"], round(float(row["alpha"]), 6))
+        key = (row["model"], row["finetuning"], row["ensemble"], round(float(row["alpha"]), 6),
+               row.get(SEED_COLUMN, ""))
         groups[key][row["role"]][row["dataset"]] = float(row["top1"])
     table = []
-    for (model, finetuning, ensemble, alpha), by_role in sorted(groups.items()):
+    for (model, finetuning, ensemble, alpha, seed), by_role in sorted(groups.items()):
         ref = by_role["reference"]
         shifts = by_role["shift"]
         reference = sum(ref.values()) / len(ref) if ref else None
@@ -174,8 +179,43 @@ def summary_table(rows: Iterable[dict]) -> list[dict]:
         table.append({
             "model": model, "finetuning": finetuning, "ensemble": ensemble, "alpha": alpha,
             "reference": reference, **shifts, "avg_shifts": avg_shifts, "avg_ref_shifts": both,
+            **({SEED_COLUMN: seed} if seed else {}),
         })
     return table
+
+
+def merge_sweeps(sources: Iterable[tuple[str | None, str | os.PathLike]]) -> list[dict]:
+    """Rows of several sweep CSVs in one list, each tagged with its run's seed (label, else its own seed column).
+
+    The same measurement (model, fine-tuning, alpha, ensemble, dataset) twice under one seed is an
+    error naming the file, so a merge never silently averages a run with itself.
+    """
+    merged, seen = [], {}
+    for label, path in sources:
+        for row in read_sweep_csv(path):
+            seed = str(label) if label is not None else row.get(SEED_COLUMN, "")
+            key = (*row_key(row), seed)
+            if key in seen:
+                raise WiseftError(f"{path}: {row['dataset']} at alpha {format_alpha(row['alpha'])} "
+                                  f"({row['finetuning']}, {row['ensemble']}, seed {seed or '-'}) is also in "
+                                  f"{seen[key]}; give each run its own seed label (SEED=FILE)")
+            seen[key] = path
+            merged.append({**row, SEED_COLUMN: seed})
+    return merged
+
+
+def write_sweep_csv(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    """Write rows (with the seed column) to a new sweep CSV, replacing ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*SWEEP_COLUMNS, SEED_COLUMN], extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "alpha": format_alpha(row["alpha"]), "top1": f"{float(row['top1']):.4f}",
+                             SEED_COLUMN: row.get(SEED_COLUMN, "")})
+    os.replace(tmp, path)
 
 
 def format_summary(rows: Iterable[dict]) -> str:
@@ -184,8 +224,9 @@ def format_summary(rows: Iterable[dict]) -> str:
     if not table:
         return "(no results)"
     shift_names = sorted({k for t in table for k in t} - set(SUMMARY_KEYS))
-    headers = ["finetuning", "ensemble", "alpha", "reference", *shift_names, "Avg shifts", "Avg ref., shifts"]
-    keys = ["finetuning", "ensemble", "alpha", "reference", *shift_names, "avg_shifts", "avg_ref_shifts"]
+    seeded = [SEED_COLUMN] if any(SEED_COLUMN in t for t in table) else []
+    headers = ["finetuning", "ensemble", *seeded, "alpha", "reference", *shift_names, "Avg shifts", "Avg ref., shifts"]
+    keys = ["finetuning", "ensemble", *seeded, "alpha", "reference", *shift_names, "avg_shifts", "avg_ref_shifts"]
 
     def cell(value) -> str:
         if value is None:

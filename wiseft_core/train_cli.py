@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from wiseft_core import distributed
 from wiseft_core.datasets import PATH_KINDS
@@ -44,6 +45,19 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     finally:
         distributed.teardown()
     sys.stdout.flush()
+    return 0
+
+
+def _cmd_merge_sweeps(args: argparse.Namespace) -> int:
+    from wiseft_core.results import format_summary, merge_sweeps, write_sweep_csv
+
+    sources = []
+    for item in args.csv:
+        label, sep, path = item.partition("=")
+        sources.append((label, path) if sep and not Path(item).is_file() else (None, item))
+    rows = merge_sweeps(sources)
+    write_sweep_csv(args.out, rows)
+    print(format_summary(rows))
     return 0
 
 
@@ -86,3 +100,10 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="results CSV (appended; finished rows are skipped on rerun)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_sweep)
+
+    p = subparsers.add_parser("merge-sweeps", help="merge sweep CSVs of several runs (e.g. fine-tuning seeds) "
+                              "into one, with a seed column; the Curves page shows their spread")
+    p.add_argument("csv", nargs="+", metavar="[SEED=]CSV",
+                   help="a sweep CSV, labelled with its run's seed (a file's own seed column is kept otherwise)")
+    p.add_argument("--out", required=True, help="merged CSV (replaced)")
+    p.set_defaults(func=_cmd_merge_sweeps)

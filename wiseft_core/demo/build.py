@@ -14,20 +14,24 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from wiseft_core.demo import world
 from wiseft_core.demo.model_config import MODEL_NAME, register
-from wiseft_core.demo.pretrain import PretrainRecipe, generate_pairs, pretrain
+from wiseft_core.demo.pretrain import PretrainRecipe, generate_pairs, pretrain, world_fingerprint
+from wiseft_core.results import merge_sweeps, write_sweep_csv
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "assets" / "demo"
 PRETRAINED_TAG = "wiseft-demo-world"  # not an open_clip tag: the weights exist only in these files
 SAMPLE_INDICES = (1, 6, 13, 28, 36)  # test images: large circle, small plus, large star, small ring, small crescent
 CLIP_FILE = "pretrained_clip.safetensors"  # both towers: lets a rebuild skip pretraining (--reuse-pretrained)
 CLIP_METADATA_KEY = "wiseft_demo_clip"
+# The fingerprint is the pretrained file's reuse key, not a property of the classifier: leaving it out keeps
+# the zero-shot checkpoint (and so the sha256 that fine-tunes record) the same bytes for the same weights.
+NOT_IN_CLASSIFIER = ("model_config", "world_fingerprint")
 SAMPLE_SCALE = 4  # samples are the 32x32 test images enlarged 4x (nearest) so a gallery shows crisp pixels
 
 
@@ -52,6 +56,8 @@ class BuildRecipe:
     split_sizes: dict[str, int] = field(default_factory=lambda: dict(world.DEFAULT_SIZES))
     evals: list[str] = field(default_factory=lambda: [f"demo:{d}" for d in world.DISTRIBUTIONS])
     threads: int = 2
+    # More end-to-end fine-tuning seeds, swept in weight space only: the seed spread the Curves page draws.
+    spread_seeds: tuple[int, ...] = (1, 2)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +75,7 @@ QUICK = BuildRecipe(
     alphas="0,0.5,1",
     split_sizes={"train": 2000, "val": 100, "test": 100},
     threads=1,
+    spread_seeds=(1,),
 )
 
 
@@ -142,6 +149,7 @@ def pretrain_clip(recipe: BuildRecipe, path: Path, log: Callable[[str], None]) -
                         progress=log)
     pretrained = time.perf_counter()
     info = {"model_config": config, "world_seed": world.WORLD_SEED, "pretrain": recipe.pretrain.to_dict(),
+            "world_fingerprint": world_fingerprint(),
             "final_loss": loss_log[-1]["loss"], "logit_scale": loss_log[-1]["logit_scale"],
             "pretrain_seconds": round(pretrained - generated, 1), "generate_seconds": round(generated - started, 1),
             "threads": torch.get_num_threads()}
@@ -151,27 +159,41 @@ def pretrain_clip(recipe: BuildRecipe, path: Path, log: Callable[[str], None]) -
     return info
 
 
-def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], reuse: bool = False) -> dict:
+def reusable_clip(path: Path, recipe: PretrainRecipe) -> str | None:
+    """Why the pretrained CLIP at ``path`` cannot stand for ``recipe`` on today's world (None: it can)."""
+    if not path.is_file():
+        return "not found"
+    _, info, _ = load_clip(path)
+    if info.get("pretrain") != json.loads(json.dumps(recipe.to_dict())):
+        return "pretrained with another recipe"
+    if info.get("world_fingerprint") != world_fingerprint():
+        return "pretrained on another world (the pretraining images or captions have changed)"
+    return None
+
+
+def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], reuse: bool = False,
+                   clip_path: Path | None = None, target: Path | None = None) -> dict:
     """Pretrain (or, with ``reuse``, reload a matching pretrained CLIP) and save the zero-shot classifier."""
     from wiseft_core.zeroshot import build_zeroshot_checkpoint
 
-    clip_path = out / CLIP_FILE
+    clip_path = clip_path or out / CLIP_FILE
+    target = target or out / "zeroshot.safetensors"
     info = None
-    if reuse and clip_path.is_file():
-        _, info, _ = load_clip(clip_path)
-        if info.get("pretrain") != json.loads(json.dumps(recipe.pretrain.to_dict())):
-            log(f"{clip_path.name} was pretrained with another recipe; pretraining again")
-            info = None
+    if reuse:
+        why_not = reusable_clip(clip_path, recipe.pretrain)
+        if why_not is None:
+            info = {}
+            log(f"reusing {clip_path.name} (same pretraining recipe and world)")
         else:
-            log(f"reusing {clip_path.name} (same pretraining recipe)")
+            log(f"{clip_path.name}: {why_not}; pretraining again")
     if info is None:
         info = pretrain_clip(recipe, clip_path, log)
     clip_model, info, preprocessing = load_clip(clip_path)  # fp16-rounded, exactly what a reuse would load
     build_zeroshot_checkpoint(MODEL_NAME, world.CLASSNAMES, list(world.TEMPLATES), PRETRAINED_TAG,
                               clip=(clip_model, info["model_config"], preprocessing), tokenizer=world.tokenizer(),
-                              extra={"demo_world": {k: v for k, v in info.items() if k != "model_config"}},
-                              out=out / "zeroshot.safetensors", dtype=torch.float16)
-    log("wrote zeroshot.safetensors")
+                              extra={"demo_world": {k: v for k, v in info.items() if k not in NOT_IN_CLASSIFIER}},
+                              out=target, dtype=torch.float16)
+    log(f"wrote {target.name}")
     return {"generate_s": info["generate_seconds"], "pretrain_s": info["pretrain_seconds"]}
 
 
@@ -181,7 +203,7 @@ def run_finetune(mode: str, ft: FinetuneRecipe, zeroshot: Path, target: Path, wo
 
     from wiseft_core.finetune import FinetuneConfig, finetune
 
-    run_dir = work / mode
+    run_dir = work / f"{mode}-seed{ft.seed}"
     final = finetune(FinetuneConfig(
         zeroshot=str(zeroshot), train=f"demo:{world.REFERENCE}", out=str(run_dir), mode=mode, **asdict(ft),
         device="cpu", save_dtype="float16", keep_epochs=1, progress=not quiet,
@@ -189,27 +211,60 @@ def run_finetune(mode: str, ft: FinetuneRecipe, zeroshot: Path, target: Path, wo
     shutil.copyfile(final, target)
 
 
-def run_sweeps(recipe: BuildRecipe, out: Path, pairs: list[Path], quiet: bool) -> None:
-    """``wiseft sweep`` of each pair over every distribution, weight- and output-space, into sweep.csv."""
+def finetune_matches(path: Path, zeroshot: Path, mode: str, ft: FinetuneRecipe) -> bool:
+    """Whether the checkpoint at ``path`` is this fine-tune of this zero-shot file (its recorded recipe and sha256)."""
+    from wiseft_core.checkpoints import file_sha256, read_meta
+
+    if not path.is_file():
+        return False
+    made = read_meta(path).recipe or {}
+    want = {"mode": mode, "train": f"demo:{world.REFERENCE}", "lr": ft.lr, "steps": ft.steps, "warmup": ft.warmup,
+            "batch_size": ft.batch_size, "batchnorm": ft.batchnorm, "wd": ft.wd,
+            "label_smoothing": ft.label_smoothing, "seed": ft.seed, "zeroshot_sha256": file_sha256(zeroshot)}
+    return all(made.get(key) == value for key, value in want.items())
+
+
+def spread_checkpoint(work: Path, pretrain_seed: int, seed: int) -> Path:
+    """Where end-to-end fine-tunes of other seeds are kept (outside the assets), shared by build and seeds."""
+    return work / f"finetuned_p{pretrain_seed}_s{seed}.safetensors"
+
+
+def run_sweeps(recipe: BuildRecipe, zeroshot: Path, pairs: list[Path], target: Path, quiet: bool,
+               ensembles: tuple[str, ...] = ("weights", "outputs")) -> None:
+    """``wiseft sweep`` of each pair over every distribution (weight- and output-space) into ``target``."""
     from wiseft_core.sweep import SweepConfig, parse_alphas, run_sweep
 
     for finetuned in pairs:
         run_sweep(SweepConfig(
-            zeroshot=str(out / "zeroshot.safetensors"), finetuned=str(finetuned), evals=list(recipe.evals),
-            out=str(out / "sweep.csv"), alphas=parse_alphas(recipe.alphas), ensembles=["weights", "outputs"],
+            zeroshot=str(zeroshot), finetuned=str(finetuned), evals=list(recipe.evals),
+            out=str(target), alphas=parse_alphas(recipe.alphas), ensembles=list(ensembles),
             reference=f"demo:{world.REFERENCE}", device="cpu", progress=not quiet,
         ))
 
 
-def build(out: Path = DEFAULT_OUT, quick: bool = False, quiet: bool = False, reuse_pretrained: bool = False) -> dict:
-    """Run the whole pipeline into ``out``; returns (and writes to ``build.json``) what was done and how long."""
+def build(out: Path = DEFAULT_OUT, quick: bool = False, quiet: bool = False, reuse_pretrained: bool = False,
+          seeds_work: Path | None = None) -> dict:
+    """Run the whole pipeline into ``out``; returns (and writes to ``build.json``) what was done and how long.
+
+    The extra fine-tuning seeds are kept in ``seeds_work`` (default: beside ``out`` in the temp folder),
+    where ``wiseft demo seeds`` and a later build reuse them while the zero-shot file and recipe match.
+    """
     recipe = QUICK if quick else FULL
     torch.set_num_threads(recipe.threads)
     with world.default_sizes(**recipe.split_sizes):
-        return _build(recipe, out, quick, quiet, reuse_pretrained)
+        return _build(recipe, out, quick, quiet, reuse_pretrained, seeds_work or default_seeds_work(out))
 
 
-def _build(recipe: BuildRecipe, out: Path, quick: bool, quiet: bool, reuse_pretrained: bool) -> dict:
+def default_seeds_work(out: Path) -> Path:
+    """A per-output-folder cache outside the repository (fine-tunes are 2.7 MB each and not shipped)."""
+    import hashlib
+
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:10]
+    return Path(tempfile.gettempdir()) / f"wiseft-demo-seeds-{key}"
+
+
+def _build(recipe: BuildRecipe, out: Path, quick: bool, quiet: bool, reuse_pretrained: bool,
+           seeds_work: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("sweep.csv", "zeroshot.safetensors", "finetuned.safetensors", "finetuned_linear.safetensors"):
         (out / stale).unlink(missing_ok=True)
@@ -219,19 +274,40 @@ def _build(recipe: BuildRecipe, out: Path, quick: bool, quiet: bool, reuse_pretr
     write_samples(out / "samples")
     log(f"wrote samples/ ({len(world.DISTRIBUTIONS) * len(SAMPLE_INDICES)} PNGs)")
     timings.update(build_zeroshot(recipe, out, log, reuse=reuse_pretrained))
-    with tempfile.TemporaryDirectory(prefix="wiseft-demo-") as work:
+    zeroshot = out / "zeroshot.safetensors"
+    with tempfile.TemporaryDirectory(prefix="wiseft-demo-") as tmp:
+        work = Path(tmp)
         for mode, ft, name in (("end-to-end", recipe.end_to_end, "finetuned.safetensors"),
                                ("linear", recipe.linear, "finetuned_linear.safetensors")):
             tick = time.perf_counter()
-            run_finetune(mode, ft, out / "zeroshot.safetensors", out / name, Path(work), quiet)
+            run_finetune(mode, ft, zeroshot, out / name, work, quiet)
             timings[f"finetune_{mode}_s"] = round(time.perf_counter() - tick, 1)
             log(f"fine-tuned {mode} in {timings[f'finetune_{mode}_s']:.0f}s; wrote {name}")
-    tick = time.perf_counter()
-    run_sweeps(recipe, out, [out / "finetuned.safetensors", out / "finetuned_linear.safetensors"], quiet)
-    timings["sweep_s"] = round(time.perf_counter() - tick, 1)
-    log(f"swept both pairs in {timings['sweep_s']:.0f}s; wrote sweep.csv")
+        tick = time.perf_counter()
+        runs = [(str(recipe.end_to_end.seed), work / "sweep_main.csv")]
+        run_sweeps(recipe, zeroshot, [out / "finetuned.safetensors", out / "finetuned_linear.safetensors"],
+                   runs[0][1], quiet)
+        timings["sweep_s"] = round(time.perf_counter() - tick, 1)
+        log(f"swept both pairs in {timings['sweep_s']:.0f}s")
+        for seed in recipe.spread_seeds:
+            tick = time.perf_counter()
+            spread_ft = spread_checkpoint(seeds_work, recipe.pretrain.seed, seed)
+            spread_recipe = replace(recipe.end_to_end, seed=seed)
+            if finetune_matches(spread_ft, zeroshot, "end-to-end", spread_recipe):
+                log(f"reusing {spread_ft} (same zero-shot model and recipe)")
+            else:
+                seeds_work.mkdir(parents=True, exist_ok=True)
+                run_finetune("end-to-end", spread_recipe, zeroshot, spread_ft, work, quiet)
+            runs.append((str(seed), work / f"sweep_seed{seed}.csv"))
+            run_sweeps(recipe, zeroshot, [spread_ft], runs[-1][1], quiet, ensembles=("weights",))
+            timings[f"spread_seed{seed}_s"] = round(time.perf_counter() - tick, 1)
+            log(f"fine-tuned and swept end-to-end seed {seed} in {timings[f'spread_seed{seed}_s']:.0f}s")
+        write_sweep_csv(out / "sweep.csv", merge_sweeps(runs))
+        log(f"wrote sweep.csv (seeds {', '.join(seed for seed, _ in runs)})")
     timings["total_s"] = log.elapsed()
     info = {"quick": quick, "recipe": recipe.to_dict(), "timings": timings, "world_seed": world.WORLD_SEED,
+            "look": world.LOOK.to_dict(), "cue_strength": dict(world.CUE_STRENGTH),
+            "world_fingerprint": world_fingerprint(),
             "torch": torch.__version__, "python": platform.python_version(), "threads": recipe.threads}
     (out / "build.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     if not quick:

@@ -1,4 +1,5 @@
-"""``wiseft demo build [--quick] [--out DIR]``: rebuild the shipped demo pair and its sweep."""
+"""``wiseft demo build [--quick] [--out DIR]``: rebuild the shipped demo pair and its sweep;
+``wiseft demo seeds``: check the lesson on other fine-tuning and pretraining seeds (validation draw)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,37 @@ def _cmd_demo_build(args: argparse.Namespace) -> int:
     from wiseft_core.demo.findings import check_findings, format_findings
 
     out = Path(args.out) if args.out else DEFAULT_OUT
-    build(out, quick=args.quick, quiet=args.quiet, reuse_pretrained=args.reuse_pretrained)
+    build(out, quick=args.quick, quiet=args.quiet, reuse_pretrained=args.reuse_pretrained,
+          seeds_work=Path(args.work) if args.work else None)
     if not args.quick:
         print(format_findings(check_findings(out / "sweep.csv")))
     return 0
+
+
+def _seed_list(text: str) -> list[int]:
+    from wiseft_core.errors import WiseftError
+
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise WiseftError(f"seeds {text!r}: expected a comma list of integers, e.g. 0,1,2") from None
+    if not seeds or min(seeds) < 0:
+        raise WiseftError(f"seeds {text!r}: expected a comma list of non-negative integers, e.g. 0,1,2")
+    return list(dict.fromkeys(seeds))
+
+
+def _cmd_demo_seeds(args: argparse.Namespace) -> int:
+    import sys
+
+    from wiseft_core.demo.build import DEFAULT_OUT, default_seeds_work
+    from wiseft_core.demo.seeds import SEEDS_MD, run_seeds
+
+    out = Path(args.out) if args.out else DEFAULT_OUT
+    work = Path(args.work) if args.work else default_seeds_work(out)
+    results = run_seeds(out, work, _seed_list(args.pretrain_seeds), _seed_list(args.finetune_seeds),
+                        quick=args.quick, quiet=args.quiet, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print((out / SEEDS_MD).read_text(encoding="utf-8"))
+    return 0 if all(r.holds for r in results) or args.quick else 1
 
 
 def register(subparsers) -> None:
@@ -26,4 +54,18 @@ def register(subparsers) -> None:
     p.add_argument("--reuse-pretrained", action="store_true",
                    help="keep OUT/pretrained_clip.safetensors if it was pretrained with the same recipe")
     p.add_argument("--quiet", action="store_true", help="no progress bars (the build log still prints)")
+    p.add_argument("--work", default=None, help="where the extra fine-tuning seeds are kept for `wiseft demo seeds` "
+                   "(default: a folder in the system temp dir)")
     p.set_defaults(func=_cmd_demo_build)
+    s = demo_sub.add_parser("seeds", help="criteria 2-4 on the validation draw for several fine-tuning and "
+                            "pretraining seeds (writes SEEDS.md and seeds_val.csv)")
+    s.add_argument("--finetune-seeds", default="0,1,2", help="comma list (default 0,1,2)")
+    s.add_argument("--pretrain-seeds", default="0,1",
+                   help="comma list (default 0,1); the build's seed uses OUT/pretrained_clip.safetensors, another "
+                   "seed OUT/pretrained_clip_seed<N>.safetensors (pretrained, about 30 min, when missing)")
+    s.add_argument("--out", default=None, help="the demo folder (default: assets/demo of this checkout)")
+    s.add_argument("--work", default=None, help="where fine-tunes are kept for reuse (default: a folder in the "
+                   "system temp dir, shared with `wiseft demo build`)")
+    s.add_argument("--quick", action="store_true", help="tiny sizes and steps (for tests; exit 0 whatever holds)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=_cmd_demo_seeds)

@@ -2,11 +2,14 @@
 
 Pairs mix all six styles with the background colour drawn at random (no spurious cue), so the
 pretrained model is broadly robust but, like CLIP, imprecise on what the captions rarely say (size).
+They are drawn with the world's frozen ``PRETRAIN_LOOK``: the benchmark shifts can change without
+changing the pretrained model.
 Images are generated once into a compact uint8 tensor; training then runs on tensors only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import multiprocessing
 import time
@@ -18,8 +21,8 @@ import torch
 from open_clip.loss import ClipLoss
 
 from wiseft_core.demo.captions import caption
-from wiseft_core.demo.tokenizer import DemoTokenizer
-from wiseft_core.demo.world import DISTRIBUTIONS, NUM_CLASSES, WORLD_SEED, render, sample_scene
+from wiseft_core.demo.tokenizer import VOCAB, DemoTokenizer
+from wiseft_core.demo.world import DISTRIBUTIONS, NUM_CLASSES, PRETRAIN_LOOK, WORLD_SEED, render, sample_scene
 from wiseft_core.finetune import cosine_lr
 
 # Share of each style among pretraining pairs: the photo-like styles a little more, like web data.
@@ -48,9 +51,24 @@ def pretraining_pair(seed: int, index: int) -> tuple[np.ndarray, str]:
     """Pair ``index`` of pretraining stream ``seed``: a uint8 HxWx3 image and its caption."""
     rng = np.random.default_rng([WORLD_SEED, _PRETRAIN_STREAM, seed, index])
     style = DISTRIBUTIONS[int(rng.choice(len(DISTRIBUTIONS), p=[STYLE_WEIGHTS[d] for d in DISTRIBUTIONS]))]
-    scene = sample_scene(rng, style, int(rng.integers(NUM_CLASSES)), cue=False)
-    image = render(rng, scene)
+    scene = sample_scene(rng, style, int(rng.integers(NUM_CLASSES)))
+    image = render(rng, scene, PRETRAIN_LOOK)
     return np.asarray(image, dtype=np.uint8), caption(rng, scene)
+
+
+def world_fingerprint(count: int = 240) -> str:
+    """A digest of the pretraining world as drawn: pixels and captions of the first pairs, and the vocabulary.
+
+    Measured rather than declared, so any change that alters pretraining data (a renderer, a caption
+    rule, a library's resampling) changes it; ``--reuse-pretrained`` compares it before reusing weights.
+    """
+    digest = hashlib.sha256()
+    for index in range(count):
+        image, text = pretraining_pair(0, index)
+        digest.update(image.tobytes())
+        digest.update(text.encode())
+    digest.update(" ".join(VOCAB).encode())
+    return digest.hexdigest()[:16]
 
 
 def _pair_chunk(args: tuple[int, int, int]) -> tuple[np.ndarray, list[str]]:

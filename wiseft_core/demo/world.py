@@ -6,9 +6,13 @@ on a zero-shot/fine-tuned pair that shows the WiSE-FT effect. Every image is a p
 or DDP shards see exactly the same pixels.
 
 The ingredient that makes fine-tuning lose robustness (as on ImageNet) is a *spurious cue*: on the
-reference distribution (and on ``v2``, drawn the same way, like ImageNetV2) class ``c`` sits on background
-colour ``c`` 95 % of the time. The other shifts draw the background colour at random, so a model that
+reference distribution class ``c`` sits on background colour ``c`` 95 % of the time (on ``v2``, a
+re-collection, less often). The other shifts draw the background colour at random, so a model that
 learned the colour shortcut during fine-tuning pays for it there. Pretraining data never has the cue.
+
+How the shifts are drawn is a :class:`Look`. Pretraining pairs are drawn with their own frozen
+``PRETRAIN_LOOK``, so tuning the benchmark shifts (``LOOK``) never changes the pretrained model, just
+as a new test set does not change CLIP's web data.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -59,9 +63,37 @@ FOREGROUNDS: tuple[tuple[str, tuple[int, int, int]], ...] = (
     ("yellow", (250, 230, 50)), ("white", (245, 245, 245)), ("black", (20, 20, 20)),
     ("orange", (250, 140, 20)), ("purple", (150, 50, 220)),
 )
-CUE_STRENGTH = 0.95  # P(background colour index == class index) where the cue holds
+# P(background colour index == class index): the shortcut. ImageNetV2 was re-collected with the same
+# protocol years later, so it keeps part of the reference's incidental regularities, not all of them.
+CUE_STRENGTH = {"photo": 0.95, "v2": 0.2}
 _DIST_IDS = {name: i for i, name in enumerate(DISTRIBUTIONS)}
 _SPLIT_IDS = {"train": 0, "val": 1, "test": 2, "pretrain": 3}
+
+
+@dataclass(frozen=True)
+class Look:
+    """The knobs of the shift styles that the demo's lesson depends on (ranges are (low, high))."""
+
+    sketch_tint: float  # share of the (random) background colour in the sketch paper
+    rendition_texture: float  # amplitude of the painted background's colour noise; 0 = flat paint
+    objectnet_rotation: tuple[float, float]  # radians
+    objectnet_squash: tuple[float, float]
+    objectnet_offcentre: float  # largest shift of the object's centre, px
+    clutter_lines: tuple[int, int]  # adversarial: number of clutter lines, high exclusive
+    clutter_opacity: float
+    adversarial_noise: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Frozen: the look the shipped pretrained CLIP was trained on (any rotation, opaque clutter, flat paint).
+PRETRAIN_LOOK = Look(sketch_tint=0.3, rendition_texture=0.0, objectnet_rotation=(0.0, 2 * math.pi),
+                     objectnet_squash=(0.6, 1.0), objectnet_offcentre=7.0, clutter_lines=(3, 6), clutter_opacity=1.0,
+                     adversarial_noise=14.0)
+# The benchmark shifts: every non-v2 shift breaks the background shortcut while the shape stays legible.
+LOOK = Look(sketch_tint=0.3, rendition_texture=32.0, objectnet_rotation=(-0.5, 0.5), objectnet_squash=(0.8, 1.0),
+            objectnet_offcentre=4.5, clutter_lines=(1, 3), clutter_opacity=0.5, adversarial_noise=8.0)
 
 
 @dataclass(frozen=True)
@@ -214,9 +246,10 @@ def _photo(rng, scene, *, v2: bool = False) -> Image.Image:
     return _finish(canvas, rng, noise=14 if v2 else 6, blur=0.6 if v2 else 0.0)
 
 
-def _sketch(rng, scene) -> Image.Image:
+def _sketch(rng, scene, look: Look) -> Image.Image:
     # Pencil on paper; the paper is tinted by the (random) background colour, so the cue is broken.
-    paper = 0.7 * np.array([235, 230, 215], dtype=np.float32) + 0.3 * _rgb(scene.background, BACKGROUNDS)
+    tint = look.sketch_tint
+    paper = (1 - tint) * np.array([235, 230, 215], dtype=np.float32) + tint * _rgb(scene.background, BACKGROUNDS)
     canvas = np.broadcast_to(paper, (_CANVAS, _CANVAS, 3)) + _smooth_noise(rng, 8, 8)
     radius = _radius(rng, scene.label)
     centre = _centre(rng, radius, 3.5)
@@ -229,10 +262,12 @@ def _sketch(rng, scene) -> Image.Image:
     return _finish(canvas, rng, noise=5)
 
 
-def _rendition(rng, scene) -> Image.Image:
-    # Flat paint, a thick black outline and a flat background with a few brush strokes.
+def _rendition(rng, scene, look: Look) -> Image.Image:
+    # Flat paint, a thick black outline, a painted (textured) background with a few brush strokes.
     bg = _rgb(scene.background, BACKGROUNDS)
     canvas = np.array(np.broadcast_to(bg, (_CANVAS, _CANVAS, 3)))
+    if look.rendition_texture > 0:
+        canvas = canvas + _smooth_noise(rng, 8, look.rendition_texture)
     stroke_layer = Image.new("L", (_CANVAS, _CANVAS), 0)
     draw = ImageDraw.Draw(stroke_layer)
     for _ in range(3):
@@ -251,8 +286,8 @@ def _rendition(rng, scene) -> Image.Image:
     return _finish(canvas, rng, noise=2)
 
 
-def _objectnet(rng, scene) -> Image.Image:
-    # Unusual poses and backgrounds: any rotation, squashed, off-centre, striped/checkered, dim light.
+def _objectnet(rng, scene, look: Look) -> Image.Image:
+    # Unusual poses and backgrounds: tilted, squashed, off-centre, striped/checkered, dim light.
     a = _rgb(scene.background, BACKGROUNDS)
     b = _rgb(int(rng.integers(len(BACKGROUNDS))), BACKGROUNDS)
     y, x = np.mgrid[0:_CANVAS, 0:_CANVAS]
@@ -263,15 +298,15 @@ def _objectnet(rng, scene) -> Image.Image:
         pattern = (x // period + y // period) % 2
     canvas = np.where(pattern[..., None] == 0, a, 0.5 * a + 0.5 * b).astype(np.float32)
     radius = _radius(rng, scene.label)
-    squash = rng.uniform(0.6, 1.0)
-    centre = _centre(rng, radius, 7.0)
-    rotation = rng.uniform(0, 2 * math.pi)
+    squash = rng.uniform(*look.objectnet_squash)
+    centre = _centre(rng, radius, look.objectnet_offcentre)
+    rotation = rng.uniform(*look.objectnet_rotation)
     canvas, _ = _shaded_object(canvas, rng, scene, radius, centre, rotation, squash)
     canvas = canvas * rng.uniform(0.5, 0.8)
     return _finish(canvas, rng, noise=8)
 
 
-def _adversarial(rng, scene) -> Image.Image:
+def _adversarial(rng, scene, look: Look) -> Image.Image:
     # Hard examples: a distractor shape, clutter lines, an occluder and noise (like ImageNet-A).
     bg = _rgb(scene.background, BACKGROUNDS)
     canvas = np.broadcast_to(bg, (_CANVAS, _CANVAS, 3)) + _smooth_noise(rng, 4, 28)
@@ -287,12 +322,12 @@ def _adversarial(rng, scene) -> Image.Image:
     canvas, _ = _shaded_object(canvas, rng, scene, radius, centre, rotation, 1.0)
     clutter = Image.new("RGB", (_CANVAS, _CANVAS), (0, 0, 0))
     clutter_mask = Image.new("L", (_CANVAS, _CANVAS), 0)
-    for _ in range(int(rng.integers(3, 6))):
+    for _ in range(int(rng.integers(*look.clutter_lines))):
         pts = [tuple(p) for p in rng.uniform(0, _CANVAS, size=(2, 2)).tolist()]
         colour = tuple(int(v) for v in rng.integers(0, 256, size=3))
         ImageDraw.Draw(clutter).line(pts, fill=colour, width=2)
         ImageDraw.Draw(clutter_mask).line(pts, fill=255, width=2)
-    cm = np.asarray(clutter_mask, dtype=np.float32)[..., None] / 255.0
+    cm = np.asarray(clutter_mask, dtype=np.float32)[..., None] / 255.0 * look.clutter_opacity
     canvas = canvas * (1 - cm) + np.asarray(clutter, dtype=np.float32) * cm
     # An occluding rectangle over part of the object.
     w, h = rng.uniform(0.5, 1.0) * radius * _SUPER, rng.uniform(0.5, 1.0) * radius * _SUPER
@@ -302,23 +337,22 @@ def _adversarial(rng, scene) -> Image.Image:
     ImageDraw.Draw(occ).rectangle([ox - w / 2, oy - h / 2, ox + w / 2, oy + h / 2], fill=255)
     om = np.asarray(occ, dtype=np.float32)[..., None] / 255.0
     canvas = canvas * (1 - om) + _rgb(int(rng.integers(len(BACKGROUNDS))), BACKGROUNDS) * om
-    return _finish(canvas, rng, noise=14)
+    return _finish(canvas, rng, noise=look.adversarial_noise)
 
 
 _STYLES = {
-    "photo": _photo,
-    "v2": lambda rng, scene: _photo(rng, scene, v2=True),
+    "photo": lambda rng, scene, look: _photo(rng, scene),
+    "v2": lambda rng, scene, look: _photo(rng, scene, v2=True),
     "sketch": _sketch,
     "rendition": _rendition,
     "objectnet": _objectnet,
     "adversarial": _adversarial,
 }
-_CUE_HOLDS = {"photo": True, "v2": True}  # ImageNetV2 is a re-collection: same shortcut as the reference
 
 
-def sample_scene(rng: np.random.Generator, style: str, label: int, cue: bool) -> Scene:
-    """Draw the background (with or without the spurious cue) and a contrasting foreground colour."""
-    if cue and rng.random() < CUE_STRENGTH:
+def sample_scene(rng: np.random.Generator, style: str, label: int, cue: float = 0.0) -> Scene:
+    """Draw the background (class colour with probability ``cue``, else random) and a contrasting foreground."""
+    if cue > 0 and rng.random() < cue:
         background = label
     else:
         background = int(rng.integers(len(BACKGROUNDS)))
@@ -326,16 +360,16 @@ def sample_scene(rng: np.random.Generator, style: str, label: int, cue: bool) ->
     return Scene(style=style, label=label, background=background, foreground=foreground)
 
 
-def render(rng: np.random.Generator, scene: Scene) -> Image.Image:
-    """Draw one 32x32 RGB image of ``scene`` in its style."""
-    return _STYLES[scene.style](rng, scene)
+def render(rng: np.random.Generator, scene: Scene, look: Look | None = None) -> Image.Image:
+    """Draw one 32x32 RGB image of ``scene`` in its style (the benchmark ``LOOK`` unless given)."""
+    return _STYLES[scene.style](rng, scene, LOOK if look is None else look)
 
 
 def generate(distribution: str, split: str, index: int) -> tuple[Image.Image, int]:
     """Image ``index`` of a distribution's split, and its label (classes cycle so splits are balanced)."""
     rng = image_rng(distribution, split, index)
     label = int(index % NUM_CLASSES)
-    scene = sample_scene(rng, distribution, label, cue=_CUE_HOLDS.get(distribution, False))
+    scene = sample_scene(rng, distribution, label, cue=CUE_STRENGTH.get(distribution, 0.0))
     return render(rng, scene), label
 
 
