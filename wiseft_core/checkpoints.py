@@ -415,9 +415,6 @@ def build_classifier(meta: CheckpointMeta, device: str | torch.device | None = N
     return ImageClassifier(tower, head)
 
 
-_build_classifier = build_classifier  # older name, still imported elsewhere
-
-
 def expected_shapes(meta: CheckpointMeta) -> dict[str, tuple[int, ...]]:
     """Every tensor's shape for ``meta``'s architecture, from a model on the meta device (no memory)."""
     return {key: tuple(value.shape) for key, value in build_classifier(meta, "meta").state_dict().items()}
