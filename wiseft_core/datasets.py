@@ -27,7 +27,6 @@ from wiseft_core.models import MAX_CLASSES
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm"}
 IMAGENET_KINDS = ("imagenet", "imagenet-v2", "imagenet-sketch", "imagenet-r", "imagenet-a", "objectnet")
-PATH_KINDS = (*IMAGENET_KINDS, "folder", "csv")
 OBJECTNET_BORDER = 2  # px cropped from every side: ObjectNet images carry a 1-px red frame
 
 
@@ -104,12 +103,7 @@ def load_dataset(spec: str, split: str = "test") -> LoadedDataset:
     kind, path = parse_spec(spec)
     if path is None:
         return _demo(spec, split)
-    loaders = {
-        "imagenet": _imagenet, "imagenet-v2": _imagenet_v2, "imagenet-sketch": _imagenet_sketch,
-        "imagenet-r": _imagenet_r, "imagenet-a": _imagenet_a, "objectnet": _objectnet,
-        "folder": _folder, "csv": _csv,
-    }
-    return loaders[kind](spec, Path(path).expanduser(), split)
+    return LOADERS[kind](spec, Path(path).expanduser(), split)
 
 
 # ---------------------------------------------------------------------------- file listing helpers
@@ -336,3 +330,12 @@ def default_reference(specs: list[str]) -> str | None:
 def matches(spec: str, name: str) -> bool:
     """``--reference NAME`` matches a spec by its exact string or by its registry name (``imagenet``)."""
     return name == spec or name.strip().lower() == spec.partition("=")[0].strip().lower()
+
+
+# NAME=PATH dataset names, each with its loader: the one list every help text and error message derives from.
+LOADERS = {
+    "imagenet": _imagenet, "imagenet-v2": _imagenet_v2, "imagenet-sketch": _imagenet_sketch,
+    "imagenet-r": _imagenet_r, "imagenet-a": _imagenet_a, "objectnet": _objectnet,
+    "folder": _folder, "csv": _csv,
+}
+PATH_KINDS = tuple(LOADERS)
