@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import re
 import secrets
 
 import streamlit as st
@@ -22,6 +23,7 @@ from wiseft_core.talk.rooms import TalkRooms, format_elapsed
 from wiseft_core.talk.slides import clamp_step, live_alpha_index, notes_for
 from wiseft_core.talk.theme import PANEL_CSS
 
+ROOM_ID = re.compile(r"[a-z0-9]{1,16}")  # rooms come from URLs and go into a link: nothing else is let in
 DEFAULT_VIEWPORT = (1280, 720)  # the smaller projector size: a slide built for it fits both
 KEYS_JS = """
 export default function (component) {
@@ -86,7 +88,8 @@ def init_state() -> None:
         st.session_state.talk_lang = lang if lang in LANGS else "en"
     for name in ("presenter", "date"):
         st.session_state.setdefault(f"talk_{name}", query_default(name, ""))
-    st.session_state.setdefault("talk_room", query_default("room", secrets.token_hex(3)))
+    room = query_default("room", "")
+    st.session_state.setdefault("talk_room", room if ROOM_ID.fullmatch(room) else secrets.token_hex(3))
 
 
 def go(action: str) -> None:

@@ -123,3 +123,10 @@ def test_a_loaded_pair_without_a_sweep_shows_the_paper_then_its_own_sweep_once_u
     assert html_text.inline(texts.ui["no_sweep"]) not in html_texts(at)
     assert len(at.get("plotly_chart")) == 2  # the paper's and the uploaded sweep's curves
     assert shown_title(at, "en") == texts.steps[5].title
+
+
+@pytest.mark.usefixtures("app_argv")
+def test_a_room_id_with_markup_from_the_url_never_reaches_the_page():
+    at = open_talk(step="2", room='x"><script>alert(1)</script>')
+    assert "<script>alert" not in html_texts(at)
+    assert re.fullmatch(r"[a-z0-9]{1,16}", at.query_params["room"])

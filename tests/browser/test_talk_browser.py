@@ -1,0 +1,227 @@
+"""The Talk in a real browser: keyboard walk at 1920x1080 and 1280x720 with no scrolling and large text,
+URL state, the speaker-notes tab, and the exported HTML opened from file:// with the network blocked.
+
+Playwright drives Debian's Chromium against `streamlit run app.py`. Screenshots of every step go to
+docs/screenshots/talk/. Under CI=true a missing browser fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app_pair import (  # noqa: E402
+    APP,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO,
+    require_browser,
+    server_app_args,
+    streamlit_server,
+)
+
+from wiseft_core.talk import STEP_COUNT, load_texts  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = REPO / "docs" / "screenshots" / "talk"
+MIN_BODY_PX = 24
+MIN_CODE_PX = 16  # code listings are set at 0.72x the body size
+STEP_MS = 120_000
+NEXT_KEYS = ["ArrowRight", "PageDown", "Space"]
+IDLE_JS = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+           " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')")
+# Smallest font of visible text (code separately), and how far content reaches past the screen.
+MEASURE_JS = """(root) => {
+  const box = document.querySelector(root);
+  let body = 999, code = 999, where = "";
+  for (const el of box.querySelectorAll("*")) {
+    if (el.closest("svg") || el.closest(".notes")) continue;
+    const own = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+    const r = el.getBoundingClientRect();
+    if (!own || !r.width || !r.height) continue;
+    const size = parseFloat(getComputedStyle(el).fontSize);
+    if (el.closest("pre")) { code = Math.min(code, size); continue; }
+    if (size < body) { body = size; where = el.tagName + ": " + el.textContent.trim().slice(0, 40); }
+  }
+  let bottom = 0, right = 0;
+  for (const el of box.querySelectorAll("*")) {
+    if (el.closest(".notes")) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width && r.height) { bottom = Math.max(bottom, r.bottom); right = Math.max(right, r.right); }
+  }
+  const main = document.querySelector('[data-testid="stMain"]') || document.scrollingElement;
+  return {body, code, where, bottom, right, width: innerWidth, height: innerHeight,
+          scroll: [main.scrollHeight - main.clientHeight, main.scrollWidth - main.clientWidth,
+                   document.scrollingElement.scrollHeight - innerHeight]};
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(app_pair, tmp_path_factory):
+    log = tmp_path_factory.mktemp("streamlit_talk") / "server.log"
+    with streamlit_server(APP, log, server_app_args(app_pair)) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def new_page(browser, size: tuple[int, int]):
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    page.set_default_timeout(STEP_MS)
+    return context, page
+
+
+def wait_idle(page) -> None:
+    page.wait_for_timeout(400)
+    page.wait_for_function(IDLE_JS, timeout=STEP_MS)
+    page.wait_for_timeout(600)
+
+
+def fits(m: dict) -> bool:
+    return m["scroll"] == [0, 0, 0] and m["bottom"] <= m["height"] + 1 and m["right"] <= m["width"] + 1
+
+
+def assert_fits(page, root: str, label: str) -> None:
+    """No scrollbar, nothing off screen, text large enough; layout gets a few seconds to settle (charts resize)."""
+    for _ in range(20):
+        m = page.evaluate(MEASURE_JS, root)
+        if fits(m):
+            break
+        page.wait_for_timeout(500)
+    assert m["scroll"] == [0, 0, 0], (label, "scrollbar", m)
+    assert m["bottom"] <= m["height"] + 1 and m["right"] <= m["width"] + 1, (label, "content off screen", m)
+    assert m["body"] >= MIN_BODY_PX, (label, "small text", m)
+    assert m["code"] >= MIN_CODE_PX, (label, "small code", m)
+
+
+def show_step(page, texts, step: int) -> None:
+    """Wait until the step is on screen and its script run has finished (URL updated, no stale elements left)."""
+    page.get_by_text(f"{texts.ui['step']} {step} / {STEP_COUNT}", exact=True).wait_for()
+    page.locator(".talk-h1", has_text=texts.steps[step - 1].title).first.wait_for()
+    page.wait_for_function(f"() => new URLSearchParams(location.search).get('step') === '{step}'")
+    wait_idle(page)
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')")
+
+
+@pytest.mark.parametrize("size,lang", [((1920, 1080), "en"), ((1280, 720), "en"), ((1280, 720), "ru")],
+                         ids=["1920x1080-en", "1280x720-en", "1280x720-ru"])
+def test_keyboard_walks_every_step_without_scrolling_and_with_large_text(server, browser, size, lang):
+    texts = load_texts(lang)
+    context, page = new_page(browser, size)
+    page.goto(f"{server}/talk?step=1&lang={lang}")
+    show_step(page, texts, 1)
+    for step in range(1, STEP_COUNT + 1):
+        if step > 1:
+            page.keyboard.press(NEXT_KEYS[step % len(NEXT_KEYS)])
+            show_step(page, texts, step)
+        assert f"step={step}" in page.url and f"lang={lang}" in page.url
+        figures = page.locator(".st-key-talk_slide .js-plotly-plot")
+        for i in range(figures.count()):
+            figures.nth(i).locator(".main-svg").first.wait_for()
+        assert_fits(page, ".st-key-talk_slide", f"{lang} {size} step {step}")
+        if size == (1920, 1080) or lang == "ru":
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"{lang}_{size[0]}x{size[1]}_step{step:02d}.png"))
+    page.keyboard.press("ArrowLeft")
+    show_step(page, texts, STEP_COUNT - 1)
+    page.keyboard.press("PageUp")
+    show_step(page, texts, STEP_COUNT - 2)
+    page.keyboard.press("Home")
+    show_step(page, texts, 1)
+    page.keyboard.press("End")
+    show_step(page, texts, STEP_COUNT)
+    context.close()
+
+
+def test_a_reload_returns_to_the_same_screen(server, browser):
+    texts = load_texts("ru")
+    context, page = new_page(browser, (1280, 720))
+    page.goto(f"{server}/?page=talk&step=5&alpha=0.5&lang=ru")
+    show_step(page, texts, 5)
+    page.reload()
+    show_step(page, texts, 5)
+    assert re.search(r"step=5", page.url) and "lang=ru" in page.url and "alpha=0.5" in page.url
+    context.close()
+
+
+def test_the_speaker_notes_tab_follows_the_presenting_tab_with_next_step_and_timer(server, browser):
+    texts = load_texts("en")
+    context, page = new_page(browser, (1280, 720))
+    page.goto(f"{server}/talk?step=2&room=brw1")
+    show_step(page, texts, 2)
+    notes = context.new_page()
+    notes.set_default_timeout(STEP_MS)
+    notes.goto(f"{server}/talk?view=notes&room=brw1")
+    notes.get_by_text(f"2 / {STEP_COUNT} · {texts.steps[1].title}").wait_for()
+    page.keyboard.press("ArrowRight")
+    show_step(page, texts, 3)
+    notes.get_by_text(f"3 / {STEP_COUNT} · {texts.steps[2].title}").wait_for(timeout=15_000)
+    notes.get_by_text(texts.steps[3].title).first.wait_for()  # the next step
+    notes.get_by_text(re.compile(r"\d\d:\d\d")).first.wait_for()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def exported_html(app_pair, tmp_path_factory):
+    """The whole talk exported by the library from the same pair the app runs on."""
+    from wiseft_core.pair import load_pair
+    from wiseft_core.talk import build_talk
+    from wiseft_core.talk.data import build_talk_data, default_sweep
+    from wiseft_core.talk.export import talk_html
+
+    texts = load_texts("en")
+    pair = load_pair(*app_pair)
+    data = build_talk_data(pair, *default_sweep(app_pair[0]))
+    path = tmp_path_factory.mktemp("talk_export") / "talk_en.html"
+    path.write_text(talk_html(build_talk(data, texts), texts), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720)], ids=["1920x1080", "1280x720"])
+def test_the_exported_html_works_offline_from_file_with_the_network_blocked(browser, exported_html, size):
+    texts = load_texts("en")
+    context, page = new_page(browser, size)
+    asked = []
+
+    def block(route):
+        if route.request.url.startswith("file:"):
+            return route.continue_()
+        asked.append(route.request.url)
+        return route.abort()
+
+    context.route("**/*", block)
+    context.set_offline(True)
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(exported_html.as_uri())
+    for step in range(1, STEP_COUNT + 1):
+        if step > 1:
+            page.keyboard.press(NEXT_KEYS[step % len(NEXT_KEYS)])
+        page.wait_for_function(f"window.talkReady === {step}")
+        active = page.locator(".slide.active")
+        assert active.locator("h1").inner_text() == texts.steps[step - 1].title
+        assert active.locator(".plot").count() == active.locator(".plot:has(.main-svg)").count()  # all drawn
+        assert_fits(page, ".slide.active", f"export {size} step {step}")
+        assert page.url.endswith(f"#{step}")
+    assert not page.locator(".slide.active .notes").is_visible()
+    page.keyboard.press("n")
+    assert page.locator(".slide.active .notes").is_visible()
+    page.keyboard.press("Home")
+    page.wait_for_function("window.talkReady === 1")
+    assert asked == [] and errors == []
+    context.close()
