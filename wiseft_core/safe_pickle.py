@@ -204,11 +204,17 @@ class _Reader:
             (numel,) = struct.unpack("<q", stream.read(8).ljust(8, b"\xff"))
             want = pending[str(key)]
             nbytes = numel * want.dtype.itemsize
-            if numel != want.numel or nbytes > len(data) - stream.tell():
-                raise WiseftError(f"{self.label}: storage {key} declares {want.numel} elements but the file "
+            if nbytes > len(data) - stream.tell() or numel < 0:
+                raise WiseftError(f"{self.label}: storage {key} declares {numel} elements but the file "
                                   "holds fewer bytes")
-            storages[str(key)] = _Storage(torch.frombuffer(bytearray(stream.read(nbytes)), dtype=want.dtype)
-                                          if nbytes else torch.empty(0, dtype=want.dtype))
+            if numel != want.numel:
+                raise WiseftError(f"{self.label}: storage {key} holds {numel} elements where its tensor expects "
+                                  f"{want.numel}")
+            at = stream.tell()
+            stream.seek(at + nbytes)
+            raw = bytearray(memoryview(data)[at:at + nbytes])  # one copy: torch needs a writable buffer
+            storages[str(key)] = _Storage(torch.frombuffer(raw, dtype=want.dtype) if nbytes
+                                          else torch.empty(0, dtype=want.dtype))
         end = stream.tell()
         stream.seek(start)
         obj = self.unpickler(stream, lambda pid: storages[self._storage_ref(pid)[0]]).load()

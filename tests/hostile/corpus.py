@@ -187,9 +187,25 @@ CHECKPOINT_CASES = [
     Case("nan_weight", "finetuned", _weights_with(float("nan"), "nan"), r"holds 1 NaN/Inf value"),
     Case("inf_weight", "finetuned", _weights_with(float("inf"), "inf"), r"holds 1 NaN/Inf value"),
     Case("deflated_zip", "finetuned", _deflated_zip, r"zip entry .* is compressed"),
-    Case("code_payload_zip", "finetuned", _code_payload_zip, r"payload.pt"),
-    Case("code_payload_raw_pickle", "finetuned", _code_payload_raw, r"payload_raw.pt"),
+    Case("code_payload_zip", "finetuned", _code_payload_zip, r"payload.pt refers to (os|posix)\.system.*nothing from "
+         r"the file was run", forbid="trust-pickle"),
+    Case("code_payload_raw_pickle", "finetuned", _code_payload_raw, r"payload_raw.pt refers to (os|posix)\.system",
+         forbid="trust-pickle"),
+    Case("storage_claims_more_than_the_file", "finetuned", lambda f, v: _storage_lie(f, v),
+         r"declares 1000000000000 elements but the file holds fewer bytes"),
 ]
+
+
+def _storage_lie(folder: Path, valid: Path) -> Path:
+    """A raw pickle whose embedded storage says 10^12 elements over 64 bytes: refused before allocating."""
+    buffer = io.BytesIO()
+    pickle.dump({"head.weight": torch.zeros(16)}, buffer, protocol=4)
+    data = bytearray(buffer.getvalue())
+    where = data.rfind((16).to_bytes(8, "little"))  # the element count right before the raw data
+    data[where:where + 8] = (10 ** 12).to_bytes(8, "little")
+    path = folder / "storage_lie.pt"
+    path.write_bytes(bytes(data))
+    return path
 
 
 def _json_bomb(folder: Path, valid: Path) -> Path:
