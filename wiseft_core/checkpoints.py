@@ -444,6 +444,15 @@ def check_shapes(shapes: dict[str, tuple[int, ...]], meta: CheckpointMeta, label
                           + describe_mismatch(expected, shapes))
 
 
+def check_fits_file(tensors: dict[str, torch.Tensor], file_size: int, label: str) -> None:
+    """Tensors cannot hold more data than their file: zero or overlapping strides could make a few bytes
+    look like a huge model (whose architecture is then inferred from those shapes)."""
+    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    if total > file_size + (1 << 20):
+        raise WiseftError(f"{label}: its tensors claim {total:,} bytes but the file has {file_size:,}; "
+                          "overlapping or zero-stride tensors are refused")
+
+
 def check_finite(tensors: dict[str, torch.Tensor], label: str) -> None:
     """NaN or Inf weights make every prediction NaN: refuse them, naming the tensor."""
     for key, value in tensors.items():
@@ -483,6 +492,7 @@ def _load(path: Path, label: str, device: str | torch.device, trust_pickle: bool
 
         raw, found = _read_torch_file(path, label, trust_pickle)
         tensors = normalise_keys(raw)
+        check_fits_file(tensors, path.stat().st_size, label)
         openai = wiseft_import.is_openai_clip(raw, found)
         if like is None and not openai:
             raise WiseftError(

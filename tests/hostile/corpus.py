@@ -191,9 +191,26 @@ CHECKPOINT_CASES = [
          r"the file was run", forbid="trust-pickle"),
     Case("code_payload_raw_pickle", "finetuned", _code_payload_raw, r"payload_raw.pt refers to (os|posix)\.system",
          forbid="trust-pickle"),
+    Case("zero_stride_tensor", "zeroshot", lambda f, v: _zero_stride(f, v),
+         r"tensors claim [\d,]+ bytes but the file has"),
     Case("storage_claims_more_than_the_file", "finetuned", lambda f, v: _storage_lie(f, v),
          r"declares 1000000000000 elements but the file holds fewer bytes"),
 ]
+
+
+def _zero_stride(folder: Path, valid: Path) -> Path:
+    """A wise-ft-looking state dict whose ViT-sized weights are zero-stride views of one float each."""
+    one = torch.zeros(1)
+    width, patch = 8192, 32
+    tensors = {
+        "image_encoder.model.visual.conv1.weight": one.expand(width, 3, patch, patch),
+        "image_encoder.model.visual.positional_embedding": one.expand(50, width),
+        "image_encoder.model.visual.proj": one.expand(width, 512),
+        "classification_head.weight": one.expand(1000, 512),
+    }
+    path = folder / "zero_stride.pt"
+    torch.save(tensors, path)
+    return path
 
 
 def _storage_lie(folder: Path, valid: Path) -> Path:
