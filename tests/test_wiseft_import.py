@@ -308,3 +308,11 @@ def test_read_as_checkpoint_returns_what_save_classifier_takes(run, tmp_path):
     loaded = load_classifier(tmp_path / "zs.safetensors")
     assert loaded.meta.recipe["sha256"] == file_sha256(run["folder"] / "zeroshot.pt")
     assert torch.equal(loaded.model.head.weight, run["zeroshot"].classification_head.weight.detach())
+
+
+def test_convert_refuses_a_file_as_out_dir_before_reading_anything(tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    code = main(["convert", str(tmp_path / "missing_zs.pt"), str(tmp_path / "missing_ft.pt"),
+                 "--out-dir", str(tmp_path / "taken")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--out-dir" in err and "is a file" in err and err.count("\n") == 1

@@ -175,12 +175,12 @@ def convert_pair(zeroshot: str | Path, finetuned: str | Path, out_dir: str | Pat
     """``wiseft convert``: both sides of a wise-ft pair as our safetensors, with full metadata and their sources."""
     from wiseft_core.pair import make_pair
 
-    zs = load_classifier(zeroshot, classnames=classnames)
-    ft = load_classifier(finetuned, like=zs.meta, classnames=classnames)
-    make_pair(zs, ft, "cpu")  # the same checks as any pair: classes, shapes, dtypes
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise WiseftError(f"--out-dir {out_dir} is a file; give a folder")
+    zs = load_classifier(zeroshot, classnames=classnames)
+    ft = load_classifier(finetuned, like=zs.meta, classnames=classnames)
+    make_pair(zs, ft, "cpu")  # the same checks as any pair: classes, shapes, dtypes
     paths = out_dir / "zeroshot.safetensors", out_dir / "finetuned.safetensors"
     for loaded, path in zip((zs, ft), paths):
         save_classifier(path, loaded.model, replace(loaded.meta, recipe=import_recipe(loaded)))
