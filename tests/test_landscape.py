@@ -78,3 +78,38 @@ def test_bad_path_argument_is_one_line(capsys):
     assert main(["landscape", "--path", "only-one-file.safetensors", "--eval", "demo:photo", "--out", "x.csv"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "NAME=THETA0,THETA1" in err[0]
+
+
+def test_sweep_metrics_loss_writes_a_loss_column_that_matches_the_landscape(tiny_pair_files, folder_spec, tmp_path):
+    from wiseft_core.results import LOSS_COLUMN, SWEEP_COLUMNS, read_sweep_csv
+
+    zs, ft, _ = tiny_pair_files
+    out = tmp_path / "sweep.csv"
+    assert main(["sweep", "--zeroshot", str(zs), "--finetuned", str(ft), "--eval", folder_spec, "--quiet",
+                 "--alphas=-0.5,0,0.5,1,1.5", "--ensemble", "weights,outputs", "--metrics", "top1,loss",
+                 "--batch-size", "4", "--out", str(out)]) == 0
+    assert out.read_text().splitlines()[0] == ",".join([*SWEEP_COLUMNS, LOSS_COLUMN])
+    rows = read_sweep_csv(out)
+    (path,) = measure_path("ours", load_pair(zs, ft), [load_dataset(folder_spec)], [-0.5, 0.5, 1.5], batch_size=4)
+    by_alpha = {r["alpha"]: r[LOSS_COLUMN] for r in rows if r["ensemble"] == "weights"}
+    assert sorted(by_alpha) == path.alphas
+    assert [by_alpha[a] for a in path.alphas] == pytest.approx(path.losses, abs=1e-6)
+    outputs = {r["alpha"]: r[LOSS_COLUMN] for r in rows if r["ensemble"] == "outputs"}
+    assert outputs[0.0] == by_alpha[0.0] and outputs[1.0] == by_alpha[1.0]  # the two ensembles share their ends
+
+
+def test_sweep_without_loss_keeps_the_old_header_and_refuses_to_add_loss_to_it(tiny_pair_files, folder_spec,
+                                                                                tmp_path, capsys):
+    from wiseft_core.results import SWEEP_COLUMNS
+
+    zs, ft, _ = tiny_pair_files
+    out = tmp_path / "sweep.csv"
+    args = ["sweep", "--zeroshot", str(zs), "--finetuned", str(ft), "--eval", folder_spec, "--quiet",
+            "--alphas", "0,1", "--out", str(out)]
+    assert main(args) == 0
+    assert out.read_text().splitlines()[0] == ",".join(SWEEP_COLUMNS)
+    capsys.readouterr()
+    assert main([*args, "--metrics", "top1,loss"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "without a loss column" in err[0]
+    assert main([*args, "--metrics", "top5"]) == 2

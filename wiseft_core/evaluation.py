@@ -133,9 +133,16 @@ class BatchCache:
 
 def count_correct(logits: torch.Tensor, labels: torch.Tensor, loaded: LoadedDataset) -> int:
     """Correct top-1 predictions after the dataset's projection onto its own label space."""
+    return score(logits, labels, loaded)[0]
+
+
+def score(logits: torch.Tensor, labels: torch.Tensor, loaded: LoadedDataset) -> tuple[int, float]:
+    """(correct top-1, summed cross-entropy) after the dataset's projection onto its own label space."""
     if loaded.projection is not None:
         logits = loaded.projection(logits)
-    return int((logits.argmax(dim=1) == labels.to(logits.device)).sum())
+    labels = labels.to(logits.device)
+    loss = float(torch.nn.functional.cross_entropy(logits.float(), labels, reduction="sum")) if len(labels) else 0.0
+    return int((logits.argmax(dim=1) == labels).sum()), loss
 
 
 def reduce_counts(correct: Sequence[int], n: int) -> tuple[list[int], int]:
@@ -145,6 +152,11 @@ def reduce_counts(correct: Sequence[int], n: int) -> tuple[list[int], int]:
     return values[:-1], values[-1]
 
 
+def reduce_sums(values: Sequence[float]) -> list[float]:
+    """Sum float totals (summed losses) over ranks (one all_reduce)."""
+    return distributed.all_reduce_sum(torch.tensor(list(values), dtype=torch.float64)).tolist()
+
+
 def percent(correct: int, n: int) -> float:
     return 100.0 * correct / n if n else float("nan")
 
@@ -152,41 +164,57 @@ def percent(correct: int, n: int) -> float:
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, batches, loaded: LoadedDataset, device: torch.device) -> tuple[int, int]:
     """(correct, n) of one classifier, summed over ranks."""
+    return accuracy_and_loss(model, batches, loaded, device)[:2]
+
+
+@torch.no_grad()
+def accuracy_and_loss(model: torch.nn.Module, batches, loaded: LoadedDataset, device: torch.device
+                      ) -> tuple[int, int, float]:
+    """(correct, n, summed cross-entropy) of one classifier, summed over ranks."""
     model.eval()
     correct = n = 0
+    loss = 0.0
     for images, labels in batches:
-        logits = model(images.to(device, non_blocking=True))
-        correct += count_correct(logits, labels, loaded)
+        batch_correct, batch_loss = score(model(images.to(device, non_blocking=True)), labels, loaded)
+        correct += batch_correct
+        loss += batch_loss
         n += len(labels)
     (correct,), n = reduce_counts([correct], n)
-    return correct, n
+    (loss,) = reduce_sums([loss])
+    return correct, n, loss
 
 
 @torch.no_grad()
 def weight_space_accuracies(interpolator: WeightInterpolator, alphas: Sequence[float], batches,
-                            loaded: LoadedDataset, device: torch.device) -> Iterator[tuple[float, int, int]]:
-    """(alpha, correct, n) of theta(alpha): the engine's live model, one pass over the data per alpha."""
+                            loaded: LoadedDataset, device: torch.device, with_loss: bool = False
+                            ) -> Iterator[tuple]:
+    """(alpha, correct, n[, summed loss]) of theta(alpha): the engine's live model, one pass per alpha."""
     for alpha in alphas:
         interpolator.set_alpha(alpha)
-        correct, n = accuracy(interpolator.model, batches, loaded, device)
-        yield alpha, correct, n
+        correct, n, loss = accuracy_and_loss(interpolator.model, batches, loaded, device)
+        yield (alpha, correct, n, loss) if with_loss else (alpha, correct, n)
 
 
 @torch.no_grad()
 def output_space_accuracies(model0: torch.nn.Module, model1: torch.nn.Module, alphas: Sequence[float],
                             batches,
-                            loaded: LoadedDataset, device: torch.device) -> list[tuple[float, int, int]]:
-    """(alpha, correct, n) for every output-space ensemble from one pass of both endpoints."""
+                            loaded: LoadedDataset, device: torch.device, with_loss: bool = False) -> list[tuple]:
+    """(alpha, correct, n[, summed loss]) for every output-space ensemble from one pass of both endpoints."""
     correct = [0] * len(alphas)
+    losses = [0.0] * len(alphas)
     n = 0
     for images, labels in batches:
         images = images.to(device, non_blocking=True)
         logits0, logits1 = model0(images), model1(images)
         for i, alpha in enumerate(alphas):
-            correct[i] += count_correct(ensemble_outputs(logits0, logits1, alpha), labels, loaded)
+            batch_correct, batch_loss = score(ensemble_outputs(logits0, logits1, alpha), labels, loaded)
+            correct[i] += batch_correct
+            losses[i] += batch_loss
         n += len(labels)
     correct, n = reduce_counts(correct, n)
-    return [(alpha, c, n) for alpha, c in zip(alphas, correct, strict=True)]
+    losses = reduce_sums(losses)
+    width = 4 if with_loss else 3
+    return [(alpha, c, n, loss)[:width] for alpha, c, loss in zip(alphas, correct, losses, strict=True)]
 
 
 @torch.no_grad()
@@ -212,7 +240,8 @@ def head_only_accuracies(
     weight_alphas: Sequence[float],
     output_alphas: Sequence[float],
     chunk: int = 8192,
-) -> tuple[list[tuple[float, int, int]], list[tuple[float, int, int]]]:
+    with_loss: bool = False,
+) -> tuple[list[tuple], list[tuple]]:
     """LC fast path: every alpha of both ensembles on cached features (towers identical, heads differ).
 
     Weight space still goes through the engine, on the only tensors that differ: a WeightInterpolator
@@ -220,16 +249,22 @@ def head_only_accuracies(
     """
     interpolator = WeightInterpolator(WeightEndpoints(head0.state_dict(), head1.state_dict()), copy.deepcopy(head0))
 
-    def counts(logit_fn: Callable[[torch.Tensor], torch.Tensor]) -> int:
-        return sum(count_correct(logit_fn(features[i:i + chunk]), labels[i:i + chunk], loaded)
-                   for i in range(0, len(features), chunk))
+    def counts(logit_fn: Callable[[torch.Tensor], torch.Tensor]) -> tuple[int, float]:
+        scores = [score(logit_fn(features[i:i + chunk]), labels[i:i + chunk], loaded)
+                  for i in range(0, len(features), chunk)]
+        return sum(c for c, _ in scores), sum(loss for _, loss in scores)
 
     weights = []
     for alpha in weight_alphas:
         interpolator.set_alpha(alpha)
         weights.append(counts(interpolator.model))
     outputs = [counts(lambda f, a=alpha: ensemble_outputs(head0(f), head1(f), a)) for alpha in output_alphas]
-    correct, n = reduce_counts([*weights, *outputs], len(labels))
-    w = [(a, c, n) for a, c in zip(weight_alphas, correct[:len(weights)], strict=True)]
-    o = [(a, c, n) for a, c in zip(output_alphas, correct[len(weights):], strict=True)]
+    both = [*weights, *outputs]
+    correct, n = reduce_counts([c for c, _ in both], len(labels))
+    losses = reduce_sums([loss for _, loss in both])
+    width = 4 if with_loss else 3
+    w = [(a, c, n, loss)[:width] for a, c, loss in zip(weight_alphas, correct[:len(weights)], losses[:len(weights)],
+                                                        strict=True)]
+    o = [(a, c, n, loss)[:width] for a, c, loss in zip(output_alphas, correct[len(weights):], losses[len(weights):],
+                                                        strict=True)]
     return w, o

@@ -23,6 +23,8 @@ ENSEMBLES = ("weights", "outputs")
 FINETUNING_LABELS = {"end-to-end": "end-to-end", "linear": "linear classifier"}
 # Optional: the fine-tuning seed of a row, in files merged from several runs (``wiseft merge-sweeps``).
 SEED_COLUMN = "seed"
+# Optional: mean cross-entropy, in files swept with ``--metrics top1,loss`` (empty where not measured).
+LOSS_COLUMN = "loss"
 # Columns of a summary_table row that are not one dataset's accuracy.
 SUMMARY_KEYS = ("model", "finetuning", "ensemble", "alpha", "reference", "avg_shifts", "avg_ref_shifts", SEED_COLUMN)
 
@@ -81,6 +83,8 @@ def read_sweep_csv(source: str | os.PathLike | IO | bytes) -> list[dict]:
             row["n"] = int(float(raw["n"]))
             if SEED_COLUMN in header:
                 row[SEED_COLUMN] = (raw[SEED_COLUMN] or "").strip()
+            if LOSS_COLUMN in header:
+                row[LOSS_COLUMN] = float(raw[LOSS_COLUMN]) if (raw[LOSS_COLUMN] or "").strip() else None
         except (TypeError, ValueError) as err:
             raise WiseftError(f"{name}, line {line_no}: cannot read alpha/top1/n ({err})") from None
         if row["role"] not in ROLES:
@@ -128,31 +132,45 @@ def verified_sweep_text(path: Path, text: str) -> list[dict]:
     lines = list(csv.reader(io.StringIO(text)))
     if not lines:
         return []
-    if lines[0] != SWEEP_COLUMNS:
+    if lines[0] not in (SWEEP_COLUMNS, [*SWEEP_COLUMNS, LOSS_COLUMN]):
         raise WiseftError(f"{path} is not a wiseft sweep CSV (header {','.join(lines[0])!r}, expected "
                           f"{','.join(SWEEP_COLUMNS)!r}); choose another --out")
     for line_no, fields in enumerate(lines[1:], start=2):
-        if len(fields) != len(SWEEP_COLUMNS):
-            raise WiseftError(f"{path}, line {line_no}: {len(fields)} fields, expected {len(SWEEP_COLUMNS)}; "
+        if len(fields) != len(lines[0]):
+            raise WiseftError(f"{path}, line {line_no}: {len(fields)} fields, expected {len(lines[0])}; "
                               "the file is damaged: fix or remove that line, or choose another --out")
     if len(lines) == 1:
         return []
     return read_sweep_csv(text.encode("utf-8"))
 
 
+def has_loss_column(path: str | os.PathLike) -> bool:
+    """Whether an existing sweep CSV's header ends with the optional loss column."""
+    with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+        return next(csv.reader(handle), []) == [*SWEEP_COLUMNS, LOSS_COLUMN]
+
+
 def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
-    """Append rows (writing the header for a new file) and flush, so an interrupted sweep keeps them."""
+    """Append rows (writing the header for a new file) and flush, so an interrupted sweep keeps them.
+
+    A new file gets the loss column when its rows carry a loss; an existing file keeps its header.
+    """
     path = Path(path)
+    rows = list(rows)
     new = not path.exists() or path.stat().st_size == 0
+    with_loss = any(LOSS_COLUMN in r for r in rows) if new else has_loss_column(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=SWEEP_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=[*SWEEP_COLUMNS, *[LOSS_COLUMN] * with_loss],
+                                extrasaction="ignore")
         if new:
             writer.writeheader()
         for row in rows:
             out = dict(row)
             out["alpha"] = format_alpha(row["alpha"])
             out["top1"] = f"{float(row['top1']):.4f}"
+            if with_loss:
+                out[LOSS_COLUMN] = "" if row.get(LOSS_COLUMN) is None else f"{float(row[LOSS_COLUMN]):.6f}"
             writer.writerow(out)
         handle.flush()
         os.fsync(handle.fileno())
@@ -205,16 +223,21 @@ def merge_sweeps(sources: Iterable[tuple[str | None, str | os.PathLike]]) -> lis
 
 
 def write_sweep_csv(path: str | os.PathLike, rows: Iterable[dict]) -> None:
-    """Write rows (with the seed column) to a new sweep CSV, replacing ``path`` atomically."""
+    """Write rows (with the seed column, and the loss column if any row has a loss) to a new sweep CSV."""
     path = Path(path)
+    rows = list(rows)
+    with_loss = any(r.get(LOSS_COLUMN) is not None for r in rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[*SWEEP_COLUMNS, SEED_COLUMN], extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=[*SWEEP_COLUMNS, SEED_COLUMN, *[LOSS_COLUMN] * with_loss],
+                                extrasaction="ignore")
         writer.writeheader()
         for row in rows:
+            loss = row.get(LOSS_COLUMN)
             writer.writerow({**row, "alpha": format_alpha(row["alpha"]), "top1": f"{float(row['top1']):.4f}",
-                             SEED_COLUMN: row.get(SEED_COLUMN, "")})
+                             SEED_COLUMN: row.get(SEED_COLUMN, ""),
+                             LOSS_COLUMN: "" if loss is None else f"{float(loss):.6f}"})
     os.replace(tmp, path)
 
 

@@ -89,6 +89,18 @@ def parse_ensembles(values: list[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+METRICS = ("top1", "loss")
+
+
+def parse_metrics(text: str | None) -> list[str]:
+    """``--metrics top1,loss``: top-1 is always measured; ``loss`` adds the mean cross-entropy column."""
+    names = [n.strip() for n in (text or "top1").split(",") if n.strip()]
+    bad = [n for n in names if n not in METRICS]
+    if bad:
+        raise WiseftError(f"--metrics {bad[0]!r}: expected a comma list of {', '.join(METRICS)}")
+    return ["top1", *(["loss"] if "loss" in names else [])]
+
+
 @dataclass
 class SweepConfig:
     zeroshot: str
@@ -106,6 +118,7 @@ class SweepConfig:
     objectnet_crop: bool = True  # False: no 2-px border crop, as the reference code (it defines but never applies it)
     progress: bool = True
     force_slow_path: bool = False  # for tests and benchmarks: never use the LC fast path
+    metrics: list[str] = field(default_factory=lambda: ["top1"])  # "loss" adds the mean cross-entropy
 
 
 def finetuning_of(pair: ClassifierPair, override: str | None = None) -> str:
@@ -172,6 +185,9 @@ def run_sweep(config: SweepConfig) -> list[dict]:
     env = distributed.setup(config.device)
     out = Path(config.out)
     done = {results.row_key(r) for r in read_existing(out, repair=env.is_main)}
+    with_loss = "loss" in config.metrics
+    if with_loss and out.is_file() and out.stat().st_size and not results.has_loss_column(out):
+        raise WiseftError(f"{out} was written without a loss column; give --metrics loss another --out")
     distributed.barrier()  # every rank has read the finished rows before rank 0 appends new ones
 
     pair = load_pair(config.zeroshot, config.finetuned, device=env.device)
@@ -192,8 +208,9 @@ def run_sweep(config: SweepConfig) -> list[dict]:
 
     def emit(spec: str, ensemble: str, triples) -> None:
         rows = [{"model": model_name, "finetuning": finetuning, "alpha": alpha, "ensemble": ensemble,
-                 "dataset": spec, "role": roles[spec], "top1": evaluation.percent(correct, n), "n": n}
-                for alpha, correct, n in triples]
+                 "dataset": spec, "role": roles[spec], "top1": evaluation.percent(correct, n), "n": n,
+                 **({"loss": loss / n if n else None} if with_loss else {})}
+                for alpha, correct, n, loss in triples]
         if rows and any(r["n"] == 0 for r in rows):
             raise WiseftError(f"dataset {spec!r}: no readable image was evaluated")
         if env.is_main and rows:
@@ -221,8 +238,10 @@ def run_sweep(config: SweepConfig) -> list[dict]:
         else:
             if outputs:
                 emit(spec, "outputs", evaluation.output_space_accuracies(
-                    pair.endpoint_model(0), pair.endpoint_model(1), outputs, batches, loaded, env.device))
-            sweep = evaluation.weight_space_accuracies(interpolator, weights, batches, loaded, env.device)
+                    pair.endpoint_model(0), pair.endpoint_model(1), outputs, batches, loaded, env.device,
+                    with_loss=True))
+            sweep = evaluation.weight_space_accuracies(interpolator, weights, batches, loaded, env.device,
+                                                       with_loss=True)
             for triple in sweep:
                 emit(spec, "weights", [triple])
         batches.unreadable.warn(spec)
@@ -239,7 +258,8 @@ def _sweep_on_features(pair, loaded: LoadedDataset, batches, weights, outputs, e
     """LC fast path: one forward pass of the (shared) tower, then every alpha on the cached features."""
     zeroshot, finetuned = pair.endpoint_model(0), pair.endpoint_model(1)
     features, labels = evaluation.image_features(zeroshot, batches, env.device)
-    w, o = evaluation.head_only_accuracies(zeroshot.head, finetuned.head, features, labels, loaded, weights, outputs)
+    w, o = evaluation.head_only_accuracies(zeroshot.head, finetuned.head, features, labels, loaded, weights, outputs,
+                                           with_loss=True)
     emit(loaded.spec, "weights", w)
     emit(loaded.spec, "outputs", o)
 

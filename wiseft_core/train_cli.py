@@ -14,7 +14,7 @@ from wiseft_core import distributed
 from wiseft_core.datasets import PATH_KINDS
 from wiseft_core.demo.world import DISTRIBUTIONS
 from wiseft_core.finetune import FinetuneConfig, finetune
-from wiseft_core.sweep import SweepConfig, parse_alphas, parse_ensembles, run_sweep, summary_for
+from wiseft_core.sweep import SweepConfig, parse_alphas, parse_ensembles, parse_metrics, run_sweep, summary_for
 
 DATASET_HELP = (f"NAME=PATH with NAME in {', '.join(PATH_KINDS)}; or demo:<name> ({', '.join(DISTRIBUTIONS)}; "
                 "demo:<name>@val for the validation draw)")
@@ -37,6 +37,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         alphas=parse_alphas(args.alphas), ensembles=parse_ensembles(args.ensemble), reference=args.reference,
         finetuning=args.finetuning, batch_size=args.batch_size, workers=args.workers, device=args.device,
         cache_gb=args.cache_gb, objectnet_crop=args.objectnet_crop, progress=not args.quiet,
+        metrics=parse_metrics(args.metrics),
     )
     try:
         run_sweep(config)
@@ -95,6 +96,8 @@ def register(subparsers) -> None:
     p.add_argument("--objectnet-crop", action=argparse.BooleanOptionalAction, default=True,
                    help="crop ObjectNet's 2-px border before preprocessing (default; the reference code defines "
                         "this crop but never applies it: --no-objectnet-crop reproduces its numbers)")
+    p.add_argument("--metrics", default="top1",
+                   help="top1 (default) or top1,loss: also the mean cross-entropy (a loss column in the CSV)")
     p.add_argument("--cache-gb", type=float, default=2.0,
                    help="keep preprocessed images of a dataset in memory up to this size (reused per alpha)")
     p.add_argument("--out", required=True, help="results CSV (appended; finished rows are skipped on rerun)")
