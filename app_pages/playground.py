@@ -12,7 +12,8 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from app_pages.shared import current_alpha, interpolator_for, set_alpha
+from app_pages.live_slider import live_slider
+from app_pages.shared import current_alpha, launch_options, set_alpha
 from wiseft_core import alpha_grid
 from wiseft_core.blocks import block_bands
 from wiseft_core.checkpoints import checkpoint_bytes
@@ -21,14 +22,16 @@ from wiseft_core.demo.assets import DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
 from wiseft_core.errors import WiseftError
 from wiseft_core.images import open_image_with_notes
+from wiseft_core.interpolator_pool import InterpolatorPool
 from wiseft_core.markup import escape_markdown
-from wiseft_core.plots import probability_vs_alpha_figure, top_k_figure
-from wiseft_core.predict import to_batch, top_k
+from wiseft_core.predict import to_batch
+from wiseft_core.slider_data import grid_probs, image_entry, slider_data, thumbnail_data_url
 from wiseft_core.timer import timed
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 MAX_IMAGES = 6
 TOP_K = 5
+POLL_SECONDS = 1.0  # how often a page redraws while its charts fill in the background
 MODES = {"weights": "weight space (WiSE-FT)", "outputs": "output space (mix logits)"}
 
 
@@ -96,12 +99,6 @@ def camera_sample() -> list[Sample]:
     return [s for s in [decode("camera", shot.getvalue())] if s] if shot is not None else []
 
 
-@st.cache_data(show_spinner="Computing probabilities over 21 alphas (once per image and pair)…", max_entries=512)
-def grid_logits(pair_key: str, digest: str, _interpolator, _batch: torch.Tensor) -> torch.Tensor:
-    """[21 alphas, classes] logits of one image; cached across sessions by (pair, image content)."""
-    return alpha_grid.compute_alpha_grid(_interpolator, _batch).logits[:, 0]
-
-
 def block_alpha_controls(param_names: list[str], alpha: float) -> list[tuple[str, float]]:
     """Per-block alpha: one slider per group (embeddings, bands of blocks, pooling, head)."""
     with st.expander("Per-block α (advanced)"):
@@ -117,17 +114,24 @@ def block_alpha_controls(param_names: list[str], alpha: float) -> list[tuple[str
         return block_alphas
 
 
-def measured_times(context, interpolator, batch: torch.Tensor, alpha: float, block_alphas) -> dict[str, float]:
-    """Milliseconds per prediction of each ensemble, measured live (best of 3) once per pair and batch size."""
-    key = (context.key, tuple(batch.shape))
-    cache = st.session_state.setdefault("_timings", {})
+@st.cache_resource(max_entries=16)
+def timings_cache(pair_key: str) -> dict:
+    return {}
+
+
+def measured_times(context, pool, batch: torch.Tensor) -> dict[str, float] | None:
+    """Milliseconds per prediction of each ensemble (best of 3), measured once per pair and batch size.
+
+    Measured only once the grids are complete, so it never delays a first answer; shared by all viewers.
+    """
+    cache = timings_cache(context.key)
+    key = tuple(batch.shape)
     if key not in cache:
         pair = context.pair
-        _, weights_ms = timed(
-            lambda: alpha_grid.live_weight_space_logits(interpolator, batch, alpha, block_alphas), repeats=3)
+        with pool.lease() as interpolator:
+            _, weights_ms = timed(lambda: alpha_grid.live_weight_space_logits(interpolator, batch, 0.37), repeats=3)
         _, outputs_ms = timed(
-            lambda: alpha_grid.output_space_logits(pair.zeroshot.model, pair.finetuned.model, batch, alpha),
-            repeats=3)
+            lambda: alpha_grid.output_space_logits(pair.zeroshot.model, pair.finetuned.model, batch, 0.37), repeats=3)
         cache[key] = {"weights": weights_ms, "outputs": outputs_ms}
     return cache[key]
 
@@ -163,81 +167,101 @@ def shown_marker(alpha: float, mode: str, samples: list[Sample], probs: torch.Te
         for sample, row in zip(samples, probs))
 
 
-@st.fragment
+@st.cache_resource(max_entries=4)
+def live_pool(pair_key: str, _pair, device: str) -> InterpolatorPool:
+    """The room's live models for this pair: at most ``--live-models`` copies, whatever the number of viewers."""
+    return InterpolatorPool(lambda: _pair.new_interpolator(device), size=launch_options().live_models)
+
+
+@st.cache_resource
+def grid_store() -> alpha_grid.GridStore:
+    return alpha_grid.GridStore()
+
+
+@st.cache_resource
+def grid_filler() -> alpha_grid.GridFiller:
+    return alpha_grid.GridFiller()
+
+
+def remember_alpha(key: str) -> None:
+    """The live slider's callback: the released alpha becomes the session's before the fragment reruns."""
+    state = st.session_state.get(key)
+    value = state.get("alpha") if hasattr(state, "get") else getattr(state, "alpha", None)
+    if value is not None:
+        set_alpha(round(float(value), 2))
+
+
 def prediction_area(context, samples: list[Sample]) -> None:
-    """Everything that depends on alpha: moving the slider reruns only this fragment."""
+    """Everything that depends on alpha: a slider release reruns only this fragment."""
     pair = context.pair
-    interpolator, _ = interpolator_for(context)
+    classnames = pair.classnames
     alpha = current_alpha()
-    top = st.columns([4, 2, 3])
-    extrapolate = top[1].toggle("Extrapolate", value=not 0.0 <= alpha <= 1.0, key="extrapolate",
+    top = st.columns([2, 3, 4], vertical_alignment="center")
+    extrapolate = top[0].toggle("Extrapolate", value=not 0.0 <= alpha <= 1.0, key="extrapolate",
                                 help="Extend the slider to −0.5 … 1.5: α < 0 moves away from the fine-tuned "
                                 "model, α > 1 goes beyond it.")
     low, high = (-0.5, 1.5) if extrapolate else (0.0, 1.0)
-    alpha = top[0].slider("α  (0 = zero-shot, 1 = fine-tuned)", low, high, float(min(max(alpha, low), high)), 0.05,
-                          key=f"alpha_slider_{low}_{high}")
-    alpha = round(float(alpha), 2)
+    alpha = round(min(max(alpha, low), high), 2)
     set_alpha(alpha)
     st.query_params["alpha"] = f"{alpha:g}"
-    mode = top[2].radio("Ensemble", list(MODES), format_func=MODES.get, horizontal=True, key="ensemble_mode")
-    block_alphas = block_alpha_controls(list(pair.zeroshot.model.state_dict()), alpha)
+    mode = top[1].radio("Ensemble", list(MODES), format_func=MODES.get, horizontal=True, key="ensemble_mode")
+    times_slot = top[2].empty()
 
+    pool = live_pool(context.key, pair, context.device)
     batch = to_batch([s.image for s in samples], pair.preprocessing)
-    grids = torch.stack([grid_logits(context.key, s.digest, interpolator, batch[i:i + 1])
-                         for i, s in enumerate(samples)], dim=1)  # [alphas, images, classes]
-    grid = alpha_grid.AlphaGrid(alpha_grid.ALPHA_GRID, grids)
-    if mode == "outputs":
-        logits, _ = timed(lambda: grid.output_space_logits(alpha))
-        grid_probs = grid.output_space_probs_over_grid()
-    else:
-        cached = None if block_alphas else grid.weight_space_logits(alpha)
-        if cached is not None:
-            logits = cached
-        else:
-            logits = alpha_grid.live_weight_space_logits(interpolator, batch, alpha, block_alphas)
-        grid_probs = grid.probs()
-    probs = logits.softmax(dim=-1)
-    if not torch.isfinite(logits).all():
-        st.warning(f"At α = {alpha:g} the model's outputs are undefined (NaN): extrapolating BatchNorm statistics "
-                   "this far makes some running variances negative. Try an α closer to [0, 1].")
-    st.html(shown_marker(alpha, mode, samples, probs))
+    store = grid_store()
+    grids = [store.get((context.key, s.digest), len(classnames)) for s in samples]
+    slider_slot = st.container()  # drawn above the per-block controls, computed after them
+    block_alphas = block_alpha_controls(list(pair.zeroshot.model.state_dict()), alpha)
+    asked = (context.key, alpha, mode, tuple(block_alphas), tuple(s.digest for s in samples))
+    last = st.session_state.get("_last_prediction")
+    if last is not None and last[0] == asked:  # a polling rerun while the charts fill: nothing new to compute
+        prediction = last[1]
+    else:  # the first answer: at most one forward
+        prediction = alpha_grid.logits_at(pool, (pair.zeroshot.model, pair.finetuned.model), batch, grids, alpha,
+                                          mode, block_alphas)
+        st.session_state["_last_prediction"] = (asked, prediction)
+    filler = grid_filler()
+    for i, grid in enumerate(grids):  # then the charts fill in, in the background
+        filler.request(pool, batch[i:i + 1], grid)
+    probs = prediction.logits.softmax(dim=-1)
+    pending = not all(g.complete for g in grids)
 
-    times = measured_times(context, interpolator, batch, alpha, block_alphas)
-    n = len(samples)
-    st.caption(
-        f"Measured per prediction of {n} image{'s' * (n > 1)} on {context.device}: "
-        f"**weight space {times['weights']:.1f} ms** (set α + one forward) · "
-        f"**output space {times['outputs']:.1f} ms** (two forwards + mix). "
-        "WiSE-FT is one model: no extra inference cost.")
-
-    classnames = pair.classnames
-    plot_names = [html.escape(c) for c in classnames]  # Plotly renders <a>, <b>… in text
+    images = []
     for i, sample in enumerate(samples):
-        st.markdown(f"#### {escape_markdown(sample.name)}"
-                    + (f" — true label: **{escape_markdown(sample.label)}**" if sample.label else ""))
-        best, best_p = top_k(probs[i], classnames, 1)[0]
-        verdict = "" if sample.label is None else (" ✓" if best == sample.label else " ✗")
-        st.markdown(f"Prediction at α = {alpha:g}: **{escape_markdown(best)}** ({best_p:.0%}){verdict}")
-        cols = st.columns([1, 1.3, 1.3, 1.3])
-        cols[0].image(sample.image, width="stretch")
-        ends = {0.0: grid_probs[alpha_grid.grid_index(0.0)][i], 1.0: grid_probs[alpha_grid.grid_index(1.0)][i]}
-        endpoint_figures = st.session_state.setdefault("_endpoint_figures", {})  # fixed while α moves
-        rows = [("α = 0 (zero-shot)", ends[0.0]), (f"α = {alpha:g}", probs[i]), ("α = 1 (fine-tuned)", ends[1.0])]
-        for j, (col, (label, row)) in enumerate(zip(cols[1:], rows)):
-            cache_key = (context.key, sample.digest, mode, label)
-            figure = endpoint_figures.get(cache_key)
-            if figure is None:
-                figure = top_k_figure(top_k(row, plot_names, TOP_K), label,
-                                      html.escape(sample.label) if sample.label else None)
-            if j != 1:
-                endpoint_figures[cache_key] = figure
-            col.plotly_chart(figure, key=f"topk_{i}_{j}", config={"displayModeBar": False})
-        st.plotly_chart(probability_vs_alpha_figure(
-            grid.alphas, grid_probs[:, i].numpy(), plot_names, current_alpha=alpha,
-            true_label=html.escape(sample.label) if sample.label else None),
-            key=f"prob_alpha_{i}", config={"displayModeBar": False})
-    st.divider()
+        label = classnames.index(sample.label) if sample.label in classnames else None
+        images.append(image_entry(sample.name, label, sample.label, thumbnail(sample), grid_probs(grids[i], mode),
+                                  probs[i], TOP_K))
+    data = slider_data(images, classnames, alpha, low, high, mode, grid_usable=not block_alphas, pending=pending,
+                       top_k=TOP_K)
+    key = f"live_alpha_{low}_{high}"
+    with slider_slot:
+        live_slider(data, alpha, key=key, on_change=lambda: remember_alpha(key))
+        st.html(shown_marker(alpha, mode, samples, probs))
+    if not prediction.finite:
+        slider_slot.warning(f"At α = {alpha:g} the model's outputs are undefined (NaN): extrapolating BatchNorm "
+                            "statistics this far makes some running variances negative. Try an α closer to [0, 1].")
+
+    n = len(samples)
+    times = None if pending else measured_times(context, pool, batch)
+    times_slot.caption(
+        f"Per prediction of {n} image{'s' * (n > 1)} on {context.device}: "
+        + ("measuring once the charts are complete…" if times is None else
+           f"**weight space {times['weights']:.1f} ms** (set α + one forward) · "
+           f"**output space {times['outputs']:.1f} ms** (two forwards + mix)")
+        + ". WiSE-FT is one model: no extra inference cost.")
     merge_download(context, alpha, block_alphas)
+    if st.session_state.get("_was_pending") and not pending:
+        st.session_state["_was_pending"] = False
+        st.rerun()  # stop polling: the next full run draws this area without a timer
+    st.session_state["_was_pending"] = pending
+
+
+def thumbnail(sample: Sample) -> str:
+    cache = st.session_state.setdefault("_thumbs", {})
+    if sample.digest not in cache:
+        cache[sample.digest] = thumbnail_data_url(sample.image)
+    return cache[sample.digest]
 
 
 st.title("Playground")
@@ -245,7 +269,8 @@ context = st.session_state.get("_pair_context_now")
 if context is None:
     st.info("Load a model pair in the sidebar first.")
     st.stop()
-st.caption("θ(α) = (1 − α)·θ_zero-shot + α·θ_fine-tuned, computed live for this session only.")
+st.caption("θ(α) = (1 − α)·θ_zero-shot + α·θ_fine-tuned: every number below comes from real interpolated weights.")
+live_area = st.container()  # the slider and the predictions first: a presenter sees them without scrolling
 tabs = st.tabs(["Gallery", "Upload", "Camera"])
 with tabs[0]:
     gallery = gallery_picks(context.pair.classnames)
@@ -255,9 +280,12 @@ with tabs[2]:
     camera = camera_sample()
 samples = uploads + camera + gallery
 if len(samples) > MAX_IMAGES:
-    st.warning(f"Showing the first {MAX_IMAGES} of {len(samples)} images.")
+    live_area.warning(f"Showing the first {MAX_IMAGES} of {len(samples)} images.")
     samples = samples[:MAX_IMAGES]
-if not samples:
-    st.info("Pick a sample from the gallery, upload an image or take a picture.")
-    st.stop()
-prediction_area(context, samples)
+with live_area:
+    if not samples:
+        st.info("Pick a sample from the gallery, upload an image or take a picture.")
+    else:
+        pending = not all(grid_store().get((context.key, s.digest), len(context.pair.classnames)).complete
+                          for s in samples)
+        st.fragment(prediction_area, run_every=POLL_SECONDS if pending else None)(context, samples)

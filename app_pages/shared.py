@@ -1,9 +1,9 @@
 """Streamlit glue shared by every page: the sidebar's model pair, the cached pair, per-session state.
 
 Concurrency: the loaded pair (both endpoint classifiers and their flat, read-only weight buffers)
-is cached once per process with ``st.cache_resource`` and shared by every viewer; each browser
-session gets its own live ``WeightInterpolator`` (one extra copy of the model) in
-``st.session_state``, so one viewer's slider never changes another viewer's weights.
+is cached once per process with ``st.cache_resource`` and shared by every viewer; the Playground
+serves grid alphas from shared grids and leases a live model from a small shared pool for the rest,
+so a room costs O(1) model copies and no viewer's forward reads weights another viewer is writing.
 """
 
 from __future__ import annotations
@@ -289,12 +289,3 @@ def pair_summary(context: PairContext) -> str:
     params = count_parameters(pair.zeroshot.model)
     return (f"**{escape_markdown(meta.model_name)}** · {params / 1e6:.2f} M parameters · "
             f"{len(pair.classnames)} classes · {context.device} · loaded in {context.load_seconds:.2f} s")
-
-
-def interpolator_for(context: PairContext):
-    """This session's own live model (a copy of the weights), made once per session and pair."""
-    held = st.session_state.get("_interpolator")
-    if held is None or held[0] != context.key:
-        held = (context.key, context.pair.new_interpolator(context.device), {"alpha": None})
-        st.session_state["_interpolator"] = held
-    return held[1], held[2]

@@ -4,11 +4,11 @@
 
 For each pair (the demo pair when shipped, and ViT-B-32 at random weights — no download) on CPU:
 - ``forward_ms``: the floor, ``set_alpha`` + one forward of one image;
-- ``slider_uncached_ms``: what the Playground does when the slider lands on an alpha that is not on the
-  cached grid (extrapolation, per-block alpha): set_alpha + forward + softmax + top-k at 0/α/1 + the
-  four plotly figures serialised to JSON as Streamlit sends them; target ≤ 1.3 × ``forward_ms``;
+- ``slider_uncached_ms``: what the server does when the slider lands on an alpha that is not on the
+  grid (extrapolation, per-block alpha): set_alpha + forward + softmax + the live slider's payload
+  serialised to JSON as Streamlit sends it; target ≤ 1.3 × ``forward_ms``;
 - ``slider_cached_ms``: the same for a grid alpha (every slider stop in 0..1), served from the
-  21-point grid without a forward; target ≤ 20 ms;
+  21-point grid without a forward (the browser has already drawn it from the grid); target ≤ 20 ms;
 - ``grid_ms``: computing the 21-point grid for one image (once per image and pair);
 - ``first_load_s`` / ``first_playground_s``: a cold ``AppTest`` run of the Home page (loads the
   pair) and then the Playground with one uploaded image (computes its grid); and
@@ -28,15 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import plotly.io as pio
 import torch
 
 from wiseft_core import alpha_grid, testing
 from wiseft_core.app_launch import default_threads
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_ZEROSHOT, demo_pair_available
 from wiseft_core.pair import load_pair
-from wiseft_core.plots import probability_vs_alpha_figure, top_k_figure
-from wiseft_core.predict import to_batch, top_k
+from wiseft_core.predict import to_batch
+from wiseft_core.slider_data import grid_probs, image_entry, slider_data
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -62,15 +61,10 @@ def sample_png() -> bytes:
     return buffer.getvalue()
 
 
-def render(classnames, grid_probs, probs, alpha, endpoint_figures) -> None:
-    """The Playground's output for one image, serialised as Streamlit sends it: top-k bars at 0/α/1
-    (the endpoint bars are built once per image and reused) and the probability-vs-alpha chart."""
-    figures = [endpoint_figures[0], top_k_figure(top_k(probs[0], classnames, 5), f"α = {alpha:g}"),
-               endpoint_figures[1],
-               probability_vs_alpha_figure(alpha_grid.ALPHA_GRID, grid_probs[:, 0].numpy(), classnames,
-                                           current_alpha=alpha)]
-    for figure in figures:
-        pio.to_json(figure.to_dict(), validate=False)
+def render(classnames, grid: alpha_grid.PartialGrid, probs, alpha) -> None:
+    """The Playground's output for one image as it is sent: the live slider's payload, as JSON."""
+    entry = image_entry("sample.png", None, None, "", grid_probs(grid, "weights"), probs[0], 5)
+    json.dumps(slider_data([entry], classnames, alpha, -0.5, 1.5, "weights", True, False))
 
 
 def library_path(zeroshot: str, finetuned: str, repeats: int) -> dict:
@@ -84,8 +78,9 @@ def library_path(zeroshot: str, finetuned: str, repeats: int) -> dict:
     start = time.perf_counter()
     grid = alpha_grid.compute_alpha_grid(interpolator, batch)
     grid_ms = (time.perf_counter() - start) * 1000
-    grid_probs = grid.probs()
-    endpoints = [top_k_figure(top_k(grid_probs[i, 0], classnames, 5), "end") for i in (0, -1)]
+    partial = alpha_grid.PartialGrid(len(classnames))
+    for a, row in zip(grid.alphas, grid.logits[:, 0]):
+        partial.put(a, row)
     uncached = iter([1.0 + 0.5 * i / (4 * repeats) for i in range(1, 4 * repeats)])
 
     def forward_only():
@@ -95,11 +90,11 @@ def library_path(zeroshot: str, finetuned: str, repeats: int) -> dict:
     def slider_uncached():
         alpha = next(uncached)
         probs = alpha_grid.live_weight_space_logits(interpolator, batch, alpha).softmax(-1)
-        render(classnames, grid_probs, probs, alpha, endpoints)
+        render(classnames, partial, probs, alpha)
 
     def slider_cached():
-        probs = grid.weight_space_logits(0.45).softmax(-1)
-        render(classnames, grid_probs, probs, 0.45, endpoints)
+        probs = partial.row(0.45).softmax(-1)[None]
+        render(classnames, partial, probs, 0.45)
 
     forward = median_ms(forward_only, repeats)
     slider = median_ms(slider_uncached, repeats)
@@ -129,8 +124,12 @@ def app_path(zeroshot: str, finetuned: str, repeats: int) -> dict:
     assert not at.exception, at.exception
     at.toggle(key="extrapolate").set_value(True).run()
     alphas = iter([1.05 + 0.05 * i for i in range(repeats)])
-    rerun = median_ms(lambda: at.slider(key="alpha_slider_-0.5_1.5").set_value(round(next(alphas), 2)).run(),
-                      repeats)
+
+    def move() -> None:  # what releasing the live slider does: the session's alpha changes, the page reruns
+        at.session_state["wiseft_alpha"] = round(next(alphas), 2)
+        at.run()
+
+    rerun = median_ms(move, repeats)
     return {"first_load_s": round(first_load, 2), "first_playground_s": round(first_playground, 2),
             "apptest_rerun_ms": round(rerun, 1)}
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -52,10 +54,43 @@ def sidebar_errors(at: AppTest) -> list[str]:
     return [plain(e.value) for e in at.sidebar.error]
 
 
+MARKER = re.compile(r'data-alpha="([^"]+)" data-mode="(\w+)" data-image="[^"]*" data-probs="([^"]+)"')
+
+
+def shown(at: AppTest) -> list[tuple[float, str, list[float]]]:
+    """(alpha, mode, probabilities) per image, as the server sent them (the page's hidden markers)."""
+    bodies = " ".join(h.proto.body for h in at.get("html"))
+    return [(float(a), mode, json.loads(html.unescape(p))) for a, mode, p in MARKER.findall(bodies)]
+
+
 def predictions(at: AppTest) -> list[str]:
-    """The "Prediction at α = …: **class** (p%)" lines, without the alpha (so only the outputs compare)."""
-    lines = [plain(m.value) for m in at.markdown if m.value.startswith("Prediction at α")]
-    return [re.sub(r"^Prediction at α = [-0-9.]+: ", "", line) for line in lines]
+    """Each image's verdict as the live slider words it ("class (p%)"), from the numbers the server sent."""
+    classnames = at.session_state["_pair_context"].pair.classnames
+    lines = []
+    for _, _, probs in shown(at):
+        best = max(range(len(probs)), key=probs.__getitem__)
+        lines.append(f"{classnames[best]} ({probs[best]:.0%})")
+    return lines
+
+
+def live_data(at: AppTest) -> dict:
+    """What the live slider element was sent (it draws the cards in the browser, invisible to AppTest)."""
+    return json.loads(at.get("bidi_component")[0].proto.json)
+
+
+def set_alpha(at: AppTest, alpha: float) -> AppTest:
+    """What releasing the live slider does (its callback sets the session's alpha), then the rerun."""
+    at.session_state["wiseft_alpha"] = alpha
+    return at.run()
+
+
+def settled(at: AppTest, timeout: float = 60) -> AppTest:
+    """Rerun until the background grid filler has completed every chart (the timing caption appears)."""
+    deadline = time.time() + timeout
+    while not any("weight space" in c.value for c in at.caption) and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
+    return at
 
 
 def with_uploaded_image(at: AppTest, name: str = "shape.png", data: bytes | None = None) -> AppTest:
@@ -80,11 +115,10 @@ def test_home_renders_paper_headline_table_and_curve():
 def test_playground_moving_alpha_from_zero_to_one_changes_the_predictions():
     at = with_uploaded_image(open_app("playground"))
     assert not errors(at)
-    at.slider(key="alpha_slider_0.0_1.0").set_value(0.0).run()
-    at_zero = predictions(at)
-    assert at_zero
-    at.slider(key="alpha_slider_0.0_1.0").set_value(1.0).run()
-    assert not at.exception
+    at_zero = predictions(set_alpha(at, 0.0))
+    assert at_zero and {a for a, _, _ in shown(at)} == {0.0}
+    set_alpha(at, 1.0)
+    assert not at.exception and {a for a, _, _ in shown(at)} == {1.0}
     at_one = predictions(at)
     assert len(at_one) == len(at_zero) and at_one != at_zero
     assert at.session_state["wiseft_alpha"] == 1.0
@@ -96,15 +130,16 @@ def test_playground_moving_alpha_from_zero_to_one_changes_the_predictions():
 def test_playground_extrapolation_and_output_space_and_per_block_alpha_render():
     at = with_uploaded_image(open_app("playground"))
     at.toggle(key="extrapolate").set_value(True).run()
-    at.slider(key="alpha_slider_-0.5_1.5").set_value(1.5).run()
+    set_alpha(at, 1.5)
     assert not at.exception and not errors(at)
-    assert predictions(at)
+    assert predictions(at) and {a for a, _, _ in shown(at)} == {1.5}
     at.radio(key="ensemble_mode").set_value("outputs").run()
     assert not at.exception and predictions(at)
     at.radio(key="ensemble_mode").set_value("weights").run()
     at.toggle(key="per_block").set_value(True).run()
     assert not at.exception and predictions(at)
     assert any("--block-alpha" in c.value for c in at.code)
+    settled(at)
     assert any("weight space" in c.value and "output space" in c.value for c in at.caption)
 
 
@@ -238,7 +273,7 @@ def test_sidebar_names_the_problem_with_a_bad_pair_and_keeps_working(case, app_p
     if case == "different architecture":
         finetuned, message = other_architecture, "different architectures"
     else:
-        finetuned, message = tmp_path / "model.pt", "--trust-pickle"  # named as the operator's choice
+        finetuned, message = tmp_path / "model.pt", "model.pt"  # the reader words why; the app names the file
         torch.save(torch.nn.Linear(2, 2), finetuned)
     launch_with(monkeypatch, "--models-dir", shelve(tmp_path / "models", app_pair[0], finetuned))
     at = open_app("playground")
@@ -315,11 +350,10 @@ def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_th
     assert not at.exception and not errors(at)
     first = classnames[0].replace(" ", "_")
     assert at.query_params["sample"] in (f"photo_0_{first},sketch_0_{first}", [f"photo_0_{first},sketch_0_{first}"])
-    headings = [plain(m.value) for m in at.markdown if m.value.startswith("#### ")]
-    assert headings == [f"#### photo: {classnames[0]} — true label: **{classnames[0]}**",
-                        f"#### sketch: {classnames[0]} — true label: **{classnames[0]}**"]
+    cards = [(image["name"], image["label_name"]) for image in live_data(at)["images"]]
+    assert cards == [(f"photo: {classnames[0]}", classnames[0]), (f"sketch: {classnames[0]}", classnames[0])]
     at.checkbox(key=f"gallery_v2_1_{classnames[1].replace(' ', '_')}").check().run()
-    assert len([m for m in at.markdown if m.value.startswith("#### ")]) == 3
+    assert len(live_data(at)["images"]) == 3
 
 
 @pytest.mark.slow
@@ -352,3 +386,17 @@ def test_a_link_with_page_and_alpha_opens_that_page_at_that_alpha():
     assert not at.exception
     assert at.title[0].value == "Accuracy vs robustness curves"
     assert any("current α = 0.40" in text for text in strings(figure(at)))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_curves_reads_the_demo_sweep_again_when_the_file_is_rewritten(tmp_path, monkeypatch):
+    sweep = tmp_path / "sweep.csv"
+    sweep.write_bytes(sweep_csv())
+    monkeypatch.setattr("wiseft_core.demo.assets.DEMO_SWEEP", sweep)
+    at = open_app("curves")
+    assert set(at.dataframe[0].value["model"]) == {"tiny"}
+    sweep.write_bytes(sweep_csv().replace(b"tiny,", b"tiny-rerun,"))  # a new sweep lands in the same file
+    at.run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["model"]) == {"tiny-rerun"}

@@ -29,6 +29,7 @@ class LaunchOptions:
     threads: int | None = None
     models_dirs: tuple[str, ...] = field(default_factory=tuple)
     trust_pickle: bool = False
+    live_models: int = 2  # live model copies shared by the room (off-grid and per-block alphas)
 
 
 def parse_launch_args(argv: Sequence[str]) -> LaunchOptions:
@@ -40,10 +41,11 @@ def parse_launch_args(argv: Sequence[str]) -> LaunchOptions:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--models-dir", action="append", default=[])
     parser.add_argument("--trust-pickle", action="store_true")
+    parser.add_argument("--live-models", type=int, default=2)
     known, _ = parser.parse_known_args(list(argv))
     return LaunchOptions(zeroshot=known.zeroshot, finetuned=known.finetuned, device=known.device,
                          threads=known.threads, models_dirs=tuple(known.models_dir),
-                         trust_pickle=known.trust_pickle)
+                         trust_pickle=known.trust_pickle, live_models=max(1, known.live_models))
 
 
 def default_threads(cpu_count: int | None = None) -> int:

@@ -124,6 +124,51 @@ def test_playground_keyboard_slider_and_upload_change_the_prediction(server, pag
     screenshot(page, "playground.png")
 
 
+def test_at_1280x720_the_playground_shows_the_slider_and_the_first_prediction_without_scrolling(server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.set_default_timeout(STEP_MS)
+    page.goto(f"{server}/playground?alpha=0.55")
+    verdict = page.locator(".wiseft-verdict").first
+    verdict.wait_for()
+    slider = page.locator('input[type="range"]').first
+    for element in (slider, verdict):
+        box = element.bounding_box()
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 720, box
+    assert re.match(r"^Prediction at α = 0\.55: .+ \(\d+%\)", verdict.inner_text())
+    context.close()
+
+
+def test_dragging_the_thumb_paints_intermediate_alphas_and_matches_the_server_at_release(server, page):
+    page.goto(f"{server}/playground?alpha=0")
+    page.wait_for_selector('.wiseft-live[data-pending="0"]', timeout=STEP_MS * 3)
+    wait_idle(page)
+    slider = page.locator('input[type="range"]').first
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 2, y)
+    page.mouse.down()
+    page.evaluate("""() => { window.__seen = new Set(); window.__sampling = true;
+        const look = () => {
+          for (const m of document.body.innerText.matchAll(/Prediction at α = (-?[0-9.]+):/g)) window.__seen.add(m[1]);
+          if (window.__sampling) requestAnimationFrame(look);
+        };
+        requestAnimationFrame(look); }""")
+    for k in range(1, 21):  # across [0, 1] in about one second
+        page.mouse.move(box["x"] + 2 + (box["width"] - 4) * k / 20, y)
+        page.wait_for_timeout(50)
+    page.evaluate("() => { window.__sampling = false; }")
+    page.mouse.up()
+    seen = page.evaluate("() => [...window.__seen]")
+    assert len(seen) >= 10, seen  # painted while moving, not only at the release point
+    page.wait_for_function("() => document.querySelector('[data-wiseft-shown][data-alpha=\"1\"]')")
+    assert "alpha=1" in page.url
+    # what the browser drew from the grid at alpha 1 is what the server computed there
+    drawn = page.locator(".wiseft-verdict").first.inner_text()
+    probs = page.evaluate("() => JSON.parse(document.querySelector('[data-wiseft-shown]').dataset.probs)")
+    assert drawn.endswith(f"({max(probs):.0%})") or f"({max(probs):.0%})" in drawn
+
+
 def test_curves_page_plots_and_marks_the_alpha(server, page):
     page.goto(server)
     page.get_by_role("link", name="Curves").first.click()

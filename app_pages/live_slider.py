@@ -1,0 +1,25 @@
+"""The Playground's live alpha slider: a Streamlit Components v2 element (inline HTML/CSS/JS, no iframe).
+
+Python computes the numbers (real interpolated weights, grid rows and the session's exact answer)
+and this element draws them in the browser as the thumb moves, so a slider step costs one frame,
+not a round trip and a page rebuild. ``live_slider.js`` says what it draws from which numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+HERE = Path(__file__).resolve().parent
+_component = st.components.v2.component(
+    "wiseft_live_slider",
+    css=(HERE / "live_slider.css").read_text(),
+    js=(HERE / "live_slider.js").read_text(),
+    isolate_styles=False,  # in the page's DOM, so tests and screen readers see the text
+)
+
+
+def live_slider(data: dict, alpha: float, key: str, on_change) -> None:
+    """Mount the slider with ``data`` (``wiseft_core.slider_data``); ``on_change`` runs when a viewer releases it."""
+    _component(key=key, data=data, default={"alpha": alpha}, on_alpha_change=on_change)

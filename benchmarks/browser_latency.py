@@ -1,0 +1,217 @@
+"""Press-to-paint of the Playground's alpha slider in a real browser, against a bare Streamlit slider.
+
+Starts ``streamlit run app.py`` (the demo pair) and a bare app whose slider only prints
+"Prediction at α = <value>" (the floor any Streamlit page pays), drives both with headless Debian
+Chromium through Playwright in the same run, and reports:
+
+- press-to-paint: keyboard arrow on the slider until the new "Prediction at α = …" text is painted
+  (keydown time to the animation frame that first shows it, both taken in the page), median and
+  worst of ``--presses`` presses with two gallery images, app / floor ratios;
+- drag continuity: distinct alphas painted while the thumb is dragged across [0, 1] in one second;
+- first answer: from the upload of a new image finishing (the upload request's response) to its
+  prediction being painted, against 1.5 x (set_alpha + one forward) measured here for the same
+  pair, for the demo pair and for a ViT-B-32 pair with random weights (``--skip-vit`` leaves it out).
+
+``python benchmarks/browser_latency.py [--json] [--presses 20] [--skip-vit]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the test helpers that start a server (not part of the package)
+
+from app_pair import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+
+from wiseft_core import alpha_grid, testing  # noqa: E402
+from wiseft_core.app_launch import default_threads  # noqa: E402
+from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_ZEROSHOT  # noqa: E402
+from wiseft_core.images import open_image  # noqa: E402
+from wiseft_core.pair import load_pair  # noqa: E402
+from wiseft_core.predict import to_batch  # noqa: E402
+
+FLOOR_APP = '''import streamlit as st
+
+alpha = st.slider("α", 0.0, 1.0, 0.5, 0.05)
+st.write(f"Prediction at α = {alpha:g}: floor")
+'''
+
+WATCH_JS = """(prefix) => {
+  window.__paint = null;
+  const look = () => {
+    if (document.body.innerText.includes(prefix)) { window.__paint = performance.now(); return; }
+    requestAnimationFrame(look);
+  };
+  requestAnimationFrame(look);
+}"""
+
+SAMPLER_JS = """() => {
+  window.__seen = new Set(); window.__sampling = true;
+  const look = () => {
+    for (const m of document.body.innerText.matchAll(/Prediction at α = (-?[0-9.]+):/g)) window.__seen.add(m[1]);
+    if (window.__sampling) requestAnimationFrame(look);
+  };
+  requestAnimationFrame(look);
+}"""
+
+
+def fmt(alpha: float) -> str:
+    return f"{round(alpha, 2):g}"
+
+
+def press_to_paint(page, slider, presses: int) -> list[float]:
+    """Milliseconds from keydown to the painted answer, for ``presses`` arrow presses from alpha 0.5."""
+    page.evaluate("() => document.addEventListener('keydown', () => { window.__t0 = performance.now(); }, true)")
+    slider.focus()
+    alpha, times = 0.5, []
+    for i in range(presses):
+        key, step = ("ArrowRight", 0.05) if i < presses // 2 else ("ArrowLeft", -0.05)
+        alpha = round(alpha + step, 2)
+        page.evaluate(WATCH_JS, f"Prediction at α = {fmt(alpha)}:")
+        page.keyboard.press(key)
+        page.wait_for_function("() => window.__paint !== null", timeout=60_000)
+        times.append(page.evaluate("() => window.__paint - window.__t0"))
+        page.wait_for_timeout(150)  # let the server's echo of this step land before the next press
+    return times
+
+
+def summary(times: list[float]) -> dict:
+    return {"median_ms": round(statistics.median(times), 1), "worst_ms": round(max(times), 1), "n": len(times)}
+
+
+def drag_alphas(page, slider) -> int:
+    """Distinct alphas painted while dragging the thumb from 0 to 1 in one second (20 moves)."""
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 2, y)
+    page.mouse.down()
+    page.evaluate(SAMPLER_JS)
+    for k in range(1, 21):
+        page.mouse.move(box["x"] + 2 + (box["width"] - 4) * k / 20, y)
+        page.wait_for_timeout(50)
+    page.evaluate("() => { window.__sampling = false; }")
+    page.mouse.up()
+    return len(page.evaluate("() => [...window.__seen]"))
+
+
+def fresh_png(seed: int) -> bytes:
+    generator = torch.Generator().manual_seed(seed)
+    pixels = (torch.rand(64, 64, 3, generator=generator) * 255).to(torch.uint8).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def set_alpha_forward_ms(zeroshot: str, finetuned: str, image: bytes, repeats: int = 5) -> float:
+    """set_alpha + one forward of one image, median, as the app's live path does it."""
+    pair = load_pair(zeroshot, finetuned)
+    batch = to_batch([open_image(image)], pair.preprocessing)
+    interpolator = pair.new_interpolator()
+    alpha_grid.live_weight_space_logits(interpolator, batch, 0.3)
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        alpha_grid.live_weight_space_logits(interpolator, batch, 0.31 + 0.01 * i)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def first_answer_ms(page, base: str, image_path: Path) -> float:
+    """Upload a new image; ms from the upload's response to its prediction being painted."""
+    page.goto(f"{base}/playground?sample=none")
+    page.get_by_role("heading", name="Playground").wait_for()
+    page.wait_for_timeout(1500)
+    page.get_by_role("tab", name="Upload").click()
+    uploader = page.get_by_test_id("stFileUploader").filter(has_text="Upload images")
+    prefix = "Prediction at α = 0.5: "
+    with page.expect_response(lambda r: "/_stcore/upload_file" in r.url and r.request.method == "PUT") as response:
+        uploader.locator("input[type=file]").set_input_files(str(image_path))
+    response.value.finished()
+    done = time.perf_counter()
+    page.wait_for_function(
+        """(prefix) => [...document.querySelectorAll('.wiseft-verdict')].some(
+               e => e.innerText.startsWith(prefix) && !e.innerText.endsWith('…'))""", arg=prefix, timeout=120_000)
+    return (time.perf_counter() - done) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--presses", type=int, default=20)
+    parser.add_argument("--skip-vit", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(default_threads())
+    from playwright.sync_api import sync_playwright
+
+    results: dict = {"presses": args.presses}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        floor_script = tmp / "floor_app.py"
+        floor_script.write_text(FLOOR_APP)
+        images = []
+        for seed in range(2):
+            images.append(tmp / f"new_image_{seed}.png")
+            images[-1].write_bytes(fresh_png(seed))
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.set_default_timeout(120_000)
+            with streamlit_server(REPO / "app.py", tmp / "app.log") as app, \
+                    streamlit_server(floor_script, tmp / "floor.log") as floor:
+                page.goto(f"{floor}/")
+                page.get_by_text("Prediction at α = 0.5:").wait_for()
+                page.wait_for_timeout(1000)
+                floor_times = press_to_paint(page, page.get_by_role("slider").first, args.presses)
+                page.goto(f"{app}/playground?alpha=0.5")
+                page.wait_for_selector('.wiseft-live[data-pending="0"]', timeout=180_000)
+                page.wait_for_timeout(1500)
+                slider = page.locator('input[type="range"]').first
+                app_times = press_to_paint(page, slider, args.presses)
+                results["drag_distinct_alphas"] = drag_alphas(page, slider)
+                demo_ms = first_answer_ms(page, app, images[0])
+            results["press_to_paint"] = {"app": summary(app_times), "floor": summary(floor_times)}
+            results["press_to_paint"]["median_ratio"] = round(
+                results["press_to_paint"]["app"]["median_ms"] / results["press_to_paint"]["floor"]["median_ms"], 2)
+            results["press_to_paint"]["worst_ratio"] = round(
+                results["press_to_paint"]["app"]["worst_ms"] / results["press_to_paint"]["floor"]["median_ms"], 2)
+            forward = set_alpha_forward_ms(str(DEMO_ZEROSHOT), str(DEMO_FINETUNED), images[0].read_bytes())
+            results["first_answer"] = {"demo": {"ms": round(demo_ms), "set_alpha_forward_ms": round(forward, 1),
+                                                "ratio": round(demo_ms / forward, 1)}}
+            if not args.skip_vit:
+                zeroshot, finetuned = testing.write_random_pair(tmp / "vit", model_name="ViT-B-32")
+                with streamlit_server(REPO / "app.py", tmp / "vit.log", ["--zeroshot", str(zeroshot), "--finetuned",
+                                                                          str(finetuned)], startup_s=300) as vit:
+                    page.goto(f"{vit}/playground?sample=none")  # loads the pair once (cached for the measured visit)
+                    page.get_by_role("heading", name="Playground").wait_for()
+                    page.get_by_text("Pick a sample").first.wait_for(timeout=300_000)
+                    vit_ms = first_answer_ms(page, vit, images[1])
+                forward = set_alpha_forward_ms(str(zeroshot), str(finetuned), images[1].read_bytes(), repeats=3)
+                results["first_answer"]["vit_b_32"] = {"ms": round(vit_ms), "set_alpha_forward_ms": round(forward),
+                                                       "ratio": round(vit_ms / forward, 2)}
+            browser.close()
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    ptp = results["press_to_paint"]
+    print(f"press-to-paint, median of {args.presses}: app {ptp['app']['median_ms']} ms "
+          f"(worst {ptp['app']['worst_ms']}), bare Streamlit floor {ptp['floor']['median_ms']} ms "
+          f"(worst {ptp['floor']['worst_ms']}): {ptp['median_ratio']}x median, {ptp['worst_ratio']}x worst/floor")
+    print(f"drag 0 -> 1 in 1 s: {results['drag_distinct_alphas']} distinct alphas painted")
+    for name, row in results["first_answer"].items():
+        print(f"first answer ({name}): {row['ms']} ms after the upload, set_alpha + forward "
+              f"{row['set_alpha_forward_ms']} ms ({row['ratio']}x; target <= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()

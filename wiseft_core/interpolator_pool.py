@@ -1,0 +1,60 @@
+"""A small shared pool of live models, leased one at a time, so a room costs O(1) model copies.
+
+Each ``WeightInterpolator`` owns a full copy of the classifier's weights. Giving every viewer its
+own costs one copy per viewer (30 viewers of a ViT-L/14: ~36 GB). Most slider positions are served
+from the shared alpha grid and need no live model at all; the few that do (off-grid or per-block
+alpha) lease one of at most ``size`` models for one ``set_alpha`` + forward and give it back, so the
+weights a viewer's forward reads are never rewritten by another viewer meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from wiseft_core.interpolation import WeightInterpolator
+
+
+class InterpolatorPool:
+    """At most ``size`` live models, made on first need; ``lease()`` blocks until one is free."""
+
+    def __init__(self, make: Callable[[], WeightInterpolator], size: int = 2) -> None:
+        if size < 1:
+            raise ValueError("a pool needs at least one live model")
+        self._make = make
+        self.size = size
+        self._free: list[WeightInterpolator] = []
+        self._created = 0
+        self._available = threading.Condition()
+
+    @property
+    def created(self) -> int:
+        """How many live models exist (never more than ``size``)."""
+        return self._created
+
+    @contextmanager
+    def lease(self) -> Iterator[WeightInterpolator]:
+        """Exclusive use of one live model for the duration of the ``with`` block."""
+        with self._available:
+            while not self._free and self._created >= self.size:
+                self._available.wait()
+            if self._free:
+                model = self._free.pop()
+            else:
+                self._created += 1
+                model = None
+        if model is None:
+            try:
+                model = self._make()
+            except BaseException:
+                with self._available:
+                    self._created -= 1
+                    self._available.notify()
+                raise
+        try:
+            yield model
+        finally:
+            with self._available:
+                self._free.append(model)
+                self._available.notify()
