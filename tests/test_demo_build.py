@@ -51,6 +51,15 @@ def test_quick_build_then_seeds_write_a_pair_a_merged_seed_sweep_and_a_seed_repo
                  "--pretrain-seeds", "1", "--finetune-seeds", "3"]) == 0
     assert (work / "finetuned_p1_s3.safetensors").stat().st_mtime_ns == stamp
 
+    # After changing only the shift generators, a rebuild keeps every checkpoint and only sweeps again.
+    kept = {name: (tmp_path / name).stat().st_mtime_ns for name in
+            ("zeroshot.safetensors", "finetuned.safetensors", "finetuned_linear.safetensors")}
+    assert main(["demo", "build", "--quick", "--quiet", "--out", str(tmp_path), "--work", str(work),
+                 "--reuse-pretrained", "--reuse-finetuned", "--threads", "1"]) == 0
+    assert {name: (tmp_path / name).stat().st_mtime_ns for name in kept} == kept
+    assert "keeping finetuned.safetensors" in (tmp_path / "build.log").read_text()
+    assert len(read_sweep_csv(tmp_path / "sweep.csv")) == main_rows + spread_rows
+
 
 def test_a_pretrained_clip_from_another_recipe_or_world_is_not_reused(tmp_path, monkeypatch):
     from wiseft_core.demo import build

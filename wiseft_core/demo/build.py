@@ -171,9 +171,25 @@ def reusable_clip(path: Path, recipe: PretrainRecipe) -> str | None:
     return None
 
 
+def zeroshot_matches(path: Path, clip_info: dict) -> bool:
+    """Whether ``path`` is the world's zero-shot classifier of the pretrained CLIP described by ``clip_info``."""
+    from wiseft_core.checkpoints import read_meta
+
+    if not path.is_file():
+        return False
+    meta = read_meta(path)
+    made_from = {k: v for k, v in clip_info.items() if k not in NOT_IN_CLASSIFIER}
+    return (meta.classnames == list(world.CLASSNAMES) and meta.templates == list(world.TEMPLATES)
+            and meta.recipe is None and (meta.extra or {}).get("demo_world") == made_from)
+
+
 def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], reuse: bool = False,
-                   clip_path: Path | None = None, target: Path | None = None) -> dict:
-    """Pretrain (or, with ``reuse``, reload a matching pretrained CLIP) and save the zero-shot classifier."""
+                   clip_path: Path | None = None, target: Path | None = None, keep: bool = False) -> dict:
+    """Pretrain (or, with ``reuse``, reload a matching pretrained CLIP) and save the zero-shot classifier.
+
+    With ``keep``, an existing zero-shot file made from that very CLIP stays as it is (so the fine-tunes
+    that recorded its sha256 stay reusable).
+    """
     from wiseft_core.zeroshot import build_zeroshot_checkpoint
 
     clip_path = clip_path or out / CLIP_FILE
@@ -189,6 +205,9 @@ def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], r
     if info is None:
         info = pretrain_clip(recipe, clip_path, log)
     clip_model, info, preprocessing = load_clip(clip_path)  # fp16-rounded, exactly what a reuse would load
+    if keep and zeroshot_matches(target, info):
+        log(f"keeping {target.name} (the zero-shot head of this pretrained CLIP)")
+        return {"generate_s": info["generate_seconds"], "pretrain_s": info["pretrain_seconds"]}
     build_zeroshot_checkpoint(MODEL_NAME, world.CLASSNAMES, list(world.TEMPLATES), PRETRAINED_TAG,
                               clip=(clip_model, info["model_config"], preprocessing), tokenizer=world.tokenizer(),
                               extra={"demo_world": {k: v for k, v in info.items() if k not in NOT_IN_CLASSIFIER}},
@@ -229,6 +248,27 @@ def spread_checkpoint(work: Path, pretrain_seed: int, seed: int) -> Path:
     return work / f"finetuned_p{pretrain_seed}_s{seed}.safetensors"
 
 
+def resumable_sweep(csv_path: Path, recipe: BuildRecipe, zeroshot: Path, pairs: list[Path], resume: bool,
+                    log: Callable[[str], None]) -> None:
+    """Keep a per-run sweep CSV to resume only if it measured these checkpoints on today's world; else remove it.
+
+    ``wiseft sweep`` skips rows already in its CSV, so a stale file (another look, other checkpoints)
+    would silently mix worlds: the JSON beside it records what the rows were measured on.
+    """
+    from wiseft_core.checkpoints import file_sha256
+
+    made_on = {"look": world.LOOK.to_dict(), "cue_strength": dict(world.CUE_STRENGTH),
+               "split_sizes": dict(world.DEFAULT_SIZES), "alphas": recipe.alphas,
+               "checkpoints": [file_sha256(p) for p in [zeroshot, *pairs]]}
+    made_on = json.loads(json.dumps(made_on))
+    stamp = csv_path.with_suffix(".json")
+    if resume and csv_path.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == made_on:
+        log(f"resuming {csv_path.name} (same world and checkpoints)")
+        return
+    csv_path.unlink(missing_ok=True)
+    stamp.write_text(json.dumps(made_on, indent=1) + "\n", encoding="utf-8")
+
+
 def run_sweeps(recipe: BuildRecipe, zeroshot: Path, pairs: list[Path], target: Path, quiet: bool,
                ensembles: tuple[str, ...] = ("weights", "outputs")) -> None:
     """``wiseft sweep`` of each pair over every distribution (weight- and output-space) into ``target``."""
@@ -243,16 +283,19 @@ def run_sweeps(recipe: BuildRecipe, zeroshot: Path, pairs: list[Path], target: P
 
 
 def build(out: Path = DEFAULT_OUT, quick: bool = False, quiet: bool = False, reuse_pretrained: bool = False,
-          seeds_work: Path | None = None) -> dict:
+          seeds_work: Path | None = None, reuse_finetuned: bool = False, threads: int | None = None) -> dict:
     """Run the whole pipeline into ``out``; returns (and writes to ``build.json``) what was done and how long.
 
     The extra fine-tuning seeds are kept in ``seeds_work`` (default: beside ``out`` in the temp folder),
     where ``wiseft demo seeds`` and a later build reuse them while the zero-shot file and recipe match.
     """
     recipe = QUICK if quick else FULL
+    if threads is not None:
+        recipe = replace(recipe, threads=threads)
     torch.set_num_threads(recipe.threads)
     with world.default_sizes(**recipe.split_sizes):
-        return _build(recipe, out, quick, quiet, reuse_pretrained, seeds_work or default_seeds_work(out))
+        return _build(recipe, out, quick, quiet, reuse_pretrained, seeds_work or default_seeds_work(out),
+                      reuse_finetuned)
 
 
 def default_seeds_work(out: Path) -> Path:
@@ -264,29 +307,36 @@ def default_seeds_work(out: Path) -> Path:
 
 
 def _build(recipe: BuildRecipe, out: Path, quick: bool, quiet: bool, reuse_pretrained: bool,
-           seeds_work: Path) -> dict:
+           seeds_work: Path, reuse_finetuned: bool) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("sweep.csv", "zeroshot.safetensors", "finetuned.safetensors", "finetuned_linear.safetensors"):
-        (out / stale).unlink(missing_ok=True)
+    stale = ["sweep.csv"] + ([] if reuse_finetuned else
+                             ["zeroshot.safetensors", "finetuned.safetensors", "finetuned_linear.safetensors"])
+    for name in stale:
+        (out / name).unlink(missing_ok=True)
     log = BuildLog(out / "build.log")
     log(f"wiseft demo build{' --quick' if quick else ''} -> {out}")
     timings: dict[str, float] = {}
     write_samples(out / "samples")
     log(f"wrote samples/ ({len(world.DISTRIBUTIONS) * len(SAMPLE_INDICES)} PNGs)")
-    timings.update(build_zeroshot(recipe, out, log, reuse=reuse_pretrained))
+    timings.update(build_zeroshot(recipe, out, log, reuse=reuse_pretrained, keep=reuse_finetuned))
     zeroshot = out / "zeroshot.safetensors"
     with tempfile.TemporaryDirectory(prefix="wiseft-demo-") as tmp:
         work = Path(tmp)
         for mode, ft, name in (("end-to-end", recipe.end_to_end, "finetuned.safetensors"),
                                ("linear", recipe.linear, "finetuned_linear.safetensors")):
             tick = time.perf_counter()
+            if reuse_finetuned and finetune_matches(out / name, zeroshot, mode, ft):
+                log(f"keeping {name} (same zero-shot model and recipe)")
+                continue
             run_finetune(mode, ft, zeroshot, out / name, work, quiet)
             timings[f"finetune_{mode}_s"] = round(time.perf_counter() - tick, 1)
             log(f"fine-tuned {mode} in {timings[f'finetune_{mode}_s']:.0f}s; wrote {name}")
         tick = time.perf_counter()
-        runs = [(str(recipe.end_to_end.seed), work / "sweep_main.csv")]
-        run_sweeps(recipe, zeroshot, [out / "finetuned.safetensors", out / "finetuned_linear.safetensors"],
-                   runs[0][1], quiet)
+        seeds_work.mkdir(parents=True, exist_ok=True)
+        runs = [(str(recipe.end_to_end.seed), seeds_work / f"sweep_seed{recipe.end_to_end.seed}.csv")]
+        main_pairs = [out / "finetuned.safetensors", out / "finetuned_linear.safetensors"]
+        resumable_sweep(runs[0][1], recipe, zeroshot, main_pairs, resume=reuse_finetuned, log=log)
+        run_sweeps(recipe, zeroshot, main_pairs, runs[0][1], quiet)
         timings["sweep_s"] = round(time.perf_counter() - tick, 1)
         log(f"swept both pairs in {timings['sweep_s']:.0f}s")
         for seed in recipe.spread_seeds:
@@ -296,16 +346,17 @@ def _build(recipe: BuildRecipe, out: Path, quick: bool, quiet: bool, reuse_pretr
             if finetune_matches(spread_ft, zeroshot, "end-to-end", spread_recipe):
                 log(f"reusing {spread_ft} (same zero-shot model and recipe)")
             else:
-                seeds_work.mkdir(parents=True, exist_ok=True)
                 run_finetune("end-to-end", spread_recipe, zeroshot, spread_ft, work, quiet)
-            runs.append((str(seed), work / f"sweep_seed{seed}.csv"))
+            runs.append((str(seed), seeds_work / f"sweep_seed{seed}.csv"))
+            resumable_sweep(runs[-1][1], recipe, zeroshot, [spread_ft], resume=reuse_finetuned, log=log)
             run_sweeps(recipe, zeroshot, [spread_ft], runs[-1][1], quiet, ensembles=("weights",))
             timings[f"spread_seed{seed}_s"] = round(time.perf_counter() - tick, 1)
             log(f"fine-tuned and swept end-to-end seed {seed} in {timings[f'spread_seed{seed}_s']:.0f}s")
         write_sweep_csv(out / "sweep.csv", merge_sweeps(runs))
         log(f"wrote sweep.csv (seeds {', '.join(seed for seed, _ in runs)})")
     timings["total_s"] = log.elapsed()
-    info = {"quick": quick, "recipe": recipe.to_dict(), "timings": timings, "world_seed": world.WORLD_SEED,
+    info = {"quick": quick, "reuse_pretrained": reuse_pretrained, "reuse_finetuned": reuse_finetuned,
+            "recipe": recipe.to_dict(), "timings": timings, "world_seed": world.WORLD_SEED,
             "look": world.LOOK.to_dict(), "cue_strength": dict(world.CUE_STRENGTH),
             "world_fingerprint": world_fingerprint(),
             "torch": torch.__version__, "python": platform.python_version(), "threads": recipe.threads}

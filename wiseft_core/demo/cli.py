@@ -13,7 +13,8 @@ def _cmd_demo_build(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else DEFAULT_OUT
     build(out, quick=args.quick, quiet=args.quiet, reuse_pretrained=args.reuse_pretrained,
-          seeds_work=Path(args.work) if args.work else None)
+          seeds_work=Path(args.work) if args.work else None, reuse_finetuned=args.reuse_finetuned,
+          threads=args.threads)
     if not args.quick:
         print(format_findings(check_findings(out / "sweep.csv")))
     return 0
@@ -40,7 +41,8 @@ def _cmd_demo_seeds(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else DEFAULT_OUT
     work = Path(args.work) if args.work else default_seeds_work(out)
     results = run_seeds(out, work, _seed_list(args.pretrain_seeds), _seed_list(args.finetune_seeds),
-                        quick=args.quick, quiet=args.quiet, log=lambda m: print(m, file=sys.stderr, flush=True))
+                        quick=args.quick, quiet=args.quiet, log=lambda m: print(m, file=sys.stderr, flush=True),
+                        threads=args.threads)
     print((out / SEEDS_MD).read_text(encoding="utf-8"))
     return 0 if all(r.holds for r in results) or args.quick else 1
 
@@ -53,6 +55,11 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None, help="output folder (default: assets/demo of this checkout)")
     p.add_argument("--reuse-pretrained", action="store_true",
                    help="keep OUT/pretrained_clip.safetensors if it was pretrained with the same recipe")
+    p.add_argument("--reuse-finetuned", action="store_true",
+                   help="also keep OUT's zero-shot and fine-tuned checkpoints (and cached seeds) made from that CLIP "
+                   "with the same recipe: after changing only the shift generators, only the sweeps run")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default 2; on a machine busy with other work 1 is much faster)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (the build log still prints)")
     p.add_argument("--work", default=None, help="where the extra fine-tuning seeds are kept for `wiseft demo seeds` "
                    "(default: a folder in the system temp dir)")
@@ -67,5 +74,6 @@ def register(subparsers) -> None:
     s.add_argument("--work", default=None, help="where fine-tunes are kept for reuse (default: a folder in the "
                    "system temp dir, shared with `wiseft demo build`)")
     s.add_argument("--quick", action="store_true", help="tiny sizes and steps (for tests; exit 0 whatever holds)")
+    s.add_argument("--threads", type=int, default=None, help="torch threads (default 2; 1 on a busy machine)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_cmd_demo_seeds)

@@ -87,9 +87,13 @@ def measure(zeroshot: Path, finetuned: Path, csv_path: Path) -> tuple[dict, dict
 
 
 def run_seeds(out: Path, work: Path, pretrain_seeds: Sequence[int], finetune_seeds: Sequence[int],
-              quick: bool = False, quiet: bool = True, log: Callable[[str], None] = print) -> list[SeedResult]:
+              quick: bool = False, quiet: bool = True, log: Callable[[str], None] = print,
+              threads: int | None = None) -> list[SeedResult]:
     """Every (pretraining seed, fine-tuning seed) on the validation draw; writes seeds_val.csv and SEEDS.md."""
+    import torch
+
     base = QUICK if quick else FULL
+    torch.set_num_threads(threads or base.threads)
     work.mkdir(parents=True, exist_ok=True)
     results = []
     with world.default_sizes(**base.split_sizes):
