@@ -7,6 +7,7 @@ careless script could hand us.
 from __future__ import annotations
 
 import json
+import os
 import re
 import resource
 import subprocess
@@ -101,30 +102,36 @@ def test_metadata_is_checked_before_any_model_is_built(tmp_path, tiny_pair_files
     assert set(built) <= {"meta"}  # at most shape checks on the meta device, never real weights
 
 
-def _peak_after_import() -> int:
-    probe = ("import wiseft_core.cli, wiseft_core.checkpoints, torch; "
-             "print([l for l in open('/proc/self/status') if l.startswith('VmPeak')][0].split()[1])")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
-    return int(result.stdout) * 1024
+# Runs `wiseft inspect --zeroshot <each path> --finetuned <ft>` in one process; prints exit codes and VmPeak (bytes).
+_INSPECT_ALL = ("import sys; from wiseft_core.cli import main; "
+                "codes = [main(['inspect', '--zeroshot', p, '--finetuned', sys.argv[1]]) for p in sys.argv[2:]]; "
+                "peak = [l for l in open('/proc/self/status') if l.startswith('VmPeak')][0].split()[1]; "
+                "print(codes, int(peak) * 1024)")
+_QUIET_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
+
+
+def _inspect_all(ft: Path, paths: list[Path], limit: int | None = None) -> subprocess.CompletedProcess:
+    def cap():
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    env = {**os.environ, **_QUIET_THREADS}
+    return subprocess.run([sys.executable, "-c", _INSPECT_ALL, str(ft), *map(str, paths)], capture_output=True,
+                          text=True, cwd=ROOT, preexec_fn=cap, timeout=300, env=env)
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_small_files_declaring_huge_models_stay_within_a_gigabyte(tmp_path, tiny_pair_files):
-    """Under an address-space limit of (what importing needs + 1 GiB); the old loader allocated 1-90 GB here."""
+    """Under an address-space limit of (a valid pair's peak + 1 GiB); the old loader allocated 1-90 GB here."""
     zs, ft, _ = tiny_pair_files
     cases = [c for c in CHECKPOINT_CASES if c.name in MEMORY_CASES]
     paths = [case.make(tmp_path, zs) for case in cases]
     assert all(path.stat().st_size < 10_000 for path in paths)
-    limit = _peak_after_import() + (1 << 30)
-
-    def cap():
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    script = ("import sys; from wiseft_core.cli import main; "
-              "print([main(['inspect', '--zeroshot', p, '--finetuned', sys.argv[1]]) for p in sys.argv[2:]])")
-    result = subprocess.run([sys.executable, "-c", script, str(ft), *map(str, paths)],
-                            capture_output=True, text=True, cwd=ROOT, preexec_fn=cap, timeout=300)
-    assert result.stdout.strip() == str([2] * len(cases)), result.stderr[-800:]
+    baseline = _inspect_all(ft, [zs])
+    codes, peak = baseline.stdout.splitlines()[-1].split("] ")
+    assert codes == "[0", baseline.stderr[-500:]
+    result = _inspect_all(ft, paths, limit=int(peak) + (1 << 30))
+    assert result.stdout.splitlines()[-1].startswith(str([2] * len(cases))), result.stderr[-800:]
     lines = result.stderr.splitlines()
     assert len(lines) == len(cases)
     for case, line in zip(cases, lines):
