@@ -2,7 +2,8 @@
 
 Run ``streamlit run app.py`` (the demo pair), or preselect a pair for a talk:
 ``streamlit run app.py -- --zeroshot zs.safetensors --finetuned ft.safetensors [--device cuda] [--threads N]``.
-``?page=playground&alpha=0.4`` in the URL opens a page at an alpha.
+Operator-only options (``wiseft_core.app_launch``): ``--models-dir DIR`` (the checkpoints viewers may pick),
+``--trust-pickle``, ``--live-models N``. ``?page=playground&alpha=0.4`` in the URL opens a page at an alpha.
 """
 
 import streamlit as st

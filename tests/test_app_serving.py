@@ -137,3 +137,18 @@ def test_class_and_model_names_from_a_checkpoint_are_shown_as_text_not_markup(tm
     assert "innerHTML" not in script and "textContent" in script  # so these strings stay text
     caption = [c.value for c in at.sidebar.caption if "parameters" in c.value][0]
     assert "wiseft\\-tiny\\-test" in caption  # Markdown elsewhere is escaped
+
+
+def test_a_sessions_uploads_are_deleted_when_the_session_goes_away(app_pair):  # noqa: F811
+    import gc
+
+    at = open_app()
+    at.radio(key="pair_source").set_value("files").run()
+    for key, path in (("files_zs_upload", app_pair[0]), ("files_ft_upload", app_pair[1])):
+        at.file_uploader(key=key).set_value((Path(path).name, Path(path).read_bytes(), "application/octet-stream"))
+    at.run()
+    folder = Path(at.session_state["_pair_context"].finetuned_path).parent
+    assert folder.is_dir() and len(list(folder.iterdir())) == 2
+    del at  # Streamlit drops a session's state when the session ends
+    gc.collect()
+    assert not folder.exists()

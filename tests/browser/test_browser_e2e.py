@@ -83,7 +83,7 @@ def uploaded_prediction(page) -> str:
 
 def test_home_page_shows_the_paper_headline(server, page):
     page.goto(server)
-    page.get_by_role("heading", name="WiSE-FT Explorer").wait_for()
+    page.get_by_role("heading", name="WiSE-FT Explorer").wait_for(timeout=STEP_MS * 3)  # a cold server
     page.locator(".js-plotly-plot").first.wait_for()
     wait_idle(page)
     assert page.get_by_text("Model pair").first.is_visible()
