@@ -208,7 +208,8 @@ def sidebar_extras(data, texts) -> None:
         side.selectbox(texts.ui["image"], options, index=data.live_default, key="talk_image",
                        format_func=lambda i: f"{data.live[i].distribution}: {data.live[i].label or data.live[i].key}")
     state = TalkState(alpha=current_alpha(), presenter=st.session_state.talk_presenter,
-                      date=st.session_state.talk_date, live_index=st.session_state.get("talk_image"))
+                      date=st.session_state.talk_date, live_index=st.session_state.get("talk_image"),
+                      alpha_slider_in_figure=True)
     side.download_button(texts.ui["download_html"], lambda: talk_html(build_talk(data, texts, state), texts),
                          file_name=f"wiseft_talk_{texts.lang}.html", mime="text/html", key="talk_download")
 

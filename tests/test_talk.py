@@ -310,3 +310,22 @@ def test_step_nine_shows_the_landscape_once_measured_and_accuracy_along_alpha_be
     after = build_slide(9, talk_data.TalkData("demo", [], [], [], {}, landscape=[path]), texts)
     assert len(after.panels) == 1 and any("barrier 0.000" in (t.name or "") for t in after.panels[0].figure.data)
     assert "α ∈ [-0.5, 1.5]" in after.text_html
+
+
+@needs_demo
+def test_the_exported_live_step_carries_an_alpha_slider_over_the_precomputed_grid(demo_data):
+    from wiseft_core.predict import top_k
+
+    texts = load_texts("en")
+    plain = build_slide(5, demo_data, texts, TalkState(alpha=0.5))
+    assert not any(p.figure.layout.sliders for p in plain.panels if p.kind == "figure")  # the app has its own
+    slide = build_slide(5, demo_data, texts, TalkState(alpha=0.5, alpha_slider_in_figure=True))
+    sliders = [p.figure.layout.sliders[0] for p in slide.panels if p.kind == "figure" and p.figure.layout.sliders]
+    assert len(sliders) == 1
+    steps = sliders[0].steps
+    assert [float(s.label) for s in steps] == list(demo_data.live_alphas)
+    assert steps[sliders[0].active].label == "0.5"
+    i = demo_data.live_default
+    for k in (0, 7, 20):
+        expected = [c for c, _ in top_k(demo_data.live_probs[k, i], demo_data.classnames, slides.TOP_K)][::-1]
+        assert list(steps[k].args[0]["y"][0]) == expected

@@ -130,9 +130,9 @@ def test_keyboard_walks_every_step_without_scrolling_and_with_large_text(server,
             page.keyboard.press(NEXT_KEYS[step % len(NEXT_KEYS)])
             show_step(page, texts, step)
         assert f"step={step}" in page.url and f"lang={lang}" in page.url
-        figures = page.locator(".st-key-talk_slide .js-plotly-plot")
-        for i in range(figures.count()):
-            figures.nth(i).locator(".main-svg").first.wait_for()
+        page.wait_for_function(  # every chart drawn, not just its placeholder
+            "() => Array.from(document.querySelectorAll('.st-key-talk_slide [data-testid=\"stPlotlyChart\"]'))"
+            ".every(c => c.querySelector('.main-svg'))")
         assert_fits(page, ".st-key-talk_slide", f"{lang} {size} step {step}")
         if size == (1920, 1080) or lang == "ru":
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     pair = load_pair(zeroshot, finetuned, resolve_device(args.device), args.trust_pickle)
     sweep, source = (args.sweep, "this_pair") if args.sweep else default_sweep(zeroshot)
     data = build_talk_data(pair, sweep, source)
-    state = TalkState(alpha=args.alpha, presenter=args.presenter, date=args.date)
+    state = TalkState(alpha=args.alpha, presenter=args.presenter, date=args.date, alpha_slider_in_figure=True)
     written = export_talk(build_talk(data, texts, state), texts, args.out, args.format or FORMATS)
     for kind, paths in written.items():
         where = paths[0].parent if kind == "png" else paths[0]

@@ -21,11 +21,11 @@ _REMAP.update({plots.HIGHLIGHT.lower(): "#009E73", plots.MUTED.lower(): "#7a7a7a
 FONT_FAMILY = "DejaVu Sans, Arial, sans-serif"
 
 
-def _recolor(value):
+def recolor(value):
     if isinstance(value, str):
         return _REMAP.get(value.lower(), value)
     if isinstance(value, (list, tuple)):
-        return [_recolor(v) for v in value]
+        return [recolor(v) for v in value]
     return value
 
 
@@ -54,22 +54,23 @@ def projector(figure: go.Figure, height: int | None = None, font_size: int = 22,
     for trace in fig.data:
         if trace.type == "scatter":
             if trace.line is not None and trace.line.color is not None:
-                trace.line.color = _recolor(trace.line.color)
+                trace.line.color = recolor(trace.line.color)
             if trace.mode and "lines" in trace.mode:
                 trace.line.width = max(trace.line.width or 2, 2) * 2
             if trace.marker is not None:
                 if trace.marker.color is not None:
-                    trace.marker.color = _recolor(trace.marker.color)
+                    trace.marker.color = recolor(trace.marker.color)
                 trace.marker.size = int((trace.marker.size or 6) * 1.6)
         elif trace.type == "bar":
-            trace.marker.color = _recolor(trace.marker.color)
+            trace.marker.color = recolor(trace.marker.color)
             trace.textfont = {"size": font_size, "color": INK}
             trace.textposition = "outside"
             trace.cliponaxis = False
     for shape in fig.layout.shapes or ():
         shape.line.width = 3
     for annotation in fig.layout.annotations or ():
-        annotation.font = {"size": font_size, "color": INK}
+        annotation.font.size = font_size
+        annotation.font.color = annotation.font.color or INK
     return fig
 
 
@@ -80,12 +81,21 @@ def accuracy_along_alpha_figure(rows: Sequence[dict], reference_name: str, shift
     rows = sorted(rows, key=lambda r: float(r["alpha"]))
     alphas = [float(r["alpha"]) for r in rows]
     fig = go.Figure()
-    for key, name, color in (("reference", reference_name, PALETTE[0]), ("avg_shifts", shifts_name, PALETTE[1])):
-        fig.add_trace(go.Scatter(x=alphas, y=[r.get(key) for r in rows], mode="lines+markers", name=name,
+    lines = (("reference", reference_name, PALETTE[0]), ("avg_shifts", shifts_name, PALETTE[1]))
+    series = [(name, color, [r.get(key) for r in rows]) for key, name, color in lines]
+    for name, color, values in series:
+        fig.add_trace(go.Scatter(x=alphas, y=values, mode="lines+markers", name=name,
                                  line={"color": color, "width": 2}, marker={"size": 6},
                                  hovertemplate="α = %{x:.2f}: %{y:.1f}<extra>" + name + "</extra>"))
-    fig.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label,
-                      legend={"orientation": "h", "yanchor": "bottom", "y": 0.0, "x": 0.02, "bgcolor": "#ffffff"})
+    # Lines labelled at their right end, inside the gap between them: a legend would take a projector's height.
+    ends = [values[-1] for *_, values in series]
+    if alphas and None not in ends:
+        upper = 0 if ends[0] >= ends[1] else 1
+        for i, (name, color, values) in enumerate(series):
+            fig.add_annotation(x=alphas[-1], y=values[-1], text=name, showarrow=False, xanchor="right",
+                               yanchor="top" if i == upper else "bottom", yshift=-8 if i == upper else 16,
+                               font={"color": color})
+    fig.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label, showlegend=False)
     if current_alpha is not None and alphas and alphas[0] <= current_alpha <= alphas[-1]:
         fig.add_vline(x=current_alpha, line={"dash": "dot", "color": INK})
     return fig

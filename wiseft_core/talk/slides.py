@@ -28,6 +28,8 @@ STEP_IDS = ("title", "shift", "tradeoff", "method", "live", "curve", "cost", "li
 STEP_COUNT = len(STEP_IDS)
 GALLERY_PER_ROW = 4
 TOP_K = 3
+LEGEND_INSIDE = {"orientation": "v", "x": 0.01, "y": 0.99, "xanchor": "left", "yanchor": "top",
+                 "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#000000", "borderwidth": 1}
 # The paper's Algorithm 1 (PyTorch pseudocode), as printed.
 ALGORITHM_1 = """\
 def wse(model, zeroshot_checkpoint,
@@ -59,6 +61,7 @@ class TalkState:
     live_index: int | None = None
     figure_height: int | None = None  # None: figures fill their box (the HTML export)
     font_size: int = 24
+    alpha_slider_in_figure: bool = False  # the exported file has no Streamlit slider: the live figure carries one
 
 
 @dataclass
@@ -248,9 +251,26 @@ def _live(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
                (data.live_alphas.index(1.0), texts.labels["alpha1"]))
     for index, title in columns:
         entries = top_k(data.live_probs[index, i], data.classnames, TOP_K)
-        figure = plots.top_k_figure(entries, title, image.label)
-        slide.panels.append(_fig(figure, state, show_legend=False))
+        panel = _fig(plots.top_k_figure(entries, title, image.label), state, show_legend=False)
+        if state.alpha_slider_in_figure and index == a:
+            _add_alpha_slider(panel.figure, data, i, image.label, texts, active=a)
+        slide.panels.append(panel)
     slide.layout = "stack"
+
+
+def _add_alpha_slider(figure: go.Figure, data: TalkData, image: int, true_label: str | None, texts: Texts,
+                      active: int) -> None:
+    """A plotly slider over the precomputed alpha grid, so the exported file stays live without Python."""
+    steps = []
+    for k, alpha in enumerate(data.live_alphas):
+        bars = plots.top_k_figure(top_k(data.live_probs[k, image], data.classnames, TOP_K), "", true_label).data[0]
+        title = texts.labels["prediction_at"].format(alpha=f"{alpha:g}")
+        steps.append({"label": f"{alpha:g}", "method": "update",
+                      "args": [{"x": [list(bars.x)], "y": [list(bars.y)], "text": [list(bars.text)],
+                                "marker.color": [figures.recolor(list(bars.marker.color))]},
+                               {"title.text": title}]})
+    figure.update_layout(sliders=[{"active": active, "steps": steps, "currentvalue": {"visible": False},
+                                   "pad": {"t": 40}, "len": 1.0, "x": 0.0}])
 
 
 def _curve_step(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
@@ -277,8 +297,9 @@ def _linear(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> Non
     lab = texts.labels
     rows = [{**r, "ensemble": lab[r["ensemble"]]} for r in data.sweep if r["finetuning"] == "linear classifier"]
     if rows:
-        figure = _curve(rows, _source_name(data, texts), texts, state, group_keys=("ensemble",))
-        slide.panels.append(_fig(figure, state, True))
+        panel = _fig(_curve(rows, _source_name(data, texts), texts, state, group_keys=("ensemble",)), state, True)
+        panel.figure.update_layout(legend=LEGEND_INSIDE)  # below the axis it would cover the axis title
+        slide.panels.append(panel)
     else:
         paper = [{**r, "source": lab["paper_lc"]} for r in _paper_group(data, "linear classifier")]
         slide.panels.append(_fig(_curve(paper, lab["paper_lc"], texts, state), state, False))
@@ -310,9 +331,10 @@ def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     for rows, title in sets:
         figure = figures.accuracy_along_alpha_figure(rows, lab["reference"], lab["avg_shifts"], lab["alpha_axis"],
                                                      lab["accuracy"], title, state.alpha)
-        slide.panels.append(_fig(figure, state, True))
+        slide.panels.append(_fig(figure, state, False))
     if not weights:
         slide.panels.append(_no_sweep(texts))
+    slide.layout = "stack"  # two charts need the full width
 
 
 def optimal_row(rows: list[dict], columns: list[str]) -> dict:
