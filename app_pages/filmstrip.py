@@ -10,7 +10,9 @@ computed once per (pair, image, alpha) and shared by every session, like the Pla
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, contextmanager
 
 import streamlit as st
 
@@ -34,19 +36,38 @@ def frames(pair_key: str, digest: str, alphas: tuple[float, ...], _interpolator,
              f"({e.probability:.0%})") for e in explained]
 
 
-def filmstrip(context, samples: Sequence, alpha: float) -> None:
-    """A toggle, then per sample (``.name``, ``.image``, ``.digest``) a row of saliency overlays."""
-    from app_pages.shared import interpolator_for
+@st.cache_resource(max_entries=2)
+def _own_model(pair_key: str, _pair, device: str):
+    """One live model per pair for the filmstrip when the caller lends none; a lock serialises its users."""
+    return _pair.new_interpolator(device), threading.Lock()
 
+
+def _own_lease(context) -> Callable[[], AbstractContextManager]:
+    @contextmanager
+    def lease():
+        interpolator, lock = _own_model(context.key, context.pair, str(getattr(context, "device", "cpu")))
+        with lock:
+            yield interpolator
+
+    return lease
+
+
+def filmstrip(context, samples: Sequence, alpha: float,
+              lease: Callable[[], AbstractContextManager] | None = None) -> None:
+    """A toggle, then per sample (``.name``, ``.image``, ``.digest``) a row of saliency overlays.
+
+    ``lease`` (e.g. the Playground's ``pool.lease``) lends a live model; without it the filmstrip keeps
+    one of its own per pair. Frames are cached, so a model is only needed for an image seen first.
+    """
     if not st.toggle("Where the model looks (saliency filmstrip)", key="filmstrip_on",
                      help="Class-activation maps of θ(α) for the predicted class (grad-cam): the ring marks the "
                           "peak. Global α only (per-block α is ignored here)."):
         return
-    interpolator, _ = interpolator_for(context)
+    lease = lease or _own_lease(context)
     pair = context.pair
     alphas = FILM_ALPHAS if round(alpha, 6) in FILM_ALPHAS else (*FILM_ALPHAS, round(alpha, 6))
     for sample in samples:
-        with st.spinner(f"Saliency maps for {sample.name}…"):
+        with st.spinner(f"Saliency maps for {sample.name}…"), lease() as interpolator:
             shown = frames(context.key, sample.digest, tuple(FILM_ALPHAS), interpolator, sample.image,
                            pair.preprocessing, pair.classnames)
             if len(alphas) > len(FILM_ALPHAS):

@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ (app_pair), not the package
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_pair import APP, server_app_args, streamlit_server  # noqa: E402
+from app_pair import APP, REPO, app_pair, server_app_args, streamlit_server  # noqa: E402, F401 (app_pair: fixture)
 from test_browser_e2e import browser, page, screenshot, wait_idle  # noqa: E402, F401 (fixtures)
 
 from wiseft_core.demo.build import DEFAULT_OUT  # noqa: E402
@@ -22,6 +22,7 @@ from wiseft_core.demo.inspection import FLIPS_FILE, LANDSCAPE_CSV, SUBDIR  # noq
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 INSPECTION = DEFAULT_OUT / SUBDIR
+FIRST_RUN_MS = 240_000  # first script run imports torch, open_clip and grad-cam (scikit-learn): slow on a busy CPU
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def server(app_pair, tmp_path_factory):  # noqa: F811
 @pytest.mark.skipif(not (INSPECTION / FLIPS_FILE).is_file(), reason="demo inspection assets not built")
 def test_flips_page_counts_groups_and_links_thumbnails_to_the_playground(server, page):  # noqa: F811
     page.goto(f"{server}/flips?alpha=0.5")
-    page.get_by_role("heading", name="Which images flip").wait_for()
+    page.get_by_role("heading", name="Which images flip").wait_for(timeout=FIRST_RUN_MS)
     page.get_by_text("rescued").first.wait_for()
     page.locator(".js-plotly-plot").first.wait_for()
     wait_idle(page)
@@ -48,11 +49,30 @@ def test_flips_page_counts_groups_and_links_thumbnails_to_the_playground(server,
 @pytest.mark.skipif(not (INSPECTION / LANDSCAPE_CSV).is_file(), reason="demo inspection assets not built")
 def test_landscape_page_plots_each_path_with_its_barrier(server, page):  # noqa: F811
     page.goto(f"{server}/landscape")
-    page.get_by_role("heading", name="The landscape between the weights").wait_for()
+    page.get_by_role("heading", name="The landscape between the weights").wait_for(timeout=FIRST_RUN_MS)
     page.locator(".js-plotly-plot").first.wait_for()
     wait_idle(page)
     assert page.get_by_text(re.compile(r"zero-shot to fine-tuned \(barrier [0-9.]+\)")).first.is_visible()
     screenshot(page, "landscape.png")
+
+
+@pytest.fixture(scope="module")
+def filmstrip_server(app_pair, tmp_path_factory):  # noqa: F811
+    log = tmp_path_factory.mktemp("streamlit_filmstrip") / "server.log"
+    with streamlit_server(REPO / "tests" / "browser" / "filmstrip_page.py", log, list(app_pair)) as base:
+        yield base
+
+
+def test_filmstrip_fragment_shows_overlays_at_the_five_alphas_and_the_current_one(filmstrip_server, page):  # noqa: F811
+    page.goto(filmstrip_server)
+    page.get_by_role("heading", name="Filmstrip").wait_for(timeout=FIRST_RUN_MS)
+    page.get_by_text("Where the model looks (saliency filmstrip)").first.click()
+    page.get_by_text(re.compile(r"^Where θ\(α\) looks: shape 1")).first.wait_for(timeout=FIRST_RUN_MS)
+    wait_idle(page)
+    for alpha in ("0", "0.25", "0.4", "0.5", "0.75", "1"):
+        assert page.get_by_text(re.compile(rf"α = {re.escape(alpha)}: ")).first.is_visible()
+    assert page.locator("img").count() >= 12
+    screenshot(page, "filmstrip.png")
 
 
 def test_playground_filmstrip_shows_overlays_at_five_alphas(server, page):  # noqa: F811
@@ -68,4 +88,4 @@ def test_playground_filmstrip_shows_overlays_at_five_alphas(server, page):  # no
     for alpha in ("0", "0.25", "0.5", "0.75", "1"):
         assert page.get_by_text(re.compile(rf"α = {re.escape(alpha)}: ")).first.is_visible()
     page.get_by_text(re.compile(r"^Where θ\(α\) looks: ")).first.scroll_into_view_if_needed()
-    screenshot(page, "filmstrip.png")
+    screenshot(page, "playground_filmstrip.png")

@@ -7,7 +7,7 @@
   (:mod:`wiseft_core.saliency`, class explained = the prediction at that alpha) falls on the object.
   The world knows every object's mask, so this is measured, not eyeballed; ``object_area`` is the
   chance level (a peak at a random pixel hits the object that often).
-- ``flips.npz``: every test image's prediction at 21 alphas, weight and output space (``wiseft flips``).
+- ``flips.npz``: every test image's prediction along alpha, weight and output space (``wiseft flips``).
 - ``landscape.csv``: loss and top-1 along alpha in [-0.5, 1.5] for three paths (``wiseft landscape``):
   zero-shot <-> fine-tuned; two fine-tunes of the same zero-shot model (seeds 0 and 1); two fine-tunes of
   CLIPs pretrained from different seeds. The last two reuse ``wiseft demo seeds``' checkpoints and are
@@ -34,8 +34,6 @@ SUBDIR = "inspection"
 POINTING_CSV, FLIPS_FILE, LANDSCAPE_CSV, INFO_FILE = ("pointing_game.csv", "flips.npz", "landscape.csv",
                                                       "inspection.json")
 POINTING_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
-FLIP_ALPHAS = tuple(round(0.05 * k, 2) for k in range(21))
-LANDSCAPE_ALPHAS = tuple(round(-0.5 + 0.1 * k, 1) for k in range(21))
 PATHS = {
     "zero-shot to fine-tuned": "the WiSE-FT path (shared zero-shot start)",
     "fine-tune seeds 0 and 1": "two fine-tunes of the same zero-shot model, different data order",
@@ -185,8 +183,14 @@ def landscape_checkpoints(out: Path, work: Path, build_missing: bool, quiet: boo
 
 # ------------------------------------------------------------------------------------------ the build
 def build_inspection(out: Path, work: Path | None = None, quick: bool = False, build_missing: bool = True,
-                     quiet: bool = False, log: Callable[[str], None] | None = None, pretrain: bool = True) -> dict:
-    """Measure everything into ``out/inspection`` (see the module docstring); returns ``inspection.json``."""
+                     quiet: bool = False, log: Callable[[str], None] | None = None, pretrain: bool = True,
+                     size: int | None = None, pointing_size: int | None = None, flip_step: float = 0.05,
+                     landscape_step: float = 0.1) -> dict:
+    """Measure everything into ``out/inspection`` (see the module docstring); returns ``inspection.json``.
+
+    ``size`` limits the test images per distribution (the first ``size``; default all), ``pointing_size``
+    those of the pointing game (default ``size``): on a busy machine the full build takes about an hour.
+    """
     import torch
 
     from wiseft_core.along_alpha import along_alpha
@@ -200,7 +204,9 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
     work = work or out / ".seeds-work"
     target = out / SUBDIR
     target.mkdir(parents=True, exist_ok=True)
-    sizes = {"test": 40} if quick else {}
+    sizes = {"test": 40} if quick else ({"test": size} if size else {})
+    flip_alphas = [round(flip_step * k, 6) for k in range(int(round(1 / flip_step)) + 1)]
+    landscape_alphas = [round(-0.5 + landscape_step * k, 6) for k in range(int(round(2 / landscape_step)) + 1)]
     started, timings = time.perf_counter(), {}
     torch.set_num_threads(1 if quick else 2)
     zeroshot, finetuned = out / "zeroshot.safetensors", out / "finetuned.safetensors"
@@ -208,14 +214,14 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
         pair = load_pair(zeroshot, finetuned)
         distributions = list(world.DISTRIBUTIONS)
         tick = time.perf_counter()
-        rows = pointing_game(pair, distributions, POINTING_ALPHAS, log=log)
+        rows = pointing_game(pair, distributions, POINTING_ALPHAS, size=pointing_size, log=log)
         write_rows(target / POINTING_CSV, rows, POINTING_FIELDS)
         timings["pointing_game_s"] = round(time.perf_counter() - tick, 1)
 
         tick = time.perf_counter()
         results = []
         for name in distributions:
-            results += along_alpha(pair, load_dataset(f"demo:{name}"), FLIP_ALPHAS, ("weights", "outputs"))
+            results += along_alpha(pair, load_dataset(f"demo:{name}"), flip_alphas, ("weights", "outputs"))
         save_flips(target / FLIPS_FILE, results, {
             "zeroshot": zeroshot.name, "finetuned": finetuned.name, "zeroshot_sha256": file_sha256(zeroshot),
             "finetuned_sha256": file_sha256(finetuned), "classnames": pair.classnames})
@@ -230,16 +236,17 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
         measured = []
         for name, (first, second) in checkpoints.items():
             measured += measure_path(name, load_pair(first, second), datasets,
-                                     LANDSCAPE_ALPHAS if not quick else (-0.5, 0.0, 0.5, 1.0, 1.5))
+                                     landscape_alphas if not quick else (-0.5, 0.0, 0.5, 1.0, 1.5))
             log(f"landscape: {name}: barrier on demo:photo "
                 f"{next(p.barrier for p in measured if p.path == name and p.dataset == 'demo:photo'):.3f}")
         write_csv(target / LANDSCAPE_CSV, measured)
         timings["landscape_s"] = round(time.perf_counter() - tick, 1)
     info = {
         "quick": quick, "world_look": getattr(getattr(world, "LOOK", None), "to_dict", dict)(),
-        "test_size": world.DEFAULT_SIZES["test"] if not quick else sizes["test"],
-        "pointing_alphas": list(POINTING_ALPHAS), "flip_alphas": list(FLIP_ALPHAS),
-        "landscape_alphas": list(LANDSCAPE_ALPHAS), "saliency": "GradCAMElementWise (grad-cam), predicted class",
+        "test_size": sizes.get("test", world.DEFAULT_SIZES["test"]),
+        "pointing_size": pointing_size or sizes.get("test", world.DEFAULT_SIZES["test"]),
+        "pointing_alphas": list(POINTING_ALPHAS), "flip_alphas": flip_alphas, "landscape_alphas": landscape_alphas,
+        "saliency": "GradCAMElementWise (grad-cam), predicted class",
         "paths": {name: {"theta0": str(a.relative_to(out)) if a.is_relative_to(out) else str(a),
                          "theta1": str(b.relative_to(out)) if b.is_relative_to(out) else str(b),
                          "theta0_sha256": file_sha256(a), "theta1_sha256": file_sha256(b), "what": PATHS[name]}
@@ -256,7 +263,9 @@ def _cmd(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else DEFAULT_OUT
     build_inspection(out, Path(args.work) if args.work else None, quick=args.quick,
-                     build_missing=not args.no_build, quiet=args.quiet, pretrain=not args.no_pretrain)
+                     build_missing=not args.no_build, quiet=args.quiet, pretrain=not args.no_pretrain,
+                     size=args.size, pointing_size=args.pointing_size, flip_step=args.flip_step,
+                     landscape_step=args.landscape_step)
     return 0
 
 
@@ -266,6 +275,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-build", action="store_true", help="skip landscape paths whose checkpoints are missing")
     parser.add_argument("--no-pretrain", action="store_true",
                         help="make missing heads and fine-tunes, but never pretrain a second CLIP (the slow step)")
+    parser.add_argument("--size", type=int, default=None, help="test images per distribution (default: all)")
+    parser.add_argument("--pointing-size", type=int, default=None, help="images per distribution for the pointing game")
+    parser.add_argument("--flip-step", type=float, default=0.05, help="alpha step of flips.npz (default 0.05)")
+    parser.add_argument("--landscape-step", type=float, default=0.1, help="alpha step over [-0.5, 1.5] (default 0.1)")
     parser.add_argument("--quick", action="store_true", help="40 images per distribution, no new checkpoints (tests)")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=_cmd)
