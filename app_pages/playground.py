@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from app_pages.live_slider import live_slider
-from app_pages.shared import current_alpha, launch_options, set_alpha
+from app_pages.shared import current_alpha, live_pool, set_alpha
 from wiseft_core import alpha_grid
 from wiseft_core.blocks import block_bands
 from wiseft_core.checkpoints import checkpoint_bytes
@@ -22,7 +22,6 @@ from wiseft_core.demo.assets import DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
 from wiseft_core.errors import WiseftError
 from wiseft_core.images import open_image_with_notes
-from wiseft_core.interpolator_pool import InterpolatorPool
 from wiseft_core.markup import escape_markdown
 from wiseft_core.predict import to_batch
 from wiseft_core.slider_data import grid_probs, image_entry, slider_data, thumbnail_data_url
@@ -165,12 +164,6 @@ def shown_marker(alpha: float, mode: str, samples: list[Sample], probs: torch.Te
         f'data-image="{html.escape(sample.digest)}" '
         f'data-probs="{html.escape(json.dumps([round(float(p), 7) for p in row]))}"></span>'
         for sample, row in zip(samples, probs))
-
-
-@st.cache_resource(max_entries=4)
-def live_pool(pair_key: str, _pair, device: str) -> InterpolatorPool:
-    """The room's live models for this pair: at most ``--live-models`` copies, whatever the number of viewers."""
-    return InterpolatorPool(lambda: _pair.new_interpolator(device), size=launch_options().live_models)
 
 
 @st.cache_resource

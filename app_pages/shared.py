@@ -12,6 +12,7 @@ import hashlib
 import logging
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import weakref
@@ -25,6 +26,7 @@ from wiseft_core import app_launch
 from wiseft_core.commands import zeroshot_command
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_FINETUNED_LINEAR, DEMO_ZEROSHOT, demo_pair_available
 from wiseft_core.errors import WiseftError
+from wiseft_core.interpolator_pool import InterpolatorPool
 from wiseft_core.markup import escape_markdown
 from wiseft_core.uploads import UploadStore
 from wiseft_core.zeroshot import TEMPLATE_SETS
@@ -92,6 +94,18 @@ def load_pair_cached(zeroshot_path: str, finetuned_path: str, device: str, trust
     start = time.perf_counter()
     pair = load_pair(zeroshot_path, finetuned_path, device=device, trust_pickle=trust_pickle)
     return pair, time.perf_counter() - start
+
+
+@st.cache_resource(max_entries=4)
+def live_pool(pair_key: str, _pair, device: str) -> InterpolatorPool:
+    """The room's live models for this pair: at most ``--live-models`` copies, whatever the number of viewers.
+
+    The first one is built in the background as soon as the pair is loaded, so a viewer's first
+    off-grid answer costs one forward, not the construction of a model.
+    """
+    pool = InterpolatorPool(lambda: _pair.new_interpolator(device), size=launch_options().live_models)
+    threading.Thread(target=pool.warm, args=(1,), name="wiseft-pool-warm", daemon=True).start()
+    return pool
 
 
 @st.cache_resource
@@ -267,6 +281,7 @@ def sidebar_pair() -> PairContext | None:
                                       zeroshot_command=command, zeroshot_name=zeroshot.name,
                                       finetuned_name=finetuned.name)
                 st.session_state["_pair_context"] = context
+                live_pool(key, pair, device)  # starts building the first live model
             except Exception as err:  # a viewer gets one line, the server log the traceback
                 if not isinstance(err, WiseftError):
                     LOG.exception("loading %s + %s failed", zeroshot.path, finetuned.path)

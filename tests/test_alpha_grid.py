@@ -170,3 +170,12 @@ def test_the_pool_never_makes_more_live_models_than_its_size_and_leases_are_excl
     for thread in threads:
         thread.join()
     assert len(made) == 2 == pool.created and not overlaps
+
+
+def test_warming_the_pool_builds_the_first_live_model_before_anyone_asks():
+    made = []
+    pool = InterpolatorPool(lambda: made.append(object()) or made[-1], size=3)
+    pool.warm(1)
+    assert len(made) == 1 == pool.created
+    with pool.lease() as model:
+        assert model is made[0] and len(made) == 1

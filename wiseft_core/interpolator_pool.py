@@ -33,6 +33,16 @@ class InterpolatorPool:
         """How many live models exist (never more than ``size``)."""
         return self._created
 
+    def warm(self, count: int = 1) -> None:
+        """Make up to ``count`` live models now (building a large model takes seconds: not on a first answer)."""
+        ready = []
+        for _ in range(min(count, self.size)):
+            with self._available:
+                if self._created >= min(count, self.size) or self._free:
+                    break
+            with self.lease() as model:
+                ready.append(model)
+
     @contextmanager
     def lease(self) -> Iterator[WeightInterpolator]:
         """Exclusive use of one live model for the duration of the ``with`` block."""
