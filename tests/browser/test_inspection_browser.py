@@ -71,7 +71,7 @@ def test_filmstrip_fragment_shows_overlays_at_the_five_alphas_and_the_current_on
     wait_idle(page)
     for alpha in ("0", "0.25", "0.4", "0.5", "0.75", "1"):
         assert page.get_by_text(re.compile(rf"α = {re.escape(alpha)}: ")).first.is_visible()
-    assert page.locator("img").count() >= 12
+    page.wait_for_function("document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 12")  # 2 x 6 frames
     screenshot(page, "filmstrip.png")
 
 
