@@ -269,8 +269,11 @@ def _add_alpha_slider(figure: go.Figure, data: TalkData, image: int, true_label:
                       "args": [{"x": [list(bars.x)], "y": [list(bars.y)], "text": [list(bars.text)],
                                 "marker.color": [figures.recolor(list(bars.marker.color))]},
                                {"title.text": title}]})
-    figure.update_layout(sliders=[{"active": active, "steps": steps, "currentvalue": {"visible": False},
-                                   "pad": {"t": 40}, "len": 1.0, "x": 0.0}])
+    figure.update_layout(  # the title shows alpha: the 21 step labels would only crowd the slider
+        sliders=[{"active": active, "steps": steps, "currentvalue": {"visible": False}, "len": 1.0, "x": 0.0,
+                  "y": 0.0, "yanchor": "top", "pad": {"t": 70, "b": 0}, "ticklen": 0, "minorticklen": 0,
+                  "font": {"color": "rgba(0,0,0,0)"}}],
+        margin={"b": 110}, xaxis={"tickvals": [0, 0.5, 1], "ticktext": ["0", "50%", "100%"]})
 
 
 def _curve_step(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
