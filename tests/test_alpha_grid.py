@@ -179,3 +179,27 @@ def test_warming_the_pool_builds_the_first_live_model_before_anyone_asks():
     assert len(made) == 1 == pool.created
     with pool.lease() as model:
         assert model is made[0] and len(made) == 1
+
+
+def test_a_viewer_waits_for_the_model_being_built_instead_of_building_a_second_one():
+    started, release, made = threading.Event(), threading.Event(), []
+
+    def make():
+        made.append(object())
+        started.set()
+        release.wait(10)
+        return made[-1]
+
+    pool = InterpolatorPool(make, size=2)
+    warm = threading.Thread(target=pool.warm, args=(1,))
+    warm.start()
+    started.wait(10)
+    got = []
+    viewer = threading.Thread(target=lambda: got.append(pool.lease().__enter__()))
+    viewer.start()
+    time.sleep(0.2)
+    assert not got  # waiting, not building
+    release.set()
+    warm.join(10)
+    viewer.join(10)
+    assert got == [made[0]] and len(made) == 1

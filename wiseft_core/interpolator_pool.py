@@ -26,6 +26,7 @@ class InterpolatorPool:
         self.size = size
         self._free: list[WeightInterpolator] = []
         self._created = 0
+        self._building = 0  # one model built at a time: waiting for it beats building a second one
         self._available = threading.Condition()
 
     @property
@@ -47,12 +48,13 @@ class InterpolatorPool:
     def lease(self) -> Iterator[WeightInterpolator]:
         """Exclusive use of one live model for the duration of the ``with`` block."""
         with self._available:
-            while not self._free and self._created >= self.size:
+            while not self._free and (self._created >= self.size or self._building):
                 self._available.wait()
             if self._free:
                 model = self._free.pop()
             else:
                 self._created += 1
+                self._building += 1
                 model = None
         if model is None:
             try:
@@ -60,11 +62,15 @@ class InterpolatorPool:
             except BaseException:
                 with self._available:
                     self._created -= 1
-                    self._available.notify()
+                    self._building -= 1
+                    self._available.notify_all()
                 raise
+            with self._available:
+                self._building -= 1
+                self._available.notify_all()
         try:
             yield model
         finally:
             with self._available:
                 self._free.append(model)
-                self._available.notify()
+                self._available.notify_all()
