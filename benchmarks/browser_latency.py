@@ -131,6 +131,7 @@ def first_answer_ms(page, base: str, image_path: Path) -> float:
     """Upload a new image; ms from the upload's response to its prediction being painted."""
     page.goto(f"{base}/playground?sample=none")
     page.get_by_role("heading", name="Playground").wait_for()
+    page.get_by_text("Pick a sample").first.wait_for(timeout=300_000)  # the page's first run is over
     page.wait_for_timeout(1500)
     page.get_by_role("tab", name="Upload").click()
     uploader = page.get_by_test_id("stFileUploader").filter(has_text="Upload images")
