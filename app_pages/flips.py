@@ -121,7 +121,7 @@ if context is None:
 flips = precomputed_for(context)
 demo_shown = flips is not None
 if flips is not None:
-    st.caption("Precomputed for the demo pair: every test image of the six distributions along α "
+    st.caption("Precomputed for the demo pair: test images of the six distributions along α "
                "(`python -m wiseft_core.demo.inspection`).")
 with st.expander("Compute flips on a dataset for the loaded pair", expanded=flips is None):
     user_section(context)
