@@ -54,8 +54,7 @@ def test_shipped_sweep_has_every_alpha_dataset_finetuning_and_ensemble_row_for_e
     # seeds (end-to-end, weight space), which the Curves page draws as whiskers.
     spread = sorted({r["seed"] for r in rows} - {"0"})
     assert spread in ([], [str(s) for s in FULL.spread_seeds])
-    alphas = sorted({round(r["alpha"], 2) for r in rows})
-    assert {0.0, 0.25, 0.5, 0.75, 1.0} <= set(alphas) <= set(ALPHAS)
+    alphas = ALPHAS  # 0..1 by 0.05
     keys = {(r["finetuning"], r["ensemble"], round(r["alpha"], 2), r["dataset"], r["seed"]) for r in rows}
     expected = {(f, e, a, f"demo:{d}", "0") for f in ("end-to-end", "linear classifier") for e in ("weights", "outputs")
                 for a in alphas for d in world.DISTRIBUTIONS}
