@@ -171,7 +171,3 @@ def test_shapes_are_checked_from_the_header_before_tensors_are_read(tmp_path, ti
         load_classifier(tmp_path / "bad.safetensors")
 
 
-def test_upload_errors_name_the_upload_not_the_temp_file(tiny_vit):
-    with pytest.raises(WiseftError) as info:
-        checkpoints.load_classifier_bytes(b"garbage bytes", name="my model.pt")
-    assert str(info.value).startswith("my model.pt is not a checkpoint") and "/tmp" not in str(info.value)

@@ -542,21 +542,8 @@ def load_classifier(
     return _load(path, str(path), device, trust_pickle, like, classnames)
 
 
-def load_classifier_bytes(data: bytes, name: str = "upload", device: str | torch.device = "cpu",
-                          like: CheckpointMeta | None = None,
-                          classnames: list[str] | str | None = None) -> LoadedClassifier:
-    """Load from bytes (an app upload) through a private temp file; messages name ``name``, not the temp path."""
-    label = Path(name).name or "upload"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "upload"
-        path.write_bytes(data)
-        loaded = _load(path, label, device, False, like, classnames)
-    loaded.path = None
-    return loaded
-
-
 __all__ = [
     "CheckpointMeta", "LoadedClassifier", "build_classifier", "check_finite", "check_shapes", "checkpoint_bytes",
-    "describe_mismatch", "expected_shapes", "file_kind", "file_sha256", "load_classifier", "load_classifier_bytes",
+    "describe_mismatch", "expected_shapes", "file_kind", "file_sha256", "load_classifier",
     "normalise_keys", "read_meta", "save_classifier",
 ]
