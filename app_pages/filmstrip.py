@@ -79,6 +79,9 @@ def filmstrip(context, samples: Sequence, alpha: float,
             column.image(picture, caption=("▶ " if a == round(alpha, 6) else "") + caption, width="stretch")
 
 
+MAX_LINKED = 6  # the Playground shows at most six images
+
+
 @st.cache_resource
 def linked_specs() -> set[str]:
     """Datasets this server has computed flips on: the only non-demo datasets a link may open."""
@@ -91,7 +94,8 @@ def linked_images(classnames: Sequence[str]) -> list[tuple[str, bytes, str | Non
     from wiseft_core.flips import open_ref
 
     out = []
-    for ref in filter(None, st.query_params.get("image", "").split(",")):
+    refs = [ref for ref in st.query_params.get("image", "").split(",") if ref][:MAX_LINKED]  # a URL costs O(1)
+    for ref in refs:
         try:
             image, label = open_ref(ref.strip(), tuple(linked_specs()))
         except WiseftError as err:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import streamlit as st
 
 from app_pages.filmstrip import linked_specs
-from app_pages.shared import current_alpha
+from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.demo.build import DEFAULT_OUT
 from wiseft_core.demo.inspection import FLIPS_FILE, POINTING_CSV, SUBDIR, read_pointing
 from wiseft_core.errors import WiseftError
@@ -98,14 +98,13 @@ def thumbnail(ref: str, allowed: tuple[str, ...]) -> bytes:
 def user_section(context) -> None:
     with st.form("flips_compute"):
         c1, c2 = st.columns([3, 1])
-        spec = c1.text_input("Dataset with labels (demo:sketch, folder=DIR, csv=FILE)", value="demo:sketch",
-                             key="flips_spec")
+        spec = dataset_picker(c1, "demo:sketch", key="flips_spec")
         step = c2.selectbox("α step", [0.05, 0.1, 0.25], index=1, key="flips_step")
         submitted = st.form_submit_button("Compute flips for the loaded pair")
     if submitted:
         try:
-            st.session_state[USER_KEY] = (context.key, compute_for(context, spec.strip(), step))
-            linked_specs().add(spec.strip())  # its thumbnails may now open in the Playground
+            st.session_state[USER_KEY] = (context.key, compute_for(context, spec, step))
+            linked_specs().add(spec)  # its thumbnails may now open in the Playground
         except WiseftError as err:
             st.error(str(err))
 

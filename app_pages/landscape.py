@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.shared import current_alpha
+from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.demo.build import DEFAULT_OUT
 from wiseft_core.demo.inspection import LANDSCAPE_CSV, PATHS, SUBDIR
 from wiseft_core.errors import WiseftError
@@ -35,8 +35,7 @@ def show_paths(paths, key: str) -> None:
 def user_section(context) -> None:
     with st.form("landscape_compute"):
         c1, c2 = st.columns([3, 1])
-        spec = c1.text_input("Dataset with labels (demo:photo, folder=DIR, csv=FILE)", value="demo:photo",
-                             key="landscape_spec")
+        spec = dataset_picker(c1, "demo:photo", key="landscape_spec")
         step = c2.selectbox("α step", [0.1, 0.25], key="landscape_step")
         submitted = st.form_submit_button("Compute the landscape of the loaded pair")
     if not submitted:
@@ -44,7 +43,7 @@ def user_section(context) -> None:
     from wiseft_core.datasets import load_dataset
 
     try:
-        loaded = load_dataset(spec.strip())
+        loaded = load_dataset(spec)
         alphas = [round(-0.5 + k * step, 6) for k in range(int(round(2 / step)) + 1)]
         bar = st.progress(0.0, text=f"Loss on {len(loaded)} images at {len(alphas)} alphas…")
         paths = measure_path("your pair", context.pair, [loaded], alphas,

@@ -12,6 +12,7 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from app_pages.filmstrip import filmstrip, linked_images
 from app_pages.live_slider import live_slider
 from app_pages.shared import current_alpha, live_pool, set_alpha
 from wiseft_core import alpha_grid
@@ -244,6 +245,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
            f"**output space {times['outputs']:.1f} ms** (two forwards + mix)")
         + ". WiSE-FT is one model: no extra inference cost.")
     merge_download(context, alpha, block_alphas)
+    filmstrip(context, samples, alpha, lease=pool.lease)
     if st.session_state.get("_was_pending") and not pending:
         st.session_state["_was_pending"] = False
         st.rerun()  # stop polling: the next full run draws this area without a timer
@@ -271,7 +273,8 @@ with tabs[1]:
     uploads = uploaded_samples()
 with tabs[2]:
     camera = camera_sample()
-samples = uploads + camera + gallery
+linked = [s for s in (decode(*link) for link in linked_images(context.pair.classnames)) if s]
+samples = linked + uploads + camera + gallery
 if len(samples) > MAX_IMAGES:
     live_area.warning(f"Showing the first {MAX_IMAGES} of {len(samples)} images.")
     samples = samples[:MAX_IMAGES]

@@ -64,6 +64,15 @@ def launch_options() -> app_launch.LaunchOptions:
     return app_launch.parse_launch_args(sys.argv[1:])
 
 
+def dataset_picker(container, default: str, key: str) -> str:
+    """A labelled dataset for an on-demand computation: the demo world's or the operator's ``--data-dir``."""
+    choices = app_launch.dataset_choices(launch_options())
+    names = list(choices)
+    name = container.selectbox("Dataset with labels (the demo world's, or the operator's --data-dir)", names,
+                               index=names.index(default) if default in names else 0, key=key)
+    return choices[name]
+
+
 def current_alpha() -> float:
     """The session's alpha: set by the Playground slider, seeded from ``?alpha=`` in the URL."""
     if ALPHA_KEY not in st.session_state:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from app_pair import APP
+from app_pair import APP, launch_with
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -22,14 +22,23 @@ def open_page(page: str) -> AppTest:
 
 
 @pytest.fixture
-def labelled_csv(tmp_path):
-    """Six small images with labels 0..5 (valid for any pair with at least six classes)."""
+def data_dir(app_argv, tmp_path, monkeypatch):
+    """An operator's ``--data-dir`` holding ``list.csv``: six small images with labels 0..5."""
+    folder = tmp_path / "shelf"
+    folder.mkdir()
     rows = ["path,label"]
     for i in range(6):
-        Image.new("RGB", (32, 32), (40 * i, 200 - 30 * i, 90)).save(tmp_path / f"im{i}.png")
+        Image.new("RGB", (32, 32), (40 * i, 200 - 30 * i, 90)).save(folder / f"im{i}.png")
         rows.append(f"im{i}.png,{i}")
-    (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
-    return f"csv={tmp_path / 'list.csv'}"
+    (folder / "list.csv").write_text("\n".join(rows) + "\n")
+    launch_with(monkeypatch, "--data-dir", str(folder))
+    return folder
+
+
+@pytest.fixture
+def labelled_csv(data_dir) -> str:
+    """The spec of ``list.csv``; the viewer picks it by its listed name, ``shelf/list.csv``."""
+    return f"csv={(data_dir / 'list.csv').resolve()}"
 
 
 def metrics(at: AppTest) -> dict[str, int]:
@@ -38,7 +47,7 @@ def metrics(at: AppTest) -> dict[str, int]:
 
 def test_flips_page_computes_the_six_groups_for_a_users_labelled_csv(app_argv, labelled_csv):
     at = open_page("flips")
-    at.text_input(key="flips_spec").set_value(labelled_csv)
+    at.selectbox(key="flips_spec").set_value("shelf/list.csv")
     at.selectbox(key="flips_step").set_value(0.25)
     at.button[0].click().run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
@@ -64,12 +73,23 @@ def test_flips_page_opens_on_the_demo_pairs_precomputed_predictions(app_argv):
     assert sum(list(counts.values())[:4]) == shown.n  # the four endpoint groups partition the readable images
 
 
-def test_flips_page_names_a_bad_dataset(app_argv):
+def test_flips_page_names_a_bad_dataset(data_dir):
+    (data_dir / "broken.csv").write_bytes(b"path,label\n\xff\xfe.png,0\n")
     at = open_page("flips")
-    at.text_input(key="flips_spec").set_value("demo:nowhere")
+    at.selectbox(key="flips_spec").set_value("shelf/broken.csv")
     at.button[0].click().run()
     assert not at.exception
-    assert any("demo:nowhere" in e.value for e in at.error)
+    assert any("broken.csv" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_viewers_pick_datasets_from_the_demo_world_and_the_operators_folders_never_a_typed_path(data_dir):
+    (data_dir / "escape").symlink_to("/etc")
+    for page, key in (("flips", "flips_spec"), ("landscape", "landscape_spec")):
+        at = open_page(page)
+        assert not at.text_input, "no free-text dataset paths"
+        options = at.selectbox(key=key).options
+        assert "shelf/list.csv" in options and "demo:sketch" in options
+        assert "shelf/escape" not in options and not any(o.startswith(("folder=", "csv=")) for o in options)
 
 
 @pytest.mark.skipif(not (INSPECTION / LANDSCAPE_CSV).is_file(), reason="demo inspection assets not built")
@@ -82,7 +102,7 @@ def test_landscape_page_shows_each_demo_path_with_its_barrier(app_argv):
 
 def test_landscape_page_measures_the_loaded_pair_on_a_users_dataset(app_argv, labelled_csv):
     at = open_page("landscape")
-    at.text_input(key="landscape_spec").set_value(labelled_csv)
+    at.selectbox(key="landscape_spec").set_value("shelf/list.csv")
     at.selectbox(key="landscape_step").set_value(0.25)
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]

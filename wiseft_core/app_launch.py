@@ -2,7 +2,8 @@
 
 Trust is a launch decision: unpickling runs code from the file, so only ``--trust-pickle`` allows it;
 server files are reachable only inside the folders given with ``--models-dir`` (plus the pair named
-with ``--zeroshot``/``--finetuned``). Viewers choose among those files by name or upload their own.
+with ``--zeroshot``/``--finetuned``) and the datasets in the folders given with ``--data-dir``. Viewers
+choose among those by name or upload their own checkpoints; they never type a server path.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class LaunchOptions:
     device: str | None = None
     threads: int | None = None
     models_dirs: tuple[str, ...] = field(default_factory=tuple)
+    data_dirs: tuple[str, ...] = field(default_factory=tuple)
     trust_pickle: bool = False
     live_models: int = 2  # live model copies shared by the room (off-grid and per-block alphas)
 
@@ -40,11 +42,12 @@ def parse_launch_args(argv: Sequence[str]) -> LaunchOptions:
     parser.add_argument("--device")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--models-dir", action="append", default=[])
+    parser.add_argument("--data-dir", action="append", default=[])
     parser.add_argument("--trust-pickle", action="store_true")
     parser.add_argument("--live-models", type=int, default=2)
     known, _ = parser.parse_known_args(list(argv))
     return LaunchOptions(zeroshot=known.zeroshot, finetuned=known.finetuned, device=known.device,
-                         threads=known.threads, models_dirs=tuple(known.models_dir),
+                         threads=known.threads, models_dirs=tuple(known.models_dir), data_dirs=tuple(known.data_dir),
                          trust_pickle=known.trust_pickle, live_models=max(1, known.live_models))
 
 
@@ -98,3 +101,28 @@ def resolve_model_file(name: str, options: LaunchOptions) -> Path:
     if path is None:
         raise WiseftError(f"{name!r} is not one of the checkpoints this app was started with")
     return path
+
+
+def dataset_choices(options: LaunchOptions) -> dict[str, str]:
+    """Labelled datasets a viewer may evaluate on, by display name -> dataset spec.
+
+    The demo world's distributions are generated, not read, so they are always offered. Server data is
+    offered only from the operator's ``--data-dir`` folders: each subfolder there is a ``folder=``
+    dataset and each ``.csv`` file a ``csv=`` one (symbolic links skipped), so no viewer can point the
+    server at a path of their choosing.
+    """
+    from wiseft_core.demo.world import DISTRIBUTIONS
+
+    choices = {f"demo:{name}": f"demo:{name}" for name in DISTRIBUTIONS}
+    for folder in options.data_dirs:
+        root = Path(folder).resolve()
+        if not root.is_dir():
+            continue
+        for path in sorted(root.iterdir())[:MAX_LISTED]:
+            if path.is_symlink():
+                continue
+            if path.is_dir():
+                choices.setdefault(f"{root.name}/{path.name}", f"folder={path}")
+            elif path.suffix.lower() == ".csv" and path.is_file():
+                choices.setdefault(f"{root.name}/{path.name}", f"csv={path}")
+    return choices
