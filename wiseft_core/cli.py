@@ -114,19 +114,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import torch
 
     from wiseft_core.devices import resolve_device
-    from wiseft_core.images import open_image_with_notes
+    from wiseft_core.images import open_images_for_cli
     from wiseft_core.interpolation import ensemble_outputs
     from wiseft_core.pair import load_pair
     from wiseft_core.predict import predict_logits, to_batch, top_k
 
     pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle, args.classnames)
     block_alphas = _block_alphas(args.block_alpha)
-    images = []
-    for path in args.images:
-        image, notes = open_image_with_notes(path)
-        for note in notes:
-            print(f"note: {note}", file=sys.stderr)
-        images.append(image)
+    images = open_images_for_cli(args.images)
     batch = to_batch(images, pair.preprocessing, pair.device)
     if args.ensemble == "outputs":
         logits = ensemble_outputs(predict_logits(pair.endpoint_model(0), batch),

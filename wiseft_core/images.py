@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import IO
@@ -59,6 +60,17 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def open_images_for_cli(paths: list[str]) -> list[Image.Image]:
+    """Open every image a command was given; notes (converted modes, first frame) go to stderr."""
+    images = []
+    for path in paths:
+        image, notes = open_image_with_notes(path)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        images.append(image)
+    return images
 
 
 def open_image_with_notes(source: bytes | str | os.PathLike | IO) -> tuple[Image.Image, list[str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
 from wiseft_core.errors import WiseftError
@@ -46,7 +45,7 @@ def _slug(text: str) -> str:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from wiseft_core.devices import resolve_device
-    from wiseft_core.images import open_image_with_notes
+    from wiseft_core.images import open_images_for_cli
     from wiseft_core.pair import load_pair
     from wiseft_core.saliency import explain, overlay
     from wiseft_core.sweep import parse_alphas
@@ -54,12 +53,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     alphas = parse_alphas(args.alphas)
     pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle)
     target = class_index(args.class_, pair.classnames)
-    images = []
-    for path in args.images:
-        image, notes = open_image_with_notes(path)
-        for note in notes:
-            print(f"note: {note}", file=sys.stderr)
-        images.append(image)
+    images = open_images_for_cli(args.images)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = explain(pair.new_interpolator(), images, pair.preprocessing, alphas, target=target,
