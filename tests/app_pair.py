@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -20,12 +21,29 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 from wiseft_core import testing
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_ZEROSHOT, demo_pair_available
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
+APPTEST_TIMEOUT = 120
+
+
+def open_app(page: str | None = None, timeout: float = APPTEST_TIMEOUT) -> AppTest:
+    """The app through AppTest, on ``page`` (a file name under app_pages/) when given; fails on an exception."""
+    at = AppTest.from_file(APP, default_timeout=timeout).run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert not at.exception, at.exception
+    return at
+
+
+def plain(text: str) -> str:
+    """A message as the viewer reads it: the app escapes Markdown in every name it shows."""
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 @pytest.fixture(scope="session")

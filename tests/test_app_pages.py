@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from app_pair import APP, launch_with, png_bytes, shelve
+from app_pair import APP, launch_with, open_app, plain, png_bytes, shelve
 from streamlit.testing.v1 import AppTest
 
 
@@ -30,20 +30,6 @@ def strings(node) -> list[str]:
 
 
 TIMEOUT = 120
-
-
-def open_app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    assert not at.exception, at.exception
-    if page:
-        at.switch_page(f"app_pages/{page}.py").run()
-        assert not at.exception, at.exception
-    return at
-
-
-def plain(text: str) -> str:
-    """A message as the viewer reads it: the app escapes Markdown in every name it shows."""
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 def errors(at: AppTest) -> list[str]:

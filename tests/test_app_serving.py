@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 import stat
 from pathlib import Path
 
 import pytest
 import torch
-from app_pair import APP, launch_with, png_bytes, shelve
-from streamlit.testing.v1 import AppTest
+from app_pair import APP, launch_with, open_app, plain, png_bytes, shelve
 
 from wiseft_core import testing
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("app_argv")]
-
-
-def open_app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception, at.exception
-    if page:
-        at.switch_page(f"app_pages/{page}.py").run()
-        assert not at.exception, at.exception
-    return at
-
-
-def plain(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 class Exploit:
