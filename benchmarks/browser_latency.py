@@ -21,7 +21,6 @@ import argparse
 import io
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,17 +28,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))  # the test helpers that start a server (not part of the package)
-
-from app_pair import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
-
-from wiseft_core import alpha_grid, testing  # noqa: E402
-from wiseft_core.app_launch import default_threads  # noqa: E402
-from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_ZEROSHOT  # noqa: E402
-from wiseft_core.images import open_image  # noqa: E402
-from wiseft_core.pair import load_pair  # noqa: E402
-from wiseft_core.predict import to_batch  # noqa: E402
+from wiseft_core import alpha_grid, testing
+from wiseft_core.app_launch import default_threads
+from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_ZEROSHOT
+from wiseft_core.images import open_image
+from wiseft_core.pair import load_pair
+from wiseft_core.predict import to_batch
+from wiseft_core.testing import CHROMIUM, CHROMIUM_ARGS, REPO, streamlit_server
 
 FLOOR_APP = '''import streamlit as st
 

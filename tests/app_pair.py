@@ -10,13 +10,7 @@ import io
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from wiseft_core import testing
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_ZEROSHOT, demo_pair_available
+from wiseft_core.testing import CHROMIUM, CHROMIUM_ARGS, free_port, streamlit_server  # noqa: F401 (re-exported)
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
@@ -101,11 +96,6 @@ def shelve(folder, *files) -> str:
     return str(folder)
 
 
-CHROMIUM = os.environ.get("WISEFT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
-
-
 def browser_missing(reason: str):
     """Skip a browser test, except under CI, where a missing browser is a failure."""
     if os.environ.get("CI") == "true":
@@ -120,45 +110,6 @@ def require_browser() -> None:
         browser_missing("playwright is not installed (pip install playwright)")
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         browser_missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def streamlit_server(script: str | Path, log: Path, app_args: list[str] = (), startup_s: float = 90) -> Iterator[str]:
-    """A real ``streamlit run SCRIPT`` on 127.0.0.1 (a free port); yields its base URL, stops it afterwards."""
-    port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
-               "--server.headless", "true", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
-    if app_args:
-        command += ["--", *app_args]
-    with open(log, "wb") as handle:
-        process = subprocess.Popen(command, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + startup_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def server_app_args(app_pair: tuple[str, str]) -> list[str]:

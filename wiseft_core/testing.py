@@ -5,7 +5,14 @@ Random weights only (``pretrained=None``): nothing here downloads anything.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 TINY_TEST_CONFIG = {
@@ -48,3 +55,50 @@ def write_random_pair(out_dir: str | Path, model_name: str = "wiseft-tiny-test",
         theta[name] = tensor
     save_classifier(finetuned, theta, meta)
     return zeroshot, finetuned
+
+
+REPO = Path(__file__).resolve().parent.parent  # a checkout: where app.py and the test scripts are
+
+# A real app server and the browser that drives it, for the browser tests and the browser benchmarks.
+CHROMIUM = os.environ.get("WISEFT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(script: str | Path, log: Path, app_args: list[str] = (), startup_s: float = 90) -> Iterator[str]:
+    """A real ``streamlit run SCRIPT`` on 127.0.0.1 (a free port); yields its base URL, stops it afterwards."""
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
+               "--server.headless", "true", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
+    if app_args:
+        command += ["--", *app_args]
+    with open(log, "wb") as handle:
+        process = subprocess.Popen(command, cwd=REPO, stdout=handle, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + startup_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -8,19 +8,12 @@ Under CI=true a missing browser fails the test instead of skipping it.
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ (app_pair), not the package
-from app_pair import (  # noqa: E402
+from app_pair import (
     APP,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     REPO,
     png_bytes,
-    require_browser,
     server_app_args,
     streamlit_server,
 )
@@ -37,26 +30,6 @@ def server(app_pair, tmp_path_factory):
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
     with streamlit_server(APP, log, server_app_args(app_pair)) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1600})
-    page = context.new_page()
-    page.set_default_timeout(STEP_MS)
-    yield page
-    context.close()
 
 
 def wait_idle(page) -> None:

@@ -7,18 +7,13 @@ Chromium); each view's screenshot goes to docs/screenshots/.
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from app_pair import APP, REPO, server_app_args, streamlit_server
+from test_browser_e2e import screenshot, wait_idle
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ (app_pair), not the package
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_pair import APP, REPO, app_pair, server_app_args, streamlit_server  # noqa: E402, F401 (app_pair: fixture)
-from test_browser_e2e import browser, page, screenshot, wait_idle  # noqa: E402, F401 (fixtures)
-
-from wiseft_core.demo.build import DEFAULT_OUT  # noqa: E402
-from wiseft_core.demo.inspection import FLIPS_FILE, LANDSCAPE_CSV, SUBDIR  # noqa: E402
+from wiseft_core.demo.build import DEFAULT_OUT
+from wiseft_core.demo.inspection import FLIPS_FILE, LANDSCAPE_CSV, SUBDIR
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 INSPECTION = DEFAULT_OUT / SUBDIR
@@ -26,14 +21,14 @@ FIRST_RUN_MS = 240_000  # first script run imports torch, open_clip and grad-cam
 
 
 @pytest.fixture(scope="module")
-def server(app_pair, tmp_path_factory):  # noqa: F811
+def server(app_pair, tmp_path_factory):
     log = tmp_path_factory.mktemp("streamlit_inspection") / "server.log"
     with streamlit_server(APP, log, server_app_args(app_pair)) as base:
         yield base
 
 
 @pytest.mark.skipif(not (INSPECTION / FLIPS_FILE).is_file(), reason="demo inspection assets not built")
-def test_flips_page_counts_groups_and_links_thumbnails_to_the_playground(server, page):  # noqa: F811
+def test_flips_page_counts_groups_and_links_thumbnails_to_the_playground(server, page):
     page.goto(f"{server}/flips?alpha=0.5")
     page.get_by_role("heading", name="Which images flip").wait_for(timeout=FIRST_RUN_MS)
     page.get_by_text("rescued").first.wait_for()
@@ -47,7 +42,7 @@ def test_flips_page_counts_groups_and_links_thumbnails_to_the_playground(server,
 
 
 @pytest.mark.skipif(not (INSPECTION / LANDSCAPE_CSV).is_file(), reason="demo inspection assets not built")
-def test_landscape_page_plots_each_path_with_its_barrier(server, page):  # noqa: F811
+def test_landscape_page_plots_each_path_with_its_barrier(server, page):
     page.goto(f"{server}/landscape")
     page.get_by_role("heading", name="The landscape between the weights").wait_for(timeout=FIRST_RUN_MS)
     page.locator(".js-plotly-plot").first.wait_for()
@@ -57,13 +52,13 @@ def test_landscape_page_plots_each_path_with_its_barrier(server, page):  # noqa:
 
 
 @pytest.fixture(scope="module")
-def filmstrip_server(app_pair, tmp_path_factory):  # noqa: F811
+def filmstrip_server(app_pair, tmp_path_factory):
     log = tmp_path_factory.mktemp("streamlit_filmstrip") / "server.log"
     with streamlit_server(REPO / "tests" / "browser" / "filmstrip_page.py", log, list(app_pair)) as base:
         yield base
 
 
-def test_filmstrip_fragment_shows_overlays_at_the_five_alphas_and_the_current_one(filmstrip_server, page):  # noqa: F811
+def test_filmstrip_fragment_shows_overlays_at_the_five_alphas_and_the_current_one(filmstrip_server, page):
     page.goto(filmstrip_server)
     page.get_by_role("heading", name="Filmstrip").wait_for(timeout=FIRST_RUN_MS)
     page.get_by_text("Where the model looks (saliency filmstrip)").first.click()
@@ -75,14 +70,13 @@ def test_filmstrip_fragment_shows_overlays_at_the_five_alphas_and_the_current_on
     screenshot(page, "filmstrip.png")
 
 
-def test_playground_filmstrip_shows_overlays_at_five_alphas(server, page):  # noqa: F811
+def test_playground_filmstrip_shows_overlays_at_five_alphas(server, page):
     page.goto(f"{server}/playground?alpha=0.5")
     page.get_by_role("heading", name="Playground").wait_for()
     wait_idle(page)
-    toggle = page.get_by_text("Where the model looks (saliency filmstrip)")
-    if toggle.count() == 0:
-        pytest.skip("the Playground does not call the filmstrip yet")
-    toggle.first.click()
+    toggle = page.get_by_text("Where the model looks (saliency filmstrip)").first
+    toggle.wait_for()  # drawn by the prediction fragment, after the first answer
+    toggle.click()
     page.get_by_text(re.compile(r"^Where θ\(α\) looks: ")).first.wait_for()
     wait_idle(page)
     for alpha in ("0", "0.25", "0.5", "0.75", "1"):

@@ -8,23 +8,16 @@ docs/screenshots/talk/. Under CI=true a missing browser fails instead of skippin
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app_pair import (  # noqa: E402
+from app_pair import (
     APP,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     REPO,
-    require_browser,
     server_app_args,
     streamlit_server,
 )
 
-from wiseft_core.talk import STEP_COUNT, load_texts  # noqa: E402
+from wiseft_core.talk import STEP_COUNT, load_texts
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -66,17 +59,6 @@ def server(app_pair, tmp_path_factory):
     log = tmp_path_factory.mktemp("streamlit_talk") / "server.log"
     with streamlit_server(APP, log, server_app_args(app_pair)) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def new_page(browser, size: tuple[int, int]):
