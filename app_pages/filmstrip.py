@@ -16,6 +16,9 @@ from contextlib import AbstractContextManager, contextmanager
 
 import streamlit as st
 
+from wiseft_core.errors import WiseftError
+from wiseft_core.flips import open_ref
+
 FILM_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -90,8 +93,6 @@ def linked_specs() -> set[str]:
 
 def linked_images(classnames: Sequence[str]) -> list[tuple[str, bytes, str | None]]:
     """Images named by ``?image=`` links (comma-separated ``<spec>#<index>``) as (name, PNG bytes, label)."""
-    from wiseft_core.errors import WiseftError
-    from wiseft_core.flips import open_ref
 
     out = []
     refs = [ref for ref in st.query_params.get("image", "").split(",") if ref][:MAX_LINKED]  # a URL costs O(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from urllib.parse import quote
 
@@ -9,10 +10,13 @@ import streamlit as st
 
 from app_pages.filmstrip import linked_specs
 from app_pages.shared import current_alpha, dataset_picker
+from wiseft_core.along_alpha import along_alpha
+from wiseft_core.checkpoints import file_sha256
+from wiseft_core.datasets import load_dataset
 from wiseft_core.demo.build import DEFAULT_OUT
 from wiseft_core.demo.inspection import FLIPS_FILE, POINTING_CSV, SUBDIR, read_pointing
 from wiseft_core.errors import WiseftError
-from wiseft_core.flips import GROUP_HELP, GROUPS, counts_along, groups_at, image_ref, load_flips
+from wiseft_core.flips import GROUP_HELP, GROUPS, FlipsFile, counts_along, groups_at, image_ref, load_flips, open_ref
 from wiseft_core.inspection_plots import flip_counts_figure, pointing_game_figure
 
 DEMO_FLIPS = DEFAULT_OUT / SUBDIR / FLIPS_FILE
@@ -28,8 +32,6 @@ def demo_flips(stamp: tuple):
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def checkpoint_sha(path: str, stamp: tuple) -> str:
-    from wiseft_core.checkpoints import file_sha256
-
     return file_sha256(path)
 
 
@@ -66,9 +68,6 @@ def precomputed_for(context):
 
 def compute_for(context, spec: str, step: float):
     """Per-image predictions of the loaded pair on ``spec`` (both ensembles), with a progress bar."""
-    from wiseft_core.along_alpha import along_alpha
-    from wiseft_core.datasets import load_dataset
-    from wiseft_core.flips import FlipsFile
 
     loaded = load_dataset(spec)
     alphas = [round(k * step, 6) for k in range(int(round(1 / step)) + 1)]
@@ -81,9 +80,7 @@ def compute_for(context, spec: str, step: float):
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def thumbnail(ref: str, allowed: tuple[str, ...]) -> bytes:
-    import io
 
-    from wiseft_core.flips import open_ref
 
     image, _ = open_ref(ref, allowed)
     if min(image.size) < 96:  # the demo's 32-px images: enlarge with crisp pixels

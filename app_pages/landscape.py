@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.shared import current_alpha, dataset_picker
+from wiseft_core.datasets import load_dataset
 from wiseft_core.demo.build import DEFAULT_OUT
 from wiseft_core.demo.inspection import LANDSCAPE_CSV, PATHS, SUBDIR
 from wiseft_core.errors import WiseftError
@@ -40,7 +41,6 @@ def user_section(context) -> None:
         submitted = st.form_submit_button("Compute the landscape of the loaded pair")
     if not submitted:
         return
-    from wiseft_core.datasets import load_dataset
 
     try:
         loaded = load_dataset(spec)
