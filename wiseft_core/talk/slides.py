@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 
 from wiseft_core import interpolation, plots
 from wiseft_core.predict import top_k
+from wiseft_core.results import SUMMARY_KEYS
 from wiseft_core.talk import figures, html_text
 from wiseft_core.talk.data import PAPER_MODEL, TalkData
 from wiseft_core.talk.texts import Texts
@@ -241,7 +242,8 @@ def _live(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     image = data.live[i]
     a = live_alpha_index(data, state.alpha)
     alpha = data.live_alphas[a]
-    caption = texts.distributions.get(image.distribution, image.distribution)
+    # the shift's name without its citation (step 2 cites it): the image column has room for three lines
+    caption = texts.distributions.get(image.distribution, image.distribution).split(" (")[0]
     label = f"{texts.labels['true_label']}: <strong>{html.escape(image.label)}</strong>" if image.label else ""
     slide.panels.append(Panel("html", html=f'<figure class="talk-live-image"><img src="{png_data_uri(image.png)}" '
                                       f'alt="{html.escape(image.label or image.key)}"><figcaption>'
@@ -325,7 +327,10 @@ def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     if data.landscape:
         from wiseft_core.inspection_plots import landscape_figure
 
-        slide.panels.append(_fig(landscape_figure(data.landscape, state.alpha), state, True))
+        panel = _fig(landscape_figure(data.landscape, state.alpha), state, True)
+        # the legend beside the chart, not under it: below, it runs off a 720-pixel-high screen
+        panel.figure.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"})
+        slide.panels.append(panel)
         return
     sets = [(_paper_group(data), lab["paper"])]
     weights = _sweep_group(data, "end-to-end", "weights")
@@ -354,8 +359,7 @@ def _results(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> No
     slide.panels.append(Panel("html", html=_table(["", *short], rows, highlight, lab["table1"])))
     weights = _sweep_group(data, "end-to-end", "weights")
     if weights:
-        shifts = [k for k in weights[0] if k not in ("model", "finetuning", "ensemble", "alpha", "reference",
-                                                      "avg_shifts", "avg_ref_shifts", "source")]
+        shifts = [k for k in weights[0] if k not in (*SUMMARY_KEYS, "source")]
         cols = ["reference", *shifts, "avg_shifts"]
         headers = ["", lab["reference"], *(s.split(":")[-1] for s in shifts), "Avg"]
         picked = [(lab["zero_shot"], _at(weights, 0.0)), (lab["fine_tuned"], _at(weights, 1.0)),
