@@ -67,3 +67,27 @@ def theta_pair(tiny_vit):
 # The app's fixtures (a tiny random pair on disk, the app's argv), for every test module that asks by name.
 app_pair = app_fixtures.app_pair
 app_argv = app_fixtures.app_argv
+
+
+# Browser tests: one headless Debian Chromium per module, a fresh page per test.
+BROWSER_STEP_MS = 60_000  # one step of a test on a busy CPU (a page's first run imports torch and open_clip)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    app_fixtures.require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=app_fixtures.CHROMIUM, args=app_fixtures.CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    page = context.new_page()
+    page.set_default_timeout(BROWSER_STEP_MS)
+    yield page
+    context.close()
