@@ -145,7 +145,7 @@ function draw(state) {
 }
 
 export default function (component) {
-  const { data, parentElement, setStateValue } = component;
+  const { data, parentElement, setStateValue, setTriggerValue } = component;
   let state = STATE.get(parentElement);
   if (!state) {
     const root = el("div", "wiseft-live");
@@ -162,7 +162,7 @@ export default function (component) {
     root.appendChild(top);
     root.appendChild(cards);
     parentElement.appendChild(root);
-    state = { root, input, readout, cards, data: null, value: null, sent: [], frame: 0 };
+    state = { root, input, readout, cards, data: null, value: null, sent: [], frame: 0, poll: 0 };
     input.addEventListener("input", () => {
       state.value = Number(input.value);
       cancelAnimationFrame(state.frame);
@@ -196,4 +196,10 @@ export default function (component) {
   }
   state.root.dataset.pending = data.pending ? "1" : "0";
   draw(state);
+  // While the charts fill in on the server, ask for fresh numbers: one request per answer received,
+  // so a busy server is polled only as fast as it answers (a timer on the server would queue reruns).
+  clearTimeout(state.poll);
+  if (data.pending) {
+    state.poll = setTimeout(() => setTriggerValue("poll", Date.now()), data.poll_ms);
+  }
 }

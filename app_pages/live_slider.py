@@ -20,6 +20,11 @@ _component = st.components.v2.component(
 )
 
 
-def live_slider(data: dict, alpha: float, key: str, on_change) -> None:
-    """Mount the slider with ``data`` (``wiseft_core.slider_data``); ``on_change`` runs when a viewer releases it."""
-    _component(key=key, data=data, default={"alpha": alpha}, on_alpha_change=on_change)
+def live_slider(data: dict, alpha: float, key: str, on_change, poll_seconds: float) -> None:
+    """Mount the slider with ``data`` (``wiseft_core.slider_data``); ``on_change`` runs when a viewer releases it.
+
+    While ``data["pending"]`` the element asks for a rerun ``poll_seconds`` after each answer it receives
+    (its enclosing fragment reruns), so the charts fill in without a server-side timer.
+    """
+    _component(key=key, data={**data, "poll_ms": round(poll_seconds * 1000)}, default={"alpha": alpha},
+               on_alpha_change=on_change, on_poll_change=lambda: None)

@@ -31,7 +31,7 @@ from wiseft_core.timer import timed
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 MAX_IMAGES = 6
 TOP_K = 5
-POLL_SECONDS = 1.0  # how often a page redraws while its charts fill in the background
+POLL_SECONDS = 1.0  # after each answer, how long a page waits to ask again while its charts fill in
 MODES = {"weights": "weight space (WiSE-FT)", "outputs": "output space (mix logits)"}
 
 
@@ -230,7 +230,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
                        top_k=TOP_K)
     key = f"live_alpha_{low}_{high}"
     with slider_slot:
-        live_slider(data, alpha, key=key, on_change=lambda: remember_alpha(key))
+        live_slider(data, alpha, key=key, on_change=lambda: remember_alpha(key), poll_seconds=POLL_SECONDS)
         st.html(shown_marker(alpha, mode, samples, probs))
     if not prediction.finite:
         slider_slot.warning(f"At α = {alpha:g} the model's outputs are undefined (NaN): extrapolating BatchNorm "
@@ -246,10 +246,6 @@ def prediction_area(context, samples: list[Sample]) -> None:
         + ". WiSE-FT is one model: no extra inference cost.")
     merge_download(context, alpha, block_alphas)
     filmstrip(context, samples, alpha, lease=pool.lease)
-    if st.session_state.get("_was_pending") and not pending:
-        st.session_state["_was_pending"] = False
-        st.rerun()  # stop polling: the next full run draws this area without a timer
-    st.session_state["_was_pending"] = pending
 
 
 def thumbnail(sample: Sample) -> str:
@@ -282,6 +278,4 @@ with live_area:
     if not samples:
         st.info("Pick a sample from the gallery, upload an image or take a picture.")
     else:
-        pending = not all(grid_store().get((context.key, s.digest), len(context.pair.classnames)).complete
-                          for s in samples)
-        st.fragment(prediction_area, run_every=POLL_SECONDS if pending else None)(context, samples)
+        st.fragment(prediction_area)(context, samples)

@@ -149,7 +149,7 @@ def test_eight_browser_sessions_moving_off_grid_alphas_at_once_each_see_only_the
     async def session(browser, base: str, alpha: float) -> list[list[dict]]:
         context = await browser.new_context(viewport={"width": 1280, "height": 900})
         page = await context.new_page()
-        page.set_default_timeout(900_000)  # 8 pages on a busy 2-core machine
+        page.set_default_timeout(240_000)  # 8 pages on a 2-core machine: about 30 s when idle
         await page.goto(f"{base}/playground?alpha={alpha:g}")
         await page.wait_for_function(marker_at(alpha))
         seen = [await page.evaluate(SHOWN_JS)]
