@@ -28,6 +28,54 @@ def test_new_interpolators_are_independent(tiny_pair_files):
     torch.testing.assert_close(b.model(x), pair.finetuned.model(x))
 
 
+def test_a_new_live_model_is_built_on_the_meta_device_and_owns_only_the_engines_buffer(tiny_pair_files, monkeypatch):
+    """No throw-away randomly initialised copy per live model: the room's peak memory counts on it."""
+    from wiseft_core import checkpoints, pair as pair_module
+
+    zs, ft, _ = tiny_pair_files
+    pair = load_pair(zs, ft)
+    built_on = []
+    real_build = checkpoints.build_classifier
+
+    def spy(meta, device=None):
+        built_on.append(device)
+        return real_build(meta, device)
+
+    monkeypatch.setattr(pair_module, "build_classifier", spy)
+    live = pair.new_interpolator()
+    assert built_on == ["meta"]
+    flat = live.out[torch.float32]
+    start, end = flat.data_ptr(), flat.data_ptr() + flat.numel() * 4
+    tensors = [*live.model.parameters(), *live.model.buffers()]
+    assert not any(t.is_meta for t in tensors)
+    assert all(start <= p.data_ptr() < end for p in live.model.parameters())
+    live.set_alpha(0.3)
+    x = torch.randn(2, 3, 32, 32)
+    merged = interpolate_state_dicts(pair.zeroshot.model.state_dict(), pair.finetuned.model.state_dict(), 0.3)
+    reference = real_build(pair.meta)
+    reference.load_state_dict(merged)
+    torch.testing.assert_close(live.model(x), reference.eval()(x), rtol=0, atol=1e-6)
+
+
+def test_a_tensor_outside_the_state_dict_is_copied_from_the_endpoint_model():
+    from torch import nn
+
+    from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator
+
+    def model(device=None):
+        with torch.device(device or "cpu"):
+            net = nn.Linear(3, 2)
+        net.register_buffer("scale", torch.full((2,), 2.0, device=device), persistent=False)
+        return net
+
+    zeroshot, finetuned = model(), model()
+    endpoints = WeightEndpoints(zeroshot.state_dict(), finetuned.state_dict())
+    live = WeightInterpolator(endpoints, model("meta"), like=zeroshot)
+    assert torch.equal(live.model.scale, torch.full((2,), 2.0))
+    with pytest.raises(WiseftError, match="outside its state dict"):
+        WeightInterpolator(endpoints, model("meta"))
+
+
 def test_cuda_on_a_machine_without_cuda_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(WiseftError, match="no usable CUDA"):

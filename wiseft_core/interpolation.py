@@ -192,19 +192,42 @@ def _set_tensor(model: nn.Module, name: str, value: torch.Tensor) -> None:
     module_name, _, attr = name.rpartition(".")
     module = model.get_submodule(module_name) if module_name else model
     if attr in module._parameters and module._parameters[attr] is not None:
-        module._parameters[attr].data = value
+        module._parameters[attr] = nn.Parameter(value, requires_grad=False)  # also replaces a meta parameter
     else:
         module._buffers[attr] = value
 
 
-class WeightInterpolator:
-    """A live model whose weights are theta(alpha); one per viewer/session, endpoints shared."""
+def _materialize_rest(model: nn.Module, like: nn.Module | None) -> None:
+    """Tensors outside the state dict (non-persistent buffers) of a model built on the meta device.
 
-    def __init__(self, endpoints: WeightEndpoints, model: nn.Module):
+    They are constants of the architecture, so they are copied from ``like`` (an endpoint model).
+    """
+    meta = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
+    if not meta:
+        return
+    if like is None:
+        raise WiseftError(f"the live model has tensors outside its state dict ({meta[0]}, …) and no model to copy "
+                          "them from")
+    reference = dict([*like.named_parameters(), *like.named_buffers()])
+    for name in meta:
+        _set_tensor(model, name, reference[name].detach().clone())
+
+
+class WeightInterpolator:
+    """A live model whose weights are theta(alpha); one per viewer/session, endpoints shared.
+
+    ``model`` may be built on the meta device (``build_classifier(meta, "meta")``): its weights are
+    rebound into the engine's own buffer, so a new live model never allocates (and initialises) a
+    throw-away copy first; ``like`` supplies any tensor outside the state dict.
+    """
+
+    def __init__(self, endpoints: WeightEndpoints, model: nn.Module, like: nn.Module | None = None):
         self.endpoints = endpoints
         self.out = {dtype: torch.empty_like(flat) for dtype, flat in endpoints.flat0.items()}
-        self.model = model.to(endpoints.device).eval().requires_grad_(False)
-        _bind(self.model, endpoints.segments, self.out, {k: v[0] for k, v in endpoints.fixed.items()})
+        model = model.eval().requires_grad_(False)
+        _bind(model, endpoints.segments, self.out, {k: v[0] for k, v in endpoints.fixed.items()})
+        _materialize_rest(model, like)
+        self.model = model.to(endpoints.device)
         self.alpha: float | None = None
         self.block_alphas: tuple = ()
         self.set_alpha(0.0)

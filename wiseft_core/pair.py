@@ -42,7 +42,7 @@ class ClassifierPair:
         """A live model of its own (one per session/thread); the endpoints stay shared."""
         if device is not None and torch.device(device) != self.device:
             raise WiseftError(f"this pair lives on {self.device}; load it again for {device}")
-        return WeightInterpolator(self.endpoints, build_classifier(self.meta))
+        return WeightInterpolator(self.endpoints, build_classifier(self.meta, "meta"), like=self.zeroshot.model)
 
     def differs_only_in_head(self) -> bool:
         """True for a linear-classifier fine-tune: the image towers are identical."""
