@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from wiseft_core.cli import main as cli_main
 from wiseft_core.demo import world
 from wiseft_core.demo.build import DEFAULT_OUT
 from wiseft_core.demo.inspection import (
@@ -15,7 +16,6 @@ from wiseft_core.demo.inspection import (
     INFO_FILE,
     LANDSCAPE_CSV,
     POINTING_CSV,
-    build_inspection,
     image_and_mask,
     read_pointing,
 )
@@ -40,8 +40,9 @@ def test_object_mask_is_where_the_object_was_drawn_and_recording_changes_no_pixe
 def test_quick_inspection_build_writes_every_asset(tmp_path):
     for name in ("zeroshot.safetensors", "finetuned.safetensors"):
         shutil.copyfile(DEFAULT_OUT / name, tmp_path / name)
-    info = build_inspection(tmp_path, quick=True, quiet=True, log=lambda m: None)
+    assert cli_main(["demo", "inspect", "--quick", "--quiet", "--out", str(tmp_path)]) == 0  # the CLI's command
     folder = tmp_path / "inspection"
+    info = json.loads((folder / INFO_FILE).read_text())
     rows = read_pointing(folder / POINTING_CSV)
     assert [(r["distribution"], r["alpha"]) for r in rows[:2]] == [("photo", 0.0), ("photo", 0.25)]
     assert len(rows) == 6 * 5 and all(r["n"] == 40 and 0 <= r["pointing"] <= 100 for r in rows)
@@ -49,5 +50,5 @@ def test_quick_inspection_build_writes_every_asset(tmp_path):
     assert len(flips.results) == 12 and flips.results[0].predictions.shape == (21, 40)
     paths = read_csv(folder / LANDSCAPE_CSV)
     assert {p.path for p in paths} == {"zero-shot to fine-tuned"}  # seed checkpoints are not made in quick mode
-    assert json.loads((folder / INFO_FILE).read_text())["quick"] is True
+    assert info["quick"] is True
     assert list(info["paths"]) == ["zero-shot to fine-tuned"]

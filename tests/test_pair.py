@@ -30,7 +30,8 @@ def test_new_interpolators_are_independent(tiny_pair_files):
 
 def test_a_new_live_model_is_built_on_the_meta_device_and_owns_only_the_engines_buffer(tiny_pair_files, monkeypatch):
     """No throw-away randomly initialised copy per live model: the room's peak memory counts on it."""
-    from wiseft_core import checkpoints, pair as pair_module
+    from wiseft_core import checkpoints
+    from wiseft_core import pair as pair_module
 
     zs, ft, _ = tiny_pair_files
     pair = load_pair(zs, ft)

@@ -1,10 +1,13 @@
 """``wiseft demo build [--quick] [--out DIR]``: rebuild the shipped demo pair and its sweep;
-``wiseft demo seeds``: check the lesson on other fine-tuning and pretraining seeds (validation draw)."""
+``wiseft demo seeds``: check the lesson on other fine-tuning and pretraining seeds (validation draw);
+``wiseft demo inspect``: the pointing game, flips and loss landscape of the demo pair."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from wiseft_core.demo.inspection import register_inspect
 
 
 def _cmd_demo_build(args: argparse.Namespace) -> int:
@@ -77,3 +80,4 @@ def register(subparsers) -> None:
     s.add_argument("--threads", type=int, default=None, help="torch threads (default 2; 1 on a busy machine)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_cmd_demo_seeds)
+    register_inspect(demo_sub)
