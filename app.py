@@ -6,13 +6,16 @@ Operator-only options (``wiseft_core.app_launch``): ``--models-dir DIR`` (the ch
 ``--trust-pickle``, ``--live-models N``. ``?page=playground&alpha=0.4`` in the URL opens a page at an alpha.
 """
 
+from pathlib import Path
+
 import streamlit as st
 import torch
 
 from app_pages.shared import launch_options, sidebar_pair
 from wiseft_core.app_launch import default_threads
 
-st.set_page_config(page_title="WiSE-FT Explorer", page_icon=":material/tune:", layout="wide")
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"  # served by the app: no CDN in an offline room
+st.set_page_config(page_title="WiSE-FT Explorer", page_icon=str(FAVICON), layout="wide")
 torch.set_num_threads(launch_options().threads or default_threads())
 
 PAGES = {

@@ -10,7 +10,9 @@ Chromium through Playwright in the same run, and reports:
 - drag continuity: distinct alphas painted while the thumb is dragged across [0, 1] in one second;
 - first answer: from the upload of a new image finishing (the upload request's response) to its
   prediction being painted, against 1.5 x (set_alpha + one forward) measured here for the same
-  pair, for the demo pair and for a ViT-B-32 pair with random weights (``--skip-vit`` leaves it out).
+  pair, for the demo pair and for a ViT-B-32 pair with random weights (``--skip-vit`` leaves it out);
+  the bare app's own upload-to-paint (it only prints the file's name) is measured in the same run, so
+  the app's share (its time minus that floor) can be compared with the forward.
 
 ``python benchmarks/browser_latency.py [--json] [--presses 20] [--skip-vit]``
 """
@@ -40,6 +42,9 @@ FLOOR_APP = '''import streamlit as st
 
 alpha = st.slider("α", 0.0, 1.0, 0.5, 0.05)
 st.write(f"Prediction at α = {alpha:g}: floor")
+upload = st.file_uploader("Upload images", type=["png"])
+if upload is not None:
+    st.write(f"Received {upload.name} ({len(upload.getvalue())} bytes)")
 '''
 
 WATCH_JS = """(prefix) => {
@@ -122,6 +127,26 @@ def set_alpha_forward_ms(zeroshot: str, finetuned: str, image: bytes, repeats: i
     return statistics.median(times)
 
 
+def floor_upload_ms(page, base: str, image_path: Path) -> float:
+    """The bare app: ms from the upload's response to "Received …" being painted (Streamlit's own round trip)."""
+    page.goto(f"{base}/")
+    page.get_by_text("Prediction at α = 0.5:").wait_for()
+    page.wait_for_timeout(1000)
+    uploader = page.get_by_test_id("stFileUploader")
+    with page.expect_response(lambda r: "/_stcore/upload_file" in r.url and r.request.method == "PUT") as response:
+        uploader.locator("input[type=file]").set_input_files(str(image_path))
+    response.value.finished()
+    done = time.perf_counter()
+    page.get_by_text(f"Received {image_path.name}").wait_for(timeout=60_000)
+    return (time.perf_counter() - done) * 1000
+
+
+def first_answer_row(ms: float, floor_ms: float, forward_ms: float) -> dict:
+    """The app's time, Streamlit's floor for an upload, and the app's own share against set_alpha + forward."""
+    return {"ms": round(ms), "floor_ms": round(floor_ms), "set_alpha_forward_ms": round(forward_ms, 1),
+            "ratio": round(ms / forward_ms, 2), "ratio_over_floor": round(max(ms - floor_ms, 0.0) / forward_ms, 2)}
+
+
 def first_answer_ms(page, base: str, image_path: Path) -> float:
     """Upload a new image; ms from the upload's response to its prediction being painted."""
     page.goto(f"{base}/playground?sample=none")
@@ -186,9 +211,9 @@ def main() -> None:
                 if not args.first_answer_only:
                     results.update(press_and_drag(page, app, floor, args.presses))
                 demo_ms = first_answer_ms(page, app, images[0])
+                floor_ms = floor_upload_ms(page, floor, images[0])
             forward = set_alpha_forward_ms(str(DEMO_ZEROSHOT), str(DEMO_FINETUNED), images[0].read_bytes())
-            results["first_answer"] = {"demo": {"ms": round(demo_ms), "set_alpha_forward_ms": round(forward, 1),
-                                                "ratio": round(demo_ms / forward, 1)}}
+            results["first_answer"] = {"demo": first_answer_row(demo_ms, floor_ms, forward)}
             if not args.skip_vit:
                 zeroshot, finetuned = testing.write_random_pair(tmp / "vit", model_name="ViT-B-32")
                 with streamlit_server(REPO / "app.py", tmp / "vit.log", ["--zeroshot", str(zeroshot), "--finetuned",
@@ -198,8 +223,7 @@ def main() -> None:
                     page.get_by_text("Pick a sample").first.wait_for(timeout=300_000)
                     vit_ms = first_answer_ms(page, vit, images[1])
                 forward = set_alpha_forward_ms(str(zeroshot), str(finetuned), images[1].read_bytes(), repeats=3)
-                results["first_answer"]["vit_b_32"] = {"ms": round(vit_ms), "set_alpha_forward_ms": round(forward),
-                                                       "ratio": round(vit_ms / forward, 2)}
+                results["first_answer"]["vit_b_32"] = first_answer_row(vit_ms, floor_ms, forward)
             browser.close()
     if args.json:
         print(json.dumps(results, indent=2))
@@ -212,8 +236,9 @@ def main() -> None:
               "worst/floor")
         print(f"drag 0 -> 1 in 1 s: {results['drag_distinct_alphas']} distinct alphas painted")
     for name, row in results["first_answer"].items():
-        print(f"first answer ({name}): {row['ms']} ms after the upload, set_alpha + forward "
-              f"{row['set_alpha_forward_ms']} ms ({row['ratio']}x; target <= 1.5x)")
+        print(f"first answer ({name}): {row['ms']} ms after the upload (bare Streamlit upload: {row['floor_ms']} ms), "
+              f"set_alpha + forward {row['set_alpha_forward_ms']} ms: {row['ratio']}x, the app's share "
+              f"{row['ratio_over_floor']}x (target <= 1.5x)")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,23 @@ def test_home_page_shows_the_paper_headline(server, page):
     screenshot(page, "home.png")
 
 
+def test_the_app_requests_nothing_outside_its_own_server_so_it_works_in_an_offline_room(server, browser):
+    """A seminar room may have no internet: the favicon, fonts and scripts all come from the app itself."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    outside = []
+    context.on("request", lambda request: outside.append(request.url)
+               if not request.url.startswith((server, "data:", "blob:")) else None)
+    page = context.new_page()
+    page.set_default_timeout(STEP_MS * 3)
+    page.goto(f"{server}/playground?alpha=0.3")
+    page.locator(".wiseft-verdict").first.wait_for()
+    page.goto(f"{server}/curves")
+    page.locator(".js-plotly-plot").first.wait_for()
+    wait_idle(page)
+    context.close()
+    assert outside == []
+
+
 def test_playground_keyboard_slider_and_upload_change_the_prediction(server, page, tmp_path):
     image = tmp_path / "uploaded_shape.png"
     image.write_bytes(png_bytes())
