@@ -145,7 +145,8 @@ function draw(state) {
 }
 
 export default function (component) {
-  const { data, parentElement, setStateValue, setTriggerValue } = component;
+  const { parentElement, setStateValue, setTriggerValue } = component;
+  const data = component.data[0];  // sent as a one-item list (see live_slider.py)
   let state = STATE.get(parentElement);
   if (!state) {
     const root = el("div", "wiseft-live");

@@ -26,5 +26,7 @@ def live_slider(data: dict, alpha: float, key: str, on_change, poll_seconds: flo
     While ``data["pending"]`` the element asks for a rerun ``poll_seconds`` after each answer it receives
     (its enclosing fragment reruns), so the charts fill in without a server-side timer.
     """
-    _component(key=key, data={**data, "poll_ms": round(poll_seconds * 1000)}, default={"alpha": alpha},
-               on_alpha_change=on_change, on_poll_change=lambda: None)
+    payload = [{**data, "poll_ms": round(poll_seconds * 1000)}]  # a list: Streamlit scans a dict's values for
+    # dataframes (importing pandas, ~0.7 s, on a process's first mount: inside a viewer's first answer)
+    _component(key=key, data=payload, default={"alpha": alpha}, on_alpha_change=on_change,
+               on_poll_change=lambda: None)

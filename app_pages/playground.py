@@ -201,12 +201,22 @@ def prediction_area(context, samples: list[Sample]) -> None:
     mode = top[1].radio("Ensemble", list(MODES), format_func=MODES.get, horizontal=True, key="ensemble_mode")
     times_slot = top[2].empty()
 
+    slider_slot = st.container()  # drawn above the per-block controls, computed after them
+    block_alphas = block_alpha_controls(list(pair.zeroshot.model.state_dict()), alpha)
+    key = f"live_alpha_{low}_{high}"
+    if not samples:  # the slider still mounts, so a first upload finds its code loaded in the browser
+        with slider_slot:
+            live_slider(slider_data([], classnames, alpha, low, high, mode, grid_usable=not block_alphas,
+                                    pending=False, top_k=TOP_K),
+                        alpha, key=key, on_change=lambda: remember_alpha(key), poll_seconds=POLL_SECONDS)
+            st.html("<span hidden data-wiseft-shown-none></span>")  # (the markers' element, loaded early too)
+            st.info("Pick a sample from the gallery, upload an image or take a picture.")
+        merge_download(context, alpha, block_alphas)
+        return
     pool = live_pool(context.key, pair, context.device)
     batch = to_batch([s.image for s in samples], pair.preprocessing)
     store = grid_store()
     grids = [store.get((context.key, s.digest), len(classnames)) for s in samples]
-    slider_slot = st.container()  # drawn above the per-block controls, computed after them
-    block_alphas = block_alpha_controls(list(pair.zeroshot.model.state_dict()), alpha)
     asked = (context.key, alpha, mode, tuple(block_alphas), tuple(s.digest for s in samples))
     last = st.session_state.get("_last_prediction")
     if last is not None and last[0] == asked:  # a polling rerun while the charts fill: nothing new to compute
@@ -228,7 +238,6 @@ def prediction_area(context, samples: list[Sample]) -> None:
                                   probs[i], TOP_K))
     data = slider_data(images, classnames, alpha, low, high, mode, grid_usable=not block_alphas, pending=pending,
                        top_k=TOP_K)
-    key = f"live_alpha_{low}_{high}"
     with slider_slot:
         live_slider(data, alpha, key=key, on_change=lambda: remember_alpha(key), poll_seconds=POLL_SECONDS)
         st.html(shown_marker(alpha, mode, samples, probs))
@@ -275,7 +284,4 @@ if len(samples) > MAX_IMAGES:
     live_area.warning(f"Showing the first {MAX_IMAGES} of {len(samples)} images.")
     samples = samples[:MAX_IMAGES]
 with live_area:
-    if not samples:
-        st.info("Pick a sample from the gallery, upload an image or take a picture.")
-    else:
-        st.fragment(prediction_area)(context, samples)
+    st.fragment(prediction_area)(context, samples)

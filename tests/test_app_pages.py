@@ -61,7 +61,7 @@ def predictions(at: AppTest) -> list[str]:
 
 def live_data(at: AppTest) -> dict:
     """What the live slider element was sent (it draws the cards in the browser, invisible to AppTest)."""
-    return json.loads(at.get("bidi_component")[0].proto.json)
+    return json.loads(at.get("bidi_component")[0].proto.json)[0]  # sent as a one-item list
 
 
 def set_alpha(at: AppTest, alpha: float) -> AppTest:

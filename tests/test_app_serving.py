@@ -115,7 +115,7 @@ def test_class_and_model_names_from_a_checkpoint_are_shown_as_text_not_markup(tm
     at.file_uploader(key="images_upload").set_value(("[x](https://evil.example).png", png_bytes(), "image/png"))
     at.run()
     assert not at.exception
-    data = json.loads(at.get("bidi_component")[0].proto.json)  # drawn in the browser with textContent
+    data = json.loads(at.get("bidi_component")[0].proto.json)[0]  # drawn in the browser with textContent
     assert data["images"][0]["name"] == "[x](https://evil.example).png"
     assert set(data["classnames"].values()) <= set(names)
     script = (Path(APP).parent / "app_pages" / "live_slider.js").read_text()

@@ -107,8 +107,13 @@ def test_playground_keyboard_slider_and_upload_change_the_prediction(server, pag
     for _ in range(10):  # ten steps of 0.05 back: alpha = 0.5
         slider.press("ArrowLeft")
     page.get_by_text(re.compile(r"^Prediction at α = 0.5:")).first.wait_for()
+    # ten releases, ten fragment reruns: the last one (alpha 0.5) must be what the server keeps in the URL
+    page.wait_for_function("() => window.location.search.includes('alpha=0.5&') "
+                           "|| window.location.search.endsWith('alpha=0.5')", timeout=STEP_MS)
     wait_idle(page)
+    page.wait_for_timeout(1500)  # any rerun still queued would have rewritten it by now
     assert "alpha=0.5" in page.url
+    assert page.get_by_text(re.compile(r"^Prediction at α = 0.5:")).first.is_visible()
     page.get_by_role("tab", name="Gallery").click()
     wait_idle(page)
     screenshot(page, "playground.png")
