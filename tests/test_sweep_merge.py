@@ -4,7 +4,14 @@ import pytest
 
 from wiseft_core.cli import main
 from wiseft_core.errors import WiseftError
-from wiseft_core.results import append_rows, merge_sweeps, read_sweep_csv, summary_table, write_sweep_csv
+from wiseft_core.results import (
+    append_rows,
+    first_run,
+    merge_sweeps,
+    read_sweep_csv,
+    summary_table,
+    write_sweep_csv,
+)
 
 
 def _run(path, offset: float) -> None:
@@ -48,3 +55,13 @@ def test_wiseft_merge_sweeps_writes_the_seed_column_and_prints_a_summary(tmp_pat
     assert main(["merge-sweeps", "--out", str(out), f"0={tmp_path / 's0.csv'}", f"1={tmp_path / 's1.csv'}"]) == 0
     assert out.read_text().splitlines()[0].endswith(",seed")
     assert "seed" in capsys.readouterr().out
+
+
+def test_first_run_keeps_one_seed_of_a_merged_sweep_and_every_row_of_a_plain_one(tmp_path):
+    _run(tmp_path / "s2.csv", 2.0)
+    _run(tmp_path / "s10.csv", 5.0)
+    merged = merge_sweeps([("10", tmp_path / "s10.csv"), ("2", tmp_path / "s2.csv")])
+    kept = first_run(merged)
+    assert {r["seed"] for r in kept} == {"2"} and len(kept) == 6  # by number: seed 2 before seed 10
+    plain = read_sweep_csv(tmp_path / "s2.csv")
+    assert first_run(plain) == plain

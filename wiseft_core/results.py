@@ -202,6 +202,15 @@ def summary_table(rows: Iterable[dict]) -> list[dict]:
     return table
 
 
+def first_run(rows: list[dict]) -> list[dict]:
+    """The rows of one run of a merged sweep: its first seed (by number); every row of a sweep without seeds.
+
+    A talk or a table shows one model per alpha; the Curves page draws all runs (mean and range).
+    """
+    seeds = sorted({r.get(SEED_COLUMN, "") for r in rows}, key=lambda s: (len(s), s))
+    return [r for r in rows if r.get(SEED_COLUMN, "") == seeds[0]] if len(seeds) > 1 else rows
+
+
 def merge_sweeps(sources: Iterable[tuple[str | None, str | os.PathLike]]) -> list[dict]:
     """Rows of several sweep CSVs in one list, each tagged with its run's seed (label, else its own seed column).
 

@@ -15,7 +15,7 @@ import numpy as np
 from wiseft_core.curve_rows import paper_curve_rows
 from wiseft_core.demo import assets
 from wiseft_core.demo.gallery import GallerySample, gallery_samples
-from wiseft_core.results import load_paper_summary, read_sweep_csv, summary_table
+from wiseft_core.results import first_run, load_paper_summary, read_sweep_csv, summary_table
 from wiseft_core.timer import timed
 
 PAPER_MODEL = "CLIP ViT-L/14@336px"
@@ -77,10 +77,10 @@ def is_demo_pair(zeroshot_path: str | Path | None) -> bool:
 
 
 def sweep_rows(source) -> list[dict]:
-    """A sweep CSV (path, bytes or upload) as summary rows; raises WiseftError on a bad file."""
+    """A sweep CSV (path, bytes or upload) as summary rows (its first run); raises WiseftError on a bad file."""
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    return summary_table(read_sweep_csv(source))
+    return summary_table(first_run(read_sweep_csv(source)))
 
 
 def paper_table1() -> list[dict]:
