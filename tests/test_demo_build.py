@@ -55,8 +55,9 @@ def test_quick_build_then_seeds_write_a_pair_a_merged_seed_sweep_and_a_seed_repo
     kept = {name: (tmp_path / name).stat().st_mtime_ns for name in
             ("zeroshot.safetensors", "finetuned.safetensors", "finetuned_linear.safetensors")}
     assert main(["demo", "build", "--quick", "--quiet", "--out", str(tmp_path), "--work", str(work),
-                 "--reuse-pretrained", "--reuse-finetuned", "--threads", "1"]) == 0
+                 "--reuse-pretrained", "--reuse-finetuned", "--threads", "1", "--inspect"]) == 0
     assert {name: (tmp_path / name).stat().st_mtime_ns for name in kept} == kept
+    assert (tmp_path / "inspection" / "landscape.csv").is_file()  # --inspect chained `wiseft demo inspect`
     assert "keeping finetuned.safetensors" in (tmp_path / "build.log").read_text()
     assert len(read_sweep_csv(tmp_path / "sweep.csv")) == main_rows + spread_rows
 

@@ -20,6 +20,12 @@ def _cmd_demo_build(args: argparse.Namespace) -> int:
           threads=args.threads)
     if not args.quick:
         print(format_findings(check_findings(out / "sweep.csv")))
+    if args.inspect:  # reuses the build's extra fine-tuning seeds (same work folder)
+        from wiseft_core.demo.build import default_seeds_work
+        from wiseft_core.demo.inspection import build_inspection
+
+        build_inspection(out, Path(args.work) if args.work else default_seeds_work(out), quick=args.quick,
+                         quiet=args.quiet)
     return 0
 
 
@@ -66,6 +72,9 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars (the build log still prints)")
     p.add_argument("--work", default=None, help="where the extra fine-tuning seeds are kept for `wiseft demo seeds` "
                    "(default: a folder in the system temp dir)")
+    p.add_argument("--inspect", action="store_true",
+                   help="then `wiseft demo inspect`: pointing game, flips and the loss landscape, pretraining the "
+                   "second CLIP (pretraining seed 1) for the barrier path when it is missing")
     p.set_defaults(func=_cmd_demo_build)
     s = demo_sub.add_parser("seeds", help="criteria 2-4 on the validation draw for several fine-tuning and "
                             "pretraining seeds (writes SEEDS.md and seeds_val.csv)")

@@ -201,7 +201,10 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
     from wiseft_core.pair import load_pair
 
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    work = work or out / ".seeds-work"
+    if work is None:  # shared with ``wiseft demo build`` and ``wiseft demo seeds``: their fine-tunes are reused
+        from wiseft_core.demo.build import default_seeds_work
+
+        work = default_seeds_work(out)
     target = out / SUBDIR
     target.mkdir(parents=True, exist_ok=True)
     sizes = {"test": 40} if quick else ({"test": size} if size else {})
@@ -271,7 +274,8 @@ def _cmd(args: argparse.Namespace) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="the demo folder (default: assets/demo of this checkout)")
-    parser.add_argument("--work", default=None, help="where seed checkpoints are found/made (default OUT/.seeds-work)")
+    parser.add_argument("--work", default=None, help="where seed checkpoints are found/made (default: the folder "
+                        "`wiseft demo build` and `wiseft demo seeds` use)")
     parser.add_argument("--no-build", action="store_true", help="skip landscape paths whose checkpoints are missing")
     parser.add_argument("--no-pretrain", action="store_true",
                         help="make missing heads and fine-tunes, but never pretrain a second CLIP (the slow step)")
