@@ -79,13 +79,13 @@ def check_model(name: str, workdir: Path) -> dict:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     worst = 0.0
-    reference = build_classifier(pair.meta, DEVICE).eval()
+    reference = build_classifier(pair.meta).to(DEVICE).eval()  # (built on the device, a tensor stays on the CPU)
     for alpha in CHECK_ALPHAS:
         got = alpha_grid.live_weight_space_logits(live, batch32, alpha)
         reference.load_state_dict(interpolate_state_dicts(pair.zeroshot.model.state_dict(),
                                                           pair.finetuned.model.state_dict(), alpha))
         with torch.no_grad():
-            worst = max(worst, (got - reference(batch32)).abs().max().item())
+            worst = max(worst, (got.cpu() - reference(batch32).cpu()).abs().max().item())  # the app gets CPU logits
     del reference
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
