@@ -225,9 +225,6 @@ def prediction_area(context, samples: list[Sample]) -> None:
         prediction = alpha_grid.logits_at(pool, (pair.zeroshot.model, pair.finetuned.model), batch, grids, alpha,
                                           mode, block_alphas)
         st.session_state["_last_prediction"] = (asked, prediction)
-    filler = grid_filler()
-    for i, grid in enumerate(grids):  # then the charts fill in, in the background
-        filler.request(pool, batch[i:i + 1], grid)
     probs = prediction.logits.softmax(dim=-1)
     pending = not all(g.complete for g in grids)
 
@@ -241,6 +238,9 @@ def prediction_area(context, samples: list[Sample]) -> None:
     with slider_slot:
         live_slider(data, alpha, key=key, on_change=lambda: remember_alpha(key), poll_seconds=POLL_SECONDS)
         st.html(shown_marker(alpha, mode, samples, probs))
+    filler = grid_filler()
+    for i, grid in enumerate(grids):  # the answer is on its way: now the charts fill in, in the background
+        filler.request(pool, batch[i:i + 1], grid)
     if not prediction.finite:
         slider_slot.warning(f"At α = {alpha:g} the model's outputs are undefined (NaN): extrapolating BatchNorm "
                             "statistics this far makes some running variances negative. Try an α closer to [0, 1].")

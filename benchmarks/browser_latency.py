@@ -12,9 +12,10 @@ Chromium through Playwright in the same run, and reports:
   prediction being painted, against 1.5 x (set_alpha + one forward) measured here for the same
   pair, for the demo pair and for a ViT-B-32 pair with random weights (``--skip-vit`` leaves it out);
   the bare app's own upload-to-paint (it only prints the file's name) is measured in the same run, so
-  the app's share (its time minus that floor) can be compared with the forward.
+  the app's share (its time minus that floor) can be compared with the forward; medians of ``--uploads``
+  uploads of never-seen images.
 
-``python benchmarks/browser_latency.py [--json] [--presses 20] [--skip-vit]``
+``python benchmarks/browser_latency.py [--json] [--presses 20] [--uploads 5] [--skip-vit] [--first-answer-only]``
 """
 
 from __future__ import annotations
@@ -189,6 +190,7 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=20)
     parser.add_argument("--skip-vit", action="store_true")
     parser.add_argument("--first-answer-only", action="store_true", help="only the first-answer measurements")
+    parser.add_argument("--uploads", type=int, default=5, help="first answers per pair (median; default 5)")
     args = parser.parse_args()
     torch.set_num_threads(default_threads())
     from playwright.sync_api import sync_playwright
@@ -199,7 +201,7 @@ def main() -> None:
         floor_script = tmp / "floor_app.py"
         floor_script.write_text(FLOOR_APP)
         images = []
-        for seed in range(2):
+        for seed in range(2 * args.uploads):  # a never-seen image per upload: no grid, no cache
             images.append(tmp / f"new_image_{seed}.png")
             images[-1].write_bytes(fresh_png(seed))
         with sync_playwright() as playwright:
@@ -210,8 +212,8 @@ def main() -> None:
                     streamlit_server(floor_script, tmp / "floor.log") as floor:
                 if not args.first_answer_only:
                     results.update(press_and_drag(page, app, floor, args.presses))
-                demo_ms = first_answer_ms(page, app, images[0])
-                floor_ms = floor_upload_ms(page, floor, images[0])
+                demo_ms = statistics.median(first_answer_ms(page, app, image) for image in images[:args.uploads])
+                floor_ms = statistics.median(floor_upload_ms(page, floor, image) for image in images[:args.uploads])
             forward = set_alpha_forward_ms(str(DEMO_ZEROSHOT), str(DEMO_FINETUNED), images[0].read_bytes())
             results["first_answer"] = {"demo": first_answer_row(demo_ms, floor_ms, forward)}
             if not args.skip_vit:
@@ -221,7 +223,7 @@ def main() -> None:
                     page.goto(f"{vit}/playground?sample=none")  # loads the pair once (cached for the measured visit)
                     page.get_by_role("heading", name="Playground").wait_for()
                     page.get_by_text("Pick a sample").first.wait_for(timeout=300_000)
-                    vit_ms = first_answer_ms(page, vit, images[1])
+                    vit_ms = statistics.median(first_answer_ms(page, vit, image) for image in images[args.uploads:])
                 forward = set_alpha_forward_ms(str(zeroshot), str(finetuned), images[1].read_bytes(), repeats=3)
                 results["first_answer"]["vit_b_32"] = first_answer_row(vit_ms, floor_ms, forward)
             browser.close()

@@ -203,3 +203,4 @@ def test_a_viewer_waits_for_the_model_being_built_instead_of_building_a_second_o
     warm.join(10)
     viewer.join(10)
     assert got == [made[0]] and len(made) == 1
+

@@ -155,7 +155,7 @@ def fill_step(pool: InterpolatorPool, image: torch.Tensor, grid: PartialGrid) ->
     if not missing:
         return False
     alpha = missing[0]
-    with pool.lease() as interpolator:
+    with pool.lease(background=True) as interpolator:
         grid.put(alpha, live_weight_space_logits(interpolator, image, alpha)[0])
     return True
 
@@ -227,8 +227,8 @@ class GridFiller:
     """One background thread completing grids a row at a time, the most recently requested image first.
 
     Filling in the background keeps every script run short: a new image's first answer is one
-    forward, its chart fills in while the slider stays usable, and one thread never competes with
-    viewers' live forwards for more than one core.
+    forward, its chart fills in while the slider stays usable, and its leases are background ones:
+    they wait while a viewer's forward runs or its answer is being painted.
     """
 
     def __init__(self) -> None:

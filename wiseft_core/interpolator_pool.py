@@ -4,12 +4,15 @@ Each ``WeightInterpolator`` owns a full copy of the classifier's weights. Giving
 own costs one copy per viewer (30 viewers of a ViT-L/14: ~36 GB). Most slider positions are served
 from the shared alpha grid and need no live model at all; the few that do (off-grid or per-block
 alpha) lease one of at most ``size`` models for one ``set_alpha`` + forward and give it back, so the
-weights a viewer's forward reads are never rewritten by another viewer meanwhile.
+weights a viewer's forward reads are never rewritten by another viewer meanwhile. Background work (the
+grids that fill in the charts) leases with ``background=True`` and waits while a viewer's lease is
+active or has just ended, so on a small CPU it never slows a viewer's answer or its paint.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -19,11 +22,14 @@ from wiseft_core.interpolation import WeightInterpolator
 class InterpolatorPool:
     """At most ``size`` live models, made on first need; ``lease()`` blocks until one is free."""
 
-    def __init__(self, make: Callable[[], WeightInterpolator], size: int = 2) -> None:
+    def __init__(self, make: Callable[[], WeightInterpolator], size: int = 2, background_grace_s: float = 0.5) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one live model")
         self._make = make
         self.size = size
+        self.background_grace_s = background_grace_s  # after a viewer's lease: time for its answer to be painted
+        self._viewers = 0  # viewers' leases active or waiting
+        self._quiet_at = 0.0  # background leases start no earlier (time.monotonic)
         self._free: list[WeightInterpolator] = []
         self._created = 0
         self._building = 0  # one model built at a time: waiting for it beats building a second one
@@ -45,9 +51,14 @@ class InterpolatorPool:
                 ready.append(model)
 
     @contextmanager
-    def lease(self) -> Iterator[WeightInterpolator]:
-        """Exclusive use of one live model for the duration of the ``with`` block."""
+    def lease(self, background: bool = False) -> Iterator[WeightInterpolator]:
+        """Exclusive use of one live model for the ``with`` block; a background lease yields to viewers."""
         with self._available:
+            if background:
+                while self._viewers or time.monotonic() < self._quiet_at:
+                    self._available.wait(timeout=max(0.01, self._quiet_at - time.monotonic()))
+            else:
+                self._viewers += 1
             while not self._free and (self._created >= self.size or self._building):
                 self._available.wait()
             if self._free:
@@ -63,6 +74,7 @@ class InterpolatorPool:
                 with self._available:
                     self._created -= 1
                     self._building -= 1
+                    self._viewer_done(background)
                     self._available.notify_all()
                 raise
             with self._available:
@@ -73,4 +85,10 @@ class InterpolatorPool:
         finally:
             with self._available:
                 self._free.append(model)
+                self._viewer_done(background)
                 self._available.notify_all()
+
+    def _viewer_done(self, background: bool) -> None:
+        if not background:
+            self._viewers -= 1
+            self._quiet_at = time.monotonic() + self.background_grace_s

@@ -1,0 +1,52 @@
+"""The pool of live models: exclusive leases, at most ``size`` models, viewers before background work."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from wiseft_core.interpolator_pool import InterpolatorPool
+
+
+class Model:
+    pass
+
+
+def test_leases_are_exclusive_and_never_exceed_the_pools_size():
+    pool = InterpolatorPool(Model, size=2)
+    held = []
+    with pool.lease() as a, pool.lease() as b:
+        held += [a, b]
+        assert a is not b and pool.created == 2
+    with pool.lease() as c:
+        assert c in held and pool.created == 2
+    with pytest.raises(ValueError):
+        InterpolatorPool(Model, size=0)
+
+
+def test_a_background_lease_waits_for_a_viewers_lease_and_its_grace_time():
+    pool = InterpolatorPool(Model, size=2, background_grace_s=0.6)
+    events = []
+
+    def background():
+        with pool.lease(background=True):
+            events.append(("background", time.monotonic()))
+
+    with pool.lease():  # a viewer's forward; a model is free, yet the background work must wait
+        worker = threading.Thread(target=background)
+        worker.start()
+        time.sleep(0.3)
+        assert events == []
+        released = time.monotonic()
+    worker.join(timeout=10)
+    assert events and events[0][1] - released >= 0.6  # the answer's paint gets the grace time
+
+
+def test_a_background_lease_alone_starts_at_once():
+    pool = InterpolatorPool(Model, size=1, background_grace_s=5.0)
+    start = time.monotonic()
+    with pool.lease(background=True):
+        pass
+    assert time.monotonic() - start < 1.0  # no viewer has leased yet: no grace to wait for
