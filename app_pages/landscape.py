@@ -70,7 +70,7 @@ if DEMO_LANDSCAPE.is_file():
         st.caption("Not measured yet: " + ", ".join(missing) + " (its checkpoints were not built).")
     show_paths(paths, "demo_landscape")
 else:
-    st.info("The demo's landscape is not built yet: `python -m wiseft_core.demo.inspection`.")
+    st.info("The demo's landscape is not built yet: `wiseft demo inspect`.")
 
 st.subheader("Your pair")
 context = st.session_state.get("_pair_context_now")

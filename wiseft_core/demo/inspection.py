@@ -250,8 +250,7 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
         "pointing_size": pointing_size or sizes.get("test", world.DEFAULT_SIZES["test"]),
         "pointing_alphas": list(POINTING_ALPHAS), "flip_alphas": flip_alphas, "landscape_alphas": landscape_alphas,
         "saliency": "GradCAMElementWise (grad-cam), predicted class",
-        "paths": {name: {"theta0": str(a.relative_to(out)) if a.is_relative_to(out) else str(a),
-                         "theta1": str(b.relative_to(out)) if b.is_relative_to(out) else str(b),
+        "paths": {name: {"theta0": _where(a, out), "theta1": _where(b, out),
                          "theta0_sha256": file_sha256(a), "theta1_sha256": file_sha256(b), "what": PATHS[name]}
                   for name, (a, b) in checkpoints.items()},
         "timings": {**timings, "total_s": round(time.perf_counter() - started, 1)},
@@ -259,6 +258,11 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
     (target / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {target} in {info['timings']['total_s']:.0f}s")
     return info
+
+
+def _where(path: Path, out: Path) -> str:
+    """A checkpoint as the record names it: relative to the demo folder, else in the (machine-local) work folder."""
+    return str(path.relative_to(out)) if path.is_relative_to(out) else f"<work>/{path.name}"
 
 
 def _cmd(args: argparse.Namespace) -> int:
