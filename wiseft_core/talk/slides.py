@@ -327,7 +327,8 @@ def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     if data.landscape:
         from wiseft_core.inspection_plots import landscape_figure
 
-        panel = _fig(landscape_figure(data.landscape, state.alpha), state, True)
+        reference = data.landscape[0].dataset  # one distribution (the reference, measured first): a slide, not a table
+        panel = _fig(landscape_figure([p for p in data.landscape if p.dataset == reference], state.alpha), state, True)
         # the legend beside the chart, not under it: below, it runs off a 720-pixel-high screen
         panel.figure.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"})
         slide.panels.append(panel)
