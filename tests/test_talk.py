@@ -307,9 +307,14 @@ def test_step_nine_shows_the_landscape_once_measured_and_accuracy_along_alpha_be
     texts = load_texts("en")
     before = build_slide(9, talk_data.build_talk_data(None, None), texts)
     assert before.panels[0].figure.layout.xaxis.title.text == texts.labels["alpha_axis"]  # accuracy along alpha
-    after = build_slide(9, talk_data.TalkData("demo", [], [], [], {}, landscape=[path]), texts)
-    assert len(after.panels) == 1 and any("barrier 0.000" in (t.name or "") for t in after.panels[0].figure.data)
+    shifted = LandscapePath("zero-shot to fine-tuned", "demo:sketch", alphas, [2.0] * 21, [50.0] * 21, 100)
+    after = build_slide(9, talk_data.TalkData("demo", [], [], [], {}, landscape=[path, shifted]), texts)
+    names = [t.name for t in after.panels[0].figure.data if t.name]
+    assert len(after.panels) == 1 and names == ["zero-shot ↔ fine-tuned<br>(barrier 0.00)"]  # the reference only
     assert "α ∈ [-0.5, 1.5]" in after.text_html
+    russian = build_slide(9, talk_data.TalkData("demo", [], [], [], {}, landscape=[path]), load_texts("ru"))
+    assert [t.name for t in russian.panels[0].figure.data if t.name] == ["zero-shot ↔ дообученная<br>(барьер 0.00)"]
+    assert russian.panels[0].figure.layout.annotations[0].text == "средняя кросс-энтропия"
 
 
 @needs_demo

@@ -5,7 +5,7 @@ Plain functions from numbers to ``go.Figure`` (no Streamlit), in the style of :m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -21,7 +21,7 @@ ALPHA_AXIS = "α (0 = zero-shot, 1 = fine-tuned)"
 def _alpha_marker(fig: go.Figure, alpha: float | None) -> None:
     if alpha is not None:
         fig.add_vline(x=alpha, line_dash="dot", line_color="black", annotation_text=f"α = {alpha:.2f}",
-                      annotation_position="top")
+                      annotation_position="bottom right")  # at the top it ran into the panels' titles
 
 
 def pointing_game_figure(rows: Sequence[dict], current_alpha: float | None = None) -> go.Figure:
@@ -63,15 +63,21 @@ def flip_counts_figure(alphas: Sequence[float], counts: dict[str, Sequence[int]]
     return fig
 
 
-def landscape_figure(paths: Sequence, current_alpha: float | None = None) -> go.Figure:
-    """Loss (top) and top-1 (bottom) along alpha per path; dashed: the chord between the endpoint losses."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("mean cross-entropy", "top-1 (%)"))
+def landscape_figure(paths: Sequence, current_alpha: float | None = None,
+                     names: Callable[[object], str] | None = None,
+                     titles: tuple[str, str] = ("mean cross-entropy", "top-1 (%)")) -> go.Figure:
+    """Loss (top) and top-1 (bottom) along alpha per path; dashed: the chord between the endpoint losses.
+
+    ``names`` gives a path's legend entry (default: its name and barrier in English), ``titles`` the two
+    panels' titles: the talk passes its language's.
+    """
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=titles)
+    fig.update_annotations(x=0, xanchor="left")  # the titles stay clear of the alpha marker's label
     for i, p in enumerate(paths):
         color = COLORS[i % len(COLORS)]
         alphas, losses = np.asarray(p.alphas), np.asarray(p.losses)
         k0, k1 = int(np.argmin(np.abs(alphas))), int(np.argmin(np.abs(alphas - 1)))
-        label = f"{p.path} (barrier {p.barrier:.3f})"
+        label = names(p) if names else f"{p.path} (barrier {p.barrier:.3f})"
         fig.add_scatter(x=p.alphas, y=p.losses, mode="lines+markers", name=label, line={"color": color},
                         legendgroup=p.path, row=1, col=1,
                         hovertemplate="α = %{x:.2f}: loss %{y:.3f}<extra>" + p.path + "</extra>")

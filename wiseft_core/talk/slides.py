@@ -321,6 +321,13 @@ def lc_gap(data: TalkData) -> float | None:
     return max(gaps) if gaps else None
 
 
+LANDSCAPE_PATH_LABELS = {  # the demo's path names (wiseft_core.demo.inspection.PATHS) -> the talk's labels
+    "zero-shot to fine-tuned": "path_zeroshot_finetuned",
+    "fine-tune seeds 0 and 1": "path_finetune_seeds",
+    "pretraining seeds 0 and 1": "path_pretraining_seeds",
+}
+
+
 def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     """The landscape (loss along alpha, its barrier) when measured; until then accuracy along alpha."""
     lab = texts.labels
@@ -328,7 +335,15 @@ def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
         from wiseft_core.inspection_plots import landscape_figure
 
         reference = data.landscape[0].dataset  # one distribution (the reference, measured first): a slide, not a table
-        panel = _fig(landscape_figure([p for p in data.landscape if p.dataset == reference], state.alpha), state, True)
+
+        def name(path) -> str:
+            label = lab.get(LANDSCAPE_PATH_LABELS.get(path.path, ""), path.path)
+            return f"{label}<br>({lab['barrier']} {path.barrier:.2f})"  # two lines: a narrower legend
+
+        figure = landscape_figure([p for p in data.landscape if p.dataset == reference], state.alpha, names=name,
+                                  titles=(lab["loss"], lab["accuracy"]))
+        figure.update_xaxes(title_text=lab["alpha_axis"], row=2, col=1)
+        panel = _fig(figure, state, True)
         # the legend beside the chart, not under it: below, it runs off a 720-pixel-high screen
         panel.figure.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"})
         slide.panels.append(panel)
