@@ -204,12 +204,17 @@ def prediction_area(context, samples: list[Sample]) -> None:
     slider_slot = st.container()  # drawn above the per-block controls, computed after them
     block_alphas = block_alpha_controls(list(pair.zeroshot.model.state_dict()), alpha)
     key = f"live_alpha_{low}_{high}"
-    if not samples:  # the slider still mounts, so a first upload finds its code loaded in the browser
+
+    def mount(images: list[dict], pending: bool, markers: str) -> None:
         with slider_slot:
-            live_slider(slider_data([], classnames, alpha, low, high, mode, grid_usable=not block_alphas,
-                                    pending=False, top_k=TOP_K),
+            live_slider(slider_data(images, classnames, alpha, low, high, mode, grid_usable=not block_alphas,
+                                    pending=pending, top_k=TOP_K),
                         alpha, key=key, on_change=lambda: remember_alpha(key), poll_seconds=POLL_SECONDS)
-            st.html("<span hidden data-wiseft-shown-none></span>")  # (the markers' element, loaded early too)
+            st.html(markers)
+
+    if not samples:  # the slider still mounts, so a first upload finds its code loaded in the browser
+        mount([], pending=False, markers="<span hidden data-wiseft-shown-none></span>")
+        with slider_slot:
             st.info("Pick a sample from the gallery, upload an image or take a picture.")
         merge_download(context, alpha, block_alphas)
         return
@@ -233,11 +238,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
         label = classnames.index(sample.label) if sample.label in classnames else None
         images.append(image_entry(sample.name, label, sample.label, thumbnail(sample), grid_probs(grids[i], mode),
                                   probs[i], TOP_K))
-    data = slider_data(images, classnames, alpha, low, high, mode, grid_usable=not block_alphas, pending=pending,
-                       top_k=TOP_K)
-    with slider_slot:
-        live_slider(data, alpha, key=key, on_change=lambda: remember_alpha(key), poll_seconds=POLL_SECONDS)
-        st.html(shown_marker(alpha, mode, samples, probs))
+    mount(images, pending=pending, markers=shown_marker(alpha, mode, samples, probs))
     filler = grid_filler()
     for i, grid in enumerate(grids):  # the answer is on its way: now the charts fill in, in the background
         filler.request(pool, batch[i:i + 1], grid)
