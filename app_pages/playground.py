@@ -30,6 +30,7 @@ from wiseft_core.timer import timed
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 MAX_IMAGES = 6
+GALLERY_COLUMNS = 8
 TOP_K = 5
 POLL_SECONDS = 1.0  # after each answer, how long a page waits to ask again while its charts fill in
 MODES = {"weights": "weight space (WiSE-FT)", "outputs": "output space (mix logits)"}
@@ -66,30 +67,45 @@ def uploaded_samples() -> list[Sample]:
     return [s for s in samples if s is not None]
 
 
-def gallery_picks(classnames: list[str]) -> list[Sample]:
-    """One row per distribution of the demo world's samples; tick images to predict on them."""
-    groups = gallery_samples(DEMO_SAMPLES, classnames)
-    if not groups:
-        st.info("No sample gallery: the demo world's samples (assets/demo/samples/) are not present.")
-        return []
+def gallery_choice(groups: dict) -> set[str]:
+    """The ticked gallery samples, read from the checkboxes' state before they are drawn.
+
+    The gallery is drawn after the prediction (its ~100 elements would otherwise delay a new upload's
+    first answer); a sample never ticked or unticked follows the ``?sample=`` link, else the first visit's pick.
+    """
     linked = set(filter(None, st.query_params.get("sample", "").split(",")))
     if not linked:  # first visit on a pair that knows these classes: one reference and one shifted sample
         firsts = [items[0].key for items in groups.values() if items[0].label is not None]
         linked = set(firsts[:1] + firsts[2:3])
+    return {item.key for items in groups.values() for item in items[:GALLERY_COLUMNS]
+            if st.session_state.get(f"gallery_{item.key}", item.key in linked)}
+
+
+def gallery_picks(groups: dict, chosen: set[str]) -> list[Sample]:
     picks = []
     for distribution, items in groups.items():
-        columns = st.columns([1.2] + [1] * 8, vertical_alignment="center")
-        columns[0].markdown(f"**{escape_markdown(distribution)}**")
-        for column, item in zip(columns[1:], items[:8]):
-            column.image(str(item.path), width=56)
-            if column.checkbox(escape_markdown(item.label or item.key), value=item.key in linked,
-                               key=f"gallery_{item.key}"):
+        for item in items[:GALLERY_COLUMNS]:
+            if item.key in chosen:
                 sample = decode(f"{distribution}: {item.label or item.key}", item.path.read_bytes(), item.label)
                 if sample is not None:
                     sample.digest = item.key
                     picks.append(sample)
     st.query_params["sample"] = ",".join(p.digest for p in picks)
     return picks
+
+
+def draw_gallery(groups: dict, chosen: set[str]) -> None:
+    """One row per distribution of the demo world's samples; tick images to predict on them."""
+    if not groups:
+        st.info("No sample gallery: the demo world's samples (assets/demo/samples/) are not present.")
+        return
+    for distribution, items in groups.items():
+        columns = st.columns([1.2] + [1] * GALLERY_COLUMNS, vertical_alignment="center")
+        columns[0].markdown(f"**{escape_markdown(distribution)}**")
+        for column, item in zip(columns[1:], items[:GALLERY_COLUMNS]):
+            column.image(str(item.path), width=56)
+            column.checkbox(escape_markdown(item.label or item.key), value=item.key in chosen,
+                            key=f"gallery_{item.key}")
 
 
 def camera_sample() -> list[Sample]:
@@ -273,12 +289,14 @@ if context is None:
 st.caption("θ(α) = (1 − α)·θ_zero-shot + α·θ_fine-tuned: every number below comes from real interpolated weights.")
 live_area = st.container()  # the slider and the predictions first: a presenter sees them without scrolling
 tabs = st.tabs(["Gallery", "Upload", "Camera"])
-with tabs[0]:
-    gallery = gallery_picks(context.pair.classnames)
 with tabs[1]:
     uploads = uploaded_samples()
 with tabs[2]:
     camera = camera_sample()
+groups = gallery_samples(DEMO_SAMPLES, context.pair.classnames)
+chosen = gallery_choice(groups)
+with tabs[0]:  # messages about a gallery image appear in its tab; the gallery itself is drawn last
+    gallery = gallery_picks(groups, chosen)
 linked = [s for s in (decode(*link) for link in linked_images(context.pair.classnames)) if s]
 samples = linked + uploads + camera + gallery
 if len(samples) > MAX_IMAGES:
@@ -286,3 +304,5 @@ if len(samples) > MAX_IMAGES:
     samples = samples[:MAX_IMAGES]
 with live_area:
     st.fragment(prediction_area)(context, samples)
+with tabs[0]:
+    draw_gallery(groups, chosen)
