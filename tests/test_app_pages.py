@@ -340,6 +340,9 @@ def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_th
     assert cards == [(f"photo: {classnames[0]}", classnames[0]), (f"sketch: {classnames[0]}", classnames[0])]
     at.checkbox(key=f"gallery_v2_1_{classnames[1].replace(' ', '_')}").check().run()
     assert len(live_data(at)["images"]) == 3
+    at.checkbox(key=f"gallery_photo_0_{first}").uncheck().run()  # picks are read before the gallery is drawn
+    assert [image["name"] for image in live_data(at)["images"]] == [f"v2: {classnames[1]}", f"sketch: {classnames[0]}"]
+    assert not at.checkbox(key=f"gallery_photo_0_{first}").value
 
 
 @pytest.mark.slow
