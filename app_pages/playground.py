@@ -68,17 +68,21 @@ def uploaded_samples() -> list[Sample]:
 
 
 def gallery_choice(groups: dict) -> set[str]:
-    """The ticked gallery samples, read from the checkboxes' state before they are drawn.
+    """The picked gallery samples, read from each row's state before the rows are drawn.
 
-    The gallery is drawn after the prediction (its ~100 elements would otherwise delay a new upload's
-    first answer); a sample never ticked or unticked follows the ``?sample=`` link, else the first visit's pick.
+    The gallery is drawn after the prediction so that a new upload's first answer does not wait for it;
+    a row never touched follows the ``?sample=`` link, else the first visit's pick.
     """
     linked = set(filter(None, st.query_params.get("sample", "").split(",")))
     if not linked:  # first visit on a pair that knows these classes: one reference and one shifted sample
         firsts = [items[0].key for items in groups.values() if items[0].label is not None]
         linked = set(firsts[:1] + firsts[2:3])
-    return {item.key for items in groups.values() for item in items[:GALLERY_COLUMNS]
-            if st.session_state.get(f"gallery_{item.key}", item.key in linked)}
+    chosen = set()
+    for distribution, items in groups.items():
+        state = st.session_state.get(f"gallery_{distribution}")
+        keys = [item.key for item in items[:GALLERY_COLUMNS]]
+        chosen |= set(state or []) & set(keys) if state is not None else set(keys) & linked
+    return chosen
 
 
 def gallery_picks(groups: dict, chosen: set[str]) -> list[Sample]:
@@ -95,17 +99,23 @@ def gallery_picks(groups: dict, chosen: set[str]) -> list[Sample]:
 
 
 def draw_gallery(groups: dict, chosen: set[str]) -> None:
-    """One row per distribution of the demo world's samples; tick images to predict on them."""
+    """One row per distribution: its samples, then a pill per sample (same order) to pick it.
+
+    Three elements a row, not two per image: the browser redraws the whole page on an upload, and a
+    gallery of ~100 elements delayed the new image's first answer.
+    """
     if not groups:
         st.info("No sample gallery: the demo world's samples (assets/demo/samples/) are not present.")
         return
     for distribution, items in groups.items():
-        columns = st.columns([1.2] + [1] * GALLERY_COLUMNS, vertical_alignment="center")
-        columns[0].markdown(f"**{escape_markdown(distribution)}**")
-        for column, item in zip(columns[1:], items[:GALLERY_COLUMNS]):
-            column.image(str(item.path), width=56)
-            column.checkbox(escape_markdown(item.label or item.key), value=item.key in chosen,
-                            key=f"gallery_{item.key}")
+        items = items[:GALLERY_COLUMNS]
+        names = {item.key: item.label or item.key for item in items}
+        name, pictures, picker = st.columns([1.2, 2.6, 6.2], vertical_alignment="center")
+        name.markdown(f"**{escape_markdown(distribution)}**")
+        pictures.image([str(item.path) for item in items], width=38)  # in the pills' order
+        picker.pills(f"Pick {distribution} samples", list(names), selection_mode="multi", format_func=names.get,
+                  default=[key for key in names if key in chosen], key=f"gallery_{distribution}",
+                  label_visibility="collapsed")
 
 
 def camera_sample() -> list[Sample]:
