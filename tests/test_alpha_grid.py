@@ -204,3 +204,15 @@ def test_a_viewer_waits_for_the_model_being_built_instead_of_building_a_second_o
     viewer.join(10)
     assert got == [made[0]] and len(made) == 1
 
+
+
+def test_the_live_path_skips_set_alpha_when_the_leased_model_is_already_there_and_answers_the_same(pair_and_batch):
+    pair, batch = pair_and_batch
+    interpolator = pair.new_interpolator()
+    first = alpha_grid.live_weight_space_logits(interpolator, batch, 0.3)
+    calls = []
+    interpolator.set_alpha = lambda *args: calls.append(args)  # would rewrite identical values
+    again = alpha_grid.live_weight_space_logits(interpolator, batch, 0.3)
+    assert calls == [] and torch.equal(first, again)
+    alpha_grid.live_weight_space_logits(interpolator, batch, 0.3, [("head", 0.0)])
+    assert calls == [(0.3, [("head", 0.0)])]  # other block alphas: the weights must change

@@ -50,3 +50,29 @@ def test_a_background_lease_alone_starts_at_once():
     with pool.lease(background=True):
         pass
     assert time.monotonic() - start < 1.0  # no viewer has leased yet: no grace to wait for
+
+
+class Parked:
+    """A stand-in live model that only knows which alpha its weights are at."""
+
+    def __init__(self):
+        self.alpha, self.block_alphas = None, ()
+
+    def is_at(self, alpha, block_alphas=()):
+        return self.alpha == alpha and self.block_alphas == tuple(block_alphas)
+
+
+def test_a_viewer_gets_the_free_model_already_at_its_alpha_and_background_work_takes_another():
+    pool = InterpolatorPool(Parked, size=2, background_grace_s=0.0)
+    with pool.lease() as a, pool.lease() as b:
+        a.alpha, b.alpha = 0.5, 0.9
+    for _ in range(3):  # the grid filler, again and again: never the model the viewer left at 0.5
+        with pool.lease(background=True) as filler:
+            assert filler is b
+            filler.alpha = 0.1
+    with pool.lease(at=(0.5, ())) as viewer:
+        assert viewer is a
+    with pool.lease(at=(0.1, ())) as viewer:
+        assert viewer is b
+    with pool.lease(at=(0.7, ())) as viewer:  # nobody there: any free model
+        assert viewer in (a, b)

@@ -82,8 +82,9 @@ def live_weight_space_logits(
     interpolator: WeightInterpolator, batch: torch.Tensor, alpha: float,
     block_alphas: Sequence[tuple[str, float]] = (),
 ) -> torch.Tensor:
-    """The slider's uncached path: rewrite the live weights to ``alpha`` and run one forward."""
-    interpolator.set_alpha(alpha, block_alphas)
+    """The slider's uncached path: rewrite the live weights to ``alpha`` (unless already there) and run one forward."""
+    if not interpolator.is_at(alpha, block_alphas):
+        interpolator.set_alpha(alpha, block_alphas)
     return forward_logits(interpolator.model, batch)
 
 
@@ -196,7 +197,7 @@ def logits_at(pool: InterpolatorPool, endpoints: tuple[torch.nn.Module, torch.nn
         rows = [g.row(alpha) for g in grids]
         if rows and all(r is not None for r in rows):
             return Prediction(torch.stack(rows), live=False)
-    with pool.lease() as interpolator:
+    with pool.lease(at=(alpha, tuple(block_alphas))) as interpolator:
         logits = live_weight_space_logits(interpolator, batch, alpha, block_alphas)
     if not block_alphas:
         for i, grid in enumerate(grids):

@@ -232,6 +232,10 @@ class WeightInterpolator:
         self.block_alphas: tuple = ()
         self.set_alpha(0.0)
 
+    def is_at(self, alpha: float, block_alphas: BlockAlphas = ()) -> bool:
+        """Whether the live weights are theta(alpha) with these block alphas already (set_alpha would be a no-op)."""
+        return self.alpha == float(alpha) and self.block_alphas == tuple(block_alphas)
+
     @torch.no_grad()
     def set_alpha(self, alpha: float, block_alphas: BlockAlphas = ()) -> None:
         """Rewrite the live weights in place: one fused lerp per contiguous run, no allocation."""

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from wiseft_core.blocks import BlockAlphas
 from wiseft_core.interpolation import WeightInterpolator
 
 
@@ -51,8 +52,14 @@ class InterpolatorPool:
                 ready.append(model)
 
     @contextmanager
-    def lease(self, background: bool = False) -> Iterator[WeightInterpolator]:
-        """Exclusive use of one live model for the ``with`` block; a background lease yields to viewers."""
+    def lease(self, background: bool = False, at: tuple[float, BlockAlphas] | None = None
+              ) -> Iterator[WeightInterpolator]:
+        """Exclusive use of one live model for the ``with`` block; a background lease yields to viewers.
+
+        ``at`` (alpha, block alphas) asks for a free model already there, so its ``set_alpha`` can be
+        skipped; background leases take the model a viewer used longest ago, keeping the last viewer's
+        alpha in place for the next viewer (a new image at the same alpha costs one forward).
+        """
         with self._available:
             if background:
                 while self._viewers or time.monotonic() < self._quiet_at:
@@ -62,7 +69,7 @@ class InterpolatorPool:
             while not self._free and (self._created >= self.size or self._building):
                 self._available.wait()
             if self._free:
-                model = self._free.pop()
+                model = self._free.pop(self._pick(background, at))
             else:
                 self._created += 1
                 self._building += 1
@@ -84,9 +91,21 @@ class InterpolatorPool:
             yield model
         finally:
             with self._available:
-                self._free.append(model)
+                if background:  # a viewer's model goes to the end: background leases take from the front
+                    self._free.insert(0, model)
+                else:
+                    self._free.append(model)
                 self._viewer_done(background)
                 self._available.notify_all()
+
+    def _pick(self, background: bool, at: tuple[float, BlockAlphas] | None) -> int:
+        if background:
+            return 0
+        if at is not None:
+            for index in range(len(self._free) - 1, -1, -1):
+                if self._free[index].is_at(*at):
+                    return index
+        return len(self._free) - 1
 
     def _viewer_done(self, background: bool) -> None:
         if not background:
