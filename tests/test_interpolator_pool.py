@@ -62,17 +62,26 @@ class Parked:
         return self.alpha == alpha and self.block_alphas == tuple(block_alphas)
 
 
-def test_a_viewer_gets_the_free_model_already_at_its_alpha_and_background_work_takes_another():
+def test_a_viewer_gets_the_free_model_already_at_its_alpha_and_background_work_spares_it():
     pool = InterpolatorPool(Parked, size=2, background_grace_s=0.0)
-    with pool.lease() as a, pool.lease() as b:
-        a.alpha, b.alpha = 0.5, 0.9
-    for _ in range(3):  # the grid filler, again and again: never the model the viewer left at 0.5
-        with pool.lease(background=True) as filler:
-            assert filler is b
-            filler.alpha = 0.1
     with pool.lease(at=(0.5, ())) as viewer:
-        assert viewer is a
-    with pool.lease(at=(0.1, ())) as viewer:
-        assert viewer is b
-    with pool.lease(at=(0.7, ())) as viewer:  # nobody there: any free model
-        assert viewer in (a, b)
+        viewer.alpha = 0.5
+    for _ in range(3):  # the grid filler, again and again: it builds the second model, then keeps to it
+        with pool.lease(background=True) as filler:
+            assert filler is not viewer
+            filler.alpha = 0.1
+    assert pool.created == 2
+    with pool.lease(at=(0.5, ())) as again:
+        assert again is viewer
+    with pool.lease(at=(0.1, ())) as other:
+        assert other is filler
+    with pool.lease(at=(0.7, ())) as anyone:  # nobody there: any free model
+        assert anyone in (viewer, filler)
+
+
+def test_with_one_model_background_work_still_gets_it():
+    pool = InterpolatorPool(Parked, size=1, background_grace_s=0.0)
+    with pool.lease() as viewer:
+        viewer.alpha = 0.5
+    with pool.lease(background=True) as filler:
+        assert filler is viewer and pool.created == 1

@@ -32,6 +32,7 @@ class InterpolatorPool:
         self._viewers = 0  # viewers' leases active or waiting
         self._quiet_at = 0.0  # background leases start no earlier (time.monotonic)
         self._free: list[WeightInterpolator] = []
+        self._parked: WeightInterpolator | None = None  # the model a viewer returned last (still at its alpha)
         self._created = 0
         self._building = 0  # one model built at a time: waiting for it beats building a second one
         self._available = threading.Condition()
@@ -57,8 +58,9 @@ class InterpolatorPool:
         """Exclusive use of one live model for the ``with`` block; a background lease yields to viewers.
 
         ``at`` (alpha, block alphas) asks for a free model already there, so its ``set_alpha`` can be
-        skipped; background leases take the model a viewer used longest ago, keeping the last viewer's
-        alpha in place for the next viewer (a new image at the same alpha costs one forward).
+        skipped. Background leases leave the model a viewer returned last where it is (building another
+        one while the pool has room), so the next viewer at the same alpha, typically the same viewer
+        with a new image, pays one forward and no ``set_alpha``.
         """
         with self._available:
             if background:
@@ -66,10 +68,12 @@ class InterpolatorPool:
                     self._available.wait(timeout=max(0.01, self._quiet_at - time.monotonic()))
             else:
                 self._viewers += 1
-            while not self._free and (self._created >= self.size or self._building):
+            while not self._choosable(background) and (self._created >= self.size or self._building):
                 self._available.wait()
-            if self._free:
-                model = self._free.pop(self._pick(background, at))
+            choosable = self._choosable(background)
+            if choosable:
+                model = self._pick(choosable, at)
+                self._free.remove(model)
             else:
                 self._created += 1
                 self._building += 1
@@ -91,21 +95,25 @@ class InterpolatorPool:
             yield model
         finally:
             with self._available:
-                if background:  # a viewer's model goes to the end: background leases take from the front
-                    self._free.insert(0, model)
-                else:
-                    self._free.append(model)
+                self._free.append(model)
+                if not background:
+                    self._parked = model
                 self._viewer_done(background)
                 self._available.notify_all()
 
-    def _pick(self, background: bool, at: tuple[float, BlockAlphas] | None) -> int:
-        if background:
-            return 0
+    def _choosable(self, background: bool) -> list[WeightInterpolator]:
+        """Free models this lease may take: background work spares the last viewer's while it can build one."""
+        if background and self._created < self.size and not self._building:
+            return [model for model in self._free if model is not self._parked]
+        return self._free
+
+    @staticmethod
+    def _pick(choosable: list[WeightInterpolator], at: tuple[float, BlockAlphas] | None) -> WeightInterpolator:
         if at is not None:
-            for index in range(len(self._free) - 1, -1, -1):
-                if self._free[index].is_at(*at):
-                    return index
-        return len(self._free) - 1
+            for model in reversed(choosable):
+                if model.is_at(*at):
+                    return model
+        return choosable[-1]
 
     def _viewer_done(self, background: bool) -> None:
         if not background:
