@@ -52,3 +52,20 @@ def test_quick_inspection_build_writes_every_asset(tmp_path):
     assert {p.path for p in paths} == {"zero-shot to fine-tuned"}  # seed checkpoints are not made in quick mode
     assert info["quick"] is True
     assert list(info["paths"]) == ["zero-shot to fine-tuned"]
+
+
+def test_a_leftover_fine_tune_of_another_recipe_is_not_put_on_the_landscape(tmp_path):
+    from wiseft_core import testing
+    from wiseft_core.demo.inspection import landscape_checkpoints
+
+    zeroshot, finetuned = testing.write_random_pair(tmp_path / "pair")
+    out, work = tmp_path / "out", tmp_path / "work"
+    out.mkdir()
+    work.mkdir()
+    shutil.copy(zeroshot, out / "zeroshot.safetensors")
+    shutil.copy(finetuned, out / "finetuned.safetensors")
+    shutil.copy(finetuned, work / "finetuned_p0_s1.safetensors")  # no demo recipe recorded: not seed 1's fine-tune
+    logs: list[str] = []
+    paths = landscape_checkpoints(out, work, build_missing=False, quiet=True, log=logs.append, pretrain=False)
+    assert list(paths) == ["zero-shot to fine-tuned"]
+    assert any("fine-tune seeds 0 and 1" in line for line in logs)

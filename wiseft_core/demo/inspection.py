@@ -139,24 +139,27 @@ def read_pointing(path: str | Path) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ landscape paths
 def landscape_checkpoints(out: Path, work: Path, build_missing: bool, quiet: bool, log: Callable[[str], None],
-                          pretrain: bool = True) -> dict[str, tuple[Path, Path]]:
+                          pretrain: bool = True, quick: bool = False) -> dict[str, tuple[Path, Path]]:
     """The three paths' checkpoint pairs; ``wiseft demo seeds``' files are reused, missing ones made or skipped.
 
     ``pretrain=False`` makes heads and fine-tunes but never pretrains a CLIP (the slow step): the third
     path then needs ``pretrained_clip_seed1.safetensors`` beside the shipped one.
     """
-    from wiseft_core.demo.build import FULL, build_zeroshot, run_finetune
+    from wiseft_core.demo.build import FULL, QUICK, build_zeroshot, finetune_matches, run_finetune
+
+    base = QUICK if quick else FULL
 
     zeroshot, finetuned = out / "zeroshot.safetensors", out / "finetuned.safetensors"
     paths = {"zero-shot to fine-tuned": (zeroshot, finetuned)}
 
     def finetune(zs: Path, seed: int, target: Path) -> Path | None:
-        if target.is_file():
+        recipe = dataclasses.replace(base.end_to_end, seed=seed)
+        if finetune_matches(target, zs, "end-to-end", recipe):  # not a leftover of another recipe or CLIP
             return target
         if not build_missing:
             return None
         log(f"fine-tuning {target.name} (end-to-end recipe, seed {seed})")
-        run_finetune("end-to-end", dataclasses.replace(FULL.end_to_end, seed=seed), zs, target, work, quiet)
+        run_finetune("end-to-end", recipe, zs, target, work, quiet)
         return target
 
     work.mkdir(parents=True, exist_ok=True)
@@ -168,7 +171,7 @@ def landscape_checkpoints(out: Path, work: Path, build_missing: bool, quiet: boo
     if not other_zs.is_file() and build_missing and (pretrain or other_clip.is_file()):
         from wiseft_core.demo.seeds import clip_path_for
 
-        recipe = dataclasses.replace(FULL, pretrain=dataclasses.replace(FULL.pretrain, seed=1))
+        recipe = dataclasses.replace(base, pretrain=dataclasses.replace(base.pretrain, seed=1))
         log("zero-shot head of the CLIP pretrained from seed 1 (pretrains it first if it is not there)")
         build_zeroshot(recipe, out, log, reuse=True, clip_path=clip_path_for(out, 1), target=other_zs)
     if other_zs.is_file():
@@ -232,7 +235,7 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
         log(f"wrote {FLIPS_FILE} ({(target / FLIPS_FILE).stat().st_size / 1024:.0f} KB)")
 
         tick = time.perf_counter()
-        checkpoints = landscape_checkpoints(out, work, build_missing and not quick, quiet, log, pretrain)
+        checkpoints = landscape_checkpoints(out, work, build_missing and not quick, quiet, log, pretrain, quick)
         timings["landscape_checkpoints_s"] = round(time.perf_counter() - tick, 1)
         tick = time.perf_counter()
         datasets = [load_dataset(f"demo:{name}") for name in distributions]
