@@ -9,7 +9,8 @@ Chromium through Playwright in the same run, and reports:
   worst of ``--presses`` presses with two gallery images, app / floor ratios;
 - drag continuity: distinct alphas painted while the thumb is dragged across [0, 1] in one second;
 - first answer: from the upload of a new image finishing (the upload request's response) to its
-  prediction being painted, against 1.5 x (set_alpha + one forward) measured here for the same
+  prediction being painted (each upload after the previous image's chart has filled in, so the
+  server is otherwise idle), against 1.5 x (set_alpha + one forward) measured here for the same
   pair, for the demo pair and for a ViT-B-32 pair with random weights (``--skip-vit`` leaves it out);
   the bare app's own upload-to-paint (it only prints the file's name) is measured in the same run, so
   the app's share (its time minus that floor) can be compared with the forward; medians of ``--uploads``
@@ -164,7 +165,11 @@ def first_answer_ms(page, base: str, image_path: Path) -> float:
     page.wait_for_function(
         """(prefix) => [...document.querySelectorAll('.wiseft-verdict')].some(
                e => e.innerText.startsWith(prefix) && !e.innerText.endsWith('…'))""", arg=prefix, timeout=120_000)
-    return (time.perf_counter() - done) * 1000
+    ms = (time.perf_counter() - done) * 1000
+    # Let this image's chart fill in before the next upload, so each first answer meets an idle server
+    # (otherwise it shares the CPU with the previous image's grid forwards).
+    page.wait_for_selector('.wiseft-live[data-pending="0"]', timeout=300_000)
+    return ms
 
 
 def press_and_drag(page, app: str, floor: str, presses: int) -> dict:
