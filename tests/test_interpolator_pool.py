@@ -79,6 +79,18 @@ def test_a_viewer_gets_the_free_model_already_at_its_alpha_and_background_work_s
         assert anyone in (viewer, filler)
 
 
+def test_with_a_full_pool_background_work_still_takes_the_model_the_last_viewer_did_not_leave():
+    pool = InterpolatorPool(Parked, size=2, background_grace_s=0.0)
+    with pool.lease() as first, pool.lease() as last:
+        first.alpha, last.alpha = 0.3, 0.5
+    # ``last`` was returned first, ``first`` last: ``first`` is parked at 0.3, whatever the free list's order
+    for _ in range(3):
+        with pool.lease(background=True) as filler:
+            assert filler is last
+    with pool.lease(at=(0.3, ())) as viewer:
+        assert viewer is first
+
+
 def test_with_one_model_background_work_still_gets_it():
     pool = InterpolatorPool(Parked, size=1, background_grace_s=0.0)
     with pool.lease() as viewer:

@@ -72,7 +72,7 @@ class InterpolatorPool:
                 self._available.wait()
             choosable = self._choosable(background)
             if choosable:
-                model = self._pick(choosable, at)
+                model = self._pick(choosable, background, at)
                 self._free.remove(model)
             else:
                 self._created += 1
@@ -107,8 +107,11 @@ class InterpolatorPool:
             return [model for model in self._free if model is not self._parked]
         return self._free
 
-    @staticmethod
-    def _pick(choosable: list[WeightInterpolator], at: tuple[float, BlockAlphas] | None) -> WeightInterpolator:
+    def _pick(self, choosable: list[WeightInterpolator], background: bool,
+              at: tuple[float, BlockAlphas] | None) -> WeightInterpolator:
+        if background:
+            others = [model for model in choosable if model is not self._parked]
+            return (others or choosable)[0]
         if at is not None:
             for model in reversed(choosable):
                 if model.is_at(*at):
