@@ -109,11 +109,11 @@ def load_pair_cached(zeroshot_path: str, finetuned_path: str, device: str, trust
 def live_pool(pair_key: str, _pair, device: str) -> InterpolatorPool:
     """The room's live models for this pair: at most ``--live-models`` copies, whatever the number of viewers.
 
-    The first one is built in the background as soon as the pair is loaded, so a viewer's first
-    off-grid answer costs one forward, not the construction of a model.
+    The first one is built in the background as soon as the pair is loaded, at the default alpha, so a
+    viewer's first answer costs one forward, not the construction of a model and a ``set_alpha``.
     """
     pool = InterpolatorPool(lambda: _pair.new_interpolator(device), size=launch_options().live_models)
-    threading.Thread(target=pool.warm, args=(1,), name="wiseft-pool-warm", daemon=True).start()
+    threading.Thread(target=pool.warm, args=(1, DEFAULT_ALPHA), name="wiseft-pool-warm", daemon=True).start()
     return pool
 
 

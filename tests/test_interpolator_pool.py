@@ -97,3 +97,18 @@ def test_with_one_model_background_work_still_gets_it():
         viewer.alpha = 0.5
     with pool.lease(background=True) as filler:
         assert filler is viewer and pool.created == 1
+
+
+def test_warming_builds_the_first_model_at_the_default_alpha_for_the_first_viewer():
+    moved = []
+
+    class Live(Parked):
+        def set_alpha(self, alpha, block_alphas=()):
+            moved.append(alpha)
+            self.alpha = alpha
+
+    pool = InterpolatorPool(Live, size=2)
+    pool.warm(1, alpha=0.5)
+    assert pool.created == 1 and moved == [0.5]
+    with pool.lease(at=(0.5, ())) as viewer:
+        assert viewer.is_at(0.5)

@@ -42,14 +42,20 @@ class InterpolatorPool:
         """How many live models exist (never more than ``size``)."""
         return self._created
 
-    def warm(self, count: int = 1) -> None:
-        """Make up to ``count`` live models now (building a large model takes seconds: not on a first answer)."""
+    def warm(self, count: int = 1, alpha: float | None = None) -> None:
+        """Make up to ``count`` live models now (building a large model takes seconds: not on a first answer).
+
+        With ``alpha`` (the app's default) they are also moved there, so a first image at that alpha
+        costs one forward.
+        """
         ready = []
         for _ in range(min(count, self.size)):
             with self._available:
                 if self._created >= min(count, self.size) or self._free:
                     break
             with self.lease() as model:
+                if alpha is not None:
+                    model.set_alpha(alpha)
                 ready.append(model)
 
     @contextmanager
