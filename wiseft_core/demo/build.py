@@ -65,12 +65,12 @@ class BuildRecipe:
 
 FULL = BuildRecipe(
     pretrain=PretrainRecipe(pairs=200_000, steps=1600, batch_size=256, lr=1e-3, warmup_steps=200, seed=0),
-    end_to_end=FinetuneRecipe(lr=5e-4, steps=400, warmup=40, batch_size=128, batchnorm="frozen", label_smoothing=0.1),
+    end_to_end=FinetuneRecipe(lr=5e-4, steps=400, warmup=40, batch_size=128),
     linear=FinetuneRecipe(lr=1e-2, steps=1000, warmup=100, batch_size=512),
 )
 QUICK = BuildRecipe(
     pretrain=PretrainRecipe(pairs=2_000, steps=30, batch_size=64, lr=1e-3, warmup_steps=5, seed=0),
-    end_to_end=FinetuneRecipe(lr=5e-4, steps=8, warmup=2, batch_size=32, batchnorm="frozen", label_smoothing=0.1),
+    end_to_end=FinetuneRecipe(lr=5e-4, steps=8, warmup=2, batch_size=32),
     linear=FinetuneRecipe(lr=1e-2, steps=20, warmup=2, batch_size=128),
     alphas="0,0.5,1",
     split_sizes={"train": 2000, "val": 100, "test": 100},
