@@ -1,10 +1,11 @@
 """``wiseft demo build --quick`` and ``wiseft demo seeds --quick`` run end to end (tiny sizes; no findings)."""
 
 import json
+import shutil
 
 import pytest
 
-from wiseft_core.checkpoints import load_classifier
+from wiseft_core.checkpoints import file_sha256, load_classifier
 from wiseft_core.cli import main
 from wiseft_core.demo import world
 from wiseft_core.demo.build import CLIP_FILE, QUICK, reusable_clip
@@ -46,10 +47,13 @@ def test_quick_build_then_seeds_write_a_pair_a_merged_seed_sweep_and_a_seed_repo
     assert len((tmp_path / "seeds_val.csv").read_text().splitlines()) == 1 + 4 * 3
     # the build's own seed-1 fine-tune was reused, not made again; a second run reuses what the first made
     assert (work / "finetuned_p0_s1.safetensors").stat().st_mtime_ns == built_seed1
-    stamp = (work / "finetuned_p1_s3.safetensors").stat().st_mtime_ns
+    stamps = {p: (work / f"finetuned_p{p}_s3.safetensors").stat().st_mtime_ns for p in (0, 1)}
+    shipped_head = file_sha256(tmp_path / "zeroshot.safetensors")
+    shutil.copy(work / "zeroshot_p1.safetensors", tmp_path / "zeroshot.safetensors")  # another CLIP's head
     assert main(["demo", "seeds", "--quick", "--quiet", "--out", str(tmp_path), "--work", str(work),
-                 "--pretrain-seeds", "1", "--finetune-seeds", "3"]) == 0
-    assert (work / "finetuned_p1_s3.safetensors").stat().st_mtime_ns == stamp
+                 "--pretrain-seeds", "0,1", "--finetune-seeds", "3"]) == 0
+    assert file_sha256(tmp_path / "zeroshot.safetensors") == shipped_head  # rebuilt from the shipped CLIP
+    assert {p: (work / f"finetuned_p{p}_s3.safetensors").stat().st_mtime_ns for p in (0, 1)} == stamps
 
     # After changing only the shift generators, a rebuild keeps every checkpoint and only sweeps again.
     kept = {name: (tmp_path / name).stat().st_mtime_ns for name in

@@ -100,8 +100,9 @@ def run_seeds(out: Path, work: Path, pretrain_seeds: Sequence[int], finetune_see
         for p in pretrain_seeds:
             recipe = dataclasses.replace(base, pretrain=dataclasses.replace(base.pretrain, seed=p))
             zeroshot = out / "zeroshot.safetensors" if p == base.pretrain.seed else work / f"zeroshot_p{p}.safetensors"
-            if p != base.pretrain.seed or not zeroshot.is_file():
-                build_zeroshot(recipe, out, log, reuse=True, clip_path=clip_path_for(out, p, base), target=zeroshot)
+            # kept when it is this CLIP's head (so fine-tunes that recorded its sha256 stay reusable), else rebuilt
+            build_zeroshot(recipe, out, log, reuse=True, clip_path=clip_path_for(out, p, base), target=zeroshot,
+                           keep=True)
             for s in finetune_seeds:
                 finetuned = _finetuned(out, zeroshot, recipe, p, s, work, quiet, log)
                 zs, ft, mid = measure(zeroshot, finetuned, work / f"val_p{p}_s{s}.csv")
