@@ -243,6 +243,20 @@ def finetune_matches(path: Path, zeroshot: Path, mode: str, ft: FinetuneRecipe) 
     return all(made.get(key) == value for key, value in want.items())
 
 
+def reuse_or_finetune(ft: FinetuneRecipe, zeroshot: Path, target: Path, work: Path, quiet: bool,
+                      log: Callable[[str], None]) -> Path:
+    """``target`` if it is this end-to-end fine-tune of ``zeroshot`` (recorded recipe and sha256); else made now.
+
+    The one reuse rule of build, seeds and inspect: a file of another recipe or CLIP is never taken as is.
+    """
+    if finetune_matches(target, zeroshot, "end-to-end", ft):
+        log(f"reusing {target} (same zero-shot model and recipe)")
+    else:
+        run_finetune("end-to-end", ft, zeroshot, target, work, quiet)
+        log(f"fine-tuned {target.name} (end-to-end, seed {ft.seed})")
+    return target
+
+
 def spread_checkpoint(work: Path, pretrain_seed: int, seed: int) -> Path:
     """Where end-to-end fine-tunes of other seeds are kept (outside the assets), shared by build and seeds."""
     return work / f"finetuned_p{pretrain_seed}_s{seed}.safetensors"
@@ -341,12 +355,8 @@ def _build(recipe: BuildRecipe, out: Path, quick: bool, quiet: bool, reuse_pretr
         log(f"swept both pairs in {timings['sweep_s']:.0f}s")
         for seed in recipe.spread_seeds:
             tick = time.perf_counter()
-            spread_ft = spread_checkpoint(seeds_work, recipe.pretrain.seed, seed)
-            spread_recipe = replace(recipe.end_to_end, seed=seed)
-            if finetune_matches(spread_ft, zeroshot, "end-to-end", spread_recipe):
-                log(f"reusing {spread_ft} (same zero-shot model and recipe)")
-            else:
-                run_finetune("end-to-end", spread_recipe, zeroshot, spread_ft, work, quiet)
+            spread_ft = reuse_or_finetune(replace(recipe.end_to_end, seed=seed), zeroshot,
+                                          spread_checkpoint(seeds_work, recipe.pretrain.seed, seed), work, quiet, log)
             runs.append((str(seed), seeds_work / f"sweep_seed{seed}.csv"))
             resumable_sweep(runs[-1][1], recipe, zeroshot, [spread_ft], resume=reuse_finetuned, log=log)
             run_sweeps(recipe, zeroshot, [spread_ft], runs[-1][1], quiet, ensembles=("weights",))

@@ -145,7 +145,7 @@ def landscape_checkpoints(out: Path, work: Path, build_missing: bool, quiet: boo
     ``pretrain=False`` makes heads and fine-tunes but never pretrains a CLIP (the slow step): the third
     path then needs ``pretrained_clip_seed1.safetensors`` beside the shipped one.
     """
-    from wiseft_core.demo.build import FULL, QUICK, build_zeroshot, finetune_matches, run_finetune
+    from wiseft_core.demo.build import FULL, QUICK, build_zeroshot, finetune_matches, reuse_or_finetune
 
     base = QUICK if quick else FULL
 
@@ -154,13 +154,9 @@ def landscape_checkpoints(out: Path, work: Path, build_missing: bool, quiet: boo
 
     def finetune(zs: Path, seed: int, target: Path) -> Path | None:
         recipe = dataclasses.replace(base.end_to_end, seed=seed)
-        if finetune_matches(target, zs, "end-to-end", recipe):  # not a leftover of another recipe or CLIP
-            return target
-        if not build_missing:
-            return None
-        log(f"fine-tuning {target.name} (end-to-end recipe, seed {seed})")
-        run_finetune("end-to-end", recipe, zs, target, work, quiet)
-        return target
+        if not build_missing and not finetune_matches(target, zs, "end-to-end", recipe):
+            return None  # missing, or a leftover of another recipe or CLIP
+        return reuse_or_finetune(recipe, zs, target, work, quiet, log)
 
     work.mkdir(parents=True, exist_ok=True)
     seed1 = finetune(zeroshot, 1, work / "finetuned_p0_s1.safetensors")

@@ -23,7 +23,7 @@ from wiseft_core.demo.build import (
     BuildRecipe,
     build_zeroshot,
     finetune_matches,
-    run_finetune,
+    reuse_or_finetune,
     spread_checkpoint,
 )
 from wiseft_core.demo.findings import Finding, avg_shifts, lesson_findings, top1_table
@@ -61,15 +61,12 @@ def _finetuned(out: Path, zeroshot: Path, recipe: BuildRecipe, pretrain_seed: in
                quiet: bool, log: Callable[[str], None]) -> Path:
     """End-to-end fine-tune of ``zeroshot`` with the demo recipe and ``seed``; reuses the shipped one or the build's."""
     ft = dataclasses.replace(recipe.end_to_end, seed=seed)
-    target = spread_checkpoint(work, pretrain_seed, seed)
-    for candidate in (out / "finetuned.safetensors", target):
-        if finetune_matches(candidate, zeroshot, "end-to-end", ft):
-            log(f"reusing {candidate} (same zero-shot model and recipe)")
-            return candidate
+    shipped = out / "finetuned.safetensors"
+    if finetune_matches(shipped, zeroshot, "end-to-end", ft):
+        log(f"reusing {shipped} (same zero-shot model and recipe)")
+        return shipped
     with tempfile.TemporaryDirectory(prefix="wiseft-seeds-") as tmp:
-        run_finetune("end-to-end", ft, zeroshot, target, Path(tmp), quiet)
-    log(f"fine-tuned {target.name}")
-    return target
+        return reuse_or_finetune(ft, zeroshot, spread_checkpoint(work, pretrain_seed, seed), Path(tmp), quiet, log)
 
 
 def measure(zeroshot: Path, finetuned: Path, csv_path: Path) -> tuple[dict, dict, dict]:
