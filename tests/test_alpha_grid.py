@@ -205,7 +205,6 @@ def test_a_viewer_waits_for_the_model_being_built_instead_of_building_a_second_o
     assert got == [made[0]] and len(made) == 1
 
 
-
 def test_the_live_path_skips_set_alpha_when_the_leased_model_is_already_there_and_answers_the_same(pair_and_batch):
     pair, batch = pair_and_batch
     interpolator = pair.new_interpolator()
