@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import timing
 import torch
 
 from wiseft_core import alpha_grid, testing
@@ -41,12 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return timing.median_ms(fn, repeats, warmup=False)
 
 
 def sample_png() -> bytes:

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 import threading
-import time
 from pathlib import Path
 
+import timing
 import torch
 
 from wiseft_core import alpha_grid, testing
@@ -45,15 +44,7 @@ def sync() -> None:
 
 
 def median_ms(fn, repeats: int = 9) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1000)
-    return round(statistics.median(times), 3)
+    return round(timing.median_ms(fn, repeats, cuda=DEVICE == "cuda"), 3)
 
 
 def check_model(name: str, workdir: Path) -> dict:

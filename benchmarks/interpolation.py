@@ -12,28 +12,18 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
-import time
 
 import torch
+from timing import median_ms
 
 from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator
 from wiseft_core.models import ImageClassifier, build_vision_tower, model_config_of
 
 
 def timed(fn, device: torch.device, repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` runs after one warm-up (CUDA synchronised)."""
-    fn(0)
-    times = []
-    for i in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn(i + 1)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median seconds of ``fn(i)`` for i = 1..repeats after one warm-up call with i = 0."""
+    calls = iter(range(repeats + 1))
+    return median_ms(lambda: fn(next(calls)), repeats, cuda=device.type == "cuda") / 1000.0
 
 
 def main() -> None:
