@@ -1,3 +1,5 @@
+import tempfile
+
 import open_clip
 import pytest
 import torch
@@ -92,3 +94,16 @@ def test_new_model_configs_reach_open_clip_through_its_public_hook_and_unsafe_na
     assert open_clip.get_model_config("wiseft-hook-test")["embed_dim"] == 8
     register_model_config("../escape", config)
     assert open_clip.get_model_config("../escape") is None
+
+
+def test_registering_a_model_config_leaves_no_folder_behind_and_earlier_configs_survive_later_ones(tmp_path,
+                                                                                               monkeypatch):
+    """A server killed with SIGKILL runs no finaliser: nothing may be left to clean up."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    config = {"embed_dim": 8, "vision_cfg": {"image_size": 32, "layers": 1, "width": 16, "patch_size": 8},
+              "text_cfg": {"context_length": 8, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1}}
+    register_model_config("wiseft-leak-test-a", config)
+    register_model_config("wiseft-leak-test-b", {**config, "embed_dim": 4})  # open_clip rescans its paths
+    assert open_clip.get_model_config("wiseft-leak-test-a")["embed_dim"] == 8
+    assert open_clip.get_model_config("wiseft-leak-test-b")["embed_dim"] == 4
+    assert list(tmp_path.iterdir()) == []

@@ -144,24 +144,23 @@ class ImageClassifier(nn.Module):
 
 
 _SAFE_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,199}")
-_config_dir: tempfile.TemporaryDirectory | None = None
 
 
 def register_model_config(model_name: str, model_config: dict) -> None:
     """Make open_clip know `model_name` (e.g. the demo world's `demo-clip`) from its full config.
 
     Through open_clip's public hook: the config is written as ``<name>.json`` to a private folder that
-    ``open_clip.add_model_config`` reads. A name open_clip already knows keeps its config; a name that
-    is not a plain file name (it comes from a checkpoint anyone can write) is not registered.
+    ``open_clip.add_model_config`` reads at once; the folder is removed straight away (open_clip keeps the
+    configs it has read), so a killed server leaves nothing behind. A name open_clip already knows keeps
+    its config; a name that is not a plain file name (it comes from a checkpoint anyone can write) is
+    not registered.
     """
-    global _config_dir
     if open_clip.get_model_config(model_name) is not None or not _SAFE_MODEL_NAME.fullmatch(model_name):
         return
-    if _config_dir is None:
-        _config_dir = tempfile.TemporaryDirectory(prefix="wiseft-model-configs-")
-    path = Path(_config_dir.name) / f"{model_name}.json"
-    path.write_text(json.dumps(model_config), encoding="utf-8")
-    open_clip.add_model_config(path)
+    with tempfile.TemporaryDirectory(prefix="wiseft-model-configs-") as folder:
+        path = Path(folder) / f"{model_name}.json"
+        path.write_text(json.dumps(model_config), encoding="utf-8")
+        open_clip.add_model_config(path)
 
 
 def model_config_of(model_name: str) -> dict:
