@@ -125,15 +125,18 @@ def camera_sample() -> list[Sample]:
     return [s for s in [decode("camera", shot.getvalue())] if s] if shot is not None else []
 
 
-def block_alpha_controls(param_names: list[str], alpha: float) -> list[tuple[str, float]]:
-    """Per-block alpha: one slider per group (embeddings, bands of blocks, pooling, head)."""
+def block_alpha_controls(model: torch.nn.Module, alpha: float) -> list[tuple[str, float]]:
+    """Per-block alpha: one slider per group (embeddings, bands of blocks, pooling, head) of ``model``'s parameters.
+
+    The parameter names are listed only once the viewer turns the controls on: most slider releases never need them.
+    """
     with st.expander("Per-block α (advanced)"):
         if not st.toggle("Set α per block group", key="per_block"):
             return []
         st.caption("Each group's α overrides the global one for its parameters (patterns as in "
                    "`wiseft interpolate --block-alpha`).")
         block_alphas = []
-        for label, blocks in block_bands(param_names).items():
+        for label, blocks in block_bands(list(model.state_dict())).items():
             value = st.slider(f"α for {label}", -0.5, 1.5, float(min(max(alpha, -0.5), 1.5)), 0.05,
                               key=f"block_alpha_{label}")
             block_alphas += [(block, round(value, 2)) for block in blocks]
@@ -233,7 +236,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
     times_slot = top[2].empty()
 
     slider_slot = st.container()  # drawn above the per-block controls, computed after them
-    block_alphas = block_alpha_controls(list(pair.zeroshot.model.state_dict()), alpha)
+    block_alphas = block_alpha_controls(pair.zeroshot.model, alpha)
     key = f"live_alpha_{low}_{high}"
 
     def mount(images: list[dict], pending: bool, markers: str) -> None:
