@@ -64,8 +64,8 @@ class BuildRecipe:
 
 
 FULL = BuildRecipe(
-    pretrain=PretrainRecipe(pairs=200_000, steps=1600, batch_size=256, lr=1e-3, warmup_steps=200, seed=0),
-    end_to_end=FinetuneRecipe(lr=5e-4, steps=400, warmup=40, batch_size=128),
+    pretrain=PretrainRecipe(pairs=200_000, steps=2400, batch_size=256, lr=1e-3, warmup_steps=200, seed=0),
+    end_to_end=FinetuneRecipe(lr=5e-4, steps=400, warmup=40, batch_size=128, batchnorm="frozen", label_smoothing=0.1),
     linear=FinetuneRecipe(lr=1e-2, steps=1000, warmup=100, batch_size=512),
 )
 QUICK = BuildRecipe(

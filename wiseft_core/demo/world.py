@@ -92,8 +92,8 @@ PRETRAIN_LOOK = Look(sketch_tint=0.3, rendition_texture=0.0, objectnet_rotation=
                      objectnet_squash=(0.6, 1.0), objectnet_offcentre=7.0, clutter_lines=(3, 6), clutter_opacity=1.0,
                      adversarial_noise=14.0)
 # The benchmark shifts: every non-v2 shift breaks the background shortcut while the shape stays legible.
-LOOK = Look(sketch_tint=0.3, rendition_texture=32.0, objectnet_rotation=(-0.5, 0.5), objectnet_squash=(0.8, 1.0),
-            objectnet_offcentre=4.5, clutter_lines=(1, 3), clutter_opacity=0.5, adversarial_noise=8.0)
+LOOK = Look(sketch_tint=0.15, rendition_texture=20.0, objectnet_rotation=(-0.5, 0.5), objectnet_squash=(0.9, 1.0),
+            objectnet_offcentre=6.0, clutter_lines=(1, 3), clutter_opacity=0.25, adversarial_noise=8.0)
 
 
 @dataclass(frozen=True)
