@@ -80,3 +80,32 @@ def test_a_pretrained_clip_from_another_recipe_or_world_is_not_reused(tmp_path, 
     monkeypatch.setattr(build, "world_fingerprint", lambda: "0123456789abcdef")  # the pretraining world changed
     assert "another world" in reusable_clip(path, QUICK.pretrain)
     assert reusable_clip(tmp_path / "missing.safetensors", QUICK.pretrain) == "not found"
+
+
+def test_pretraining_and_fine_tuning_give_the_same_weights_whatever_the_thread_count(tmp_path):
+    """A rebuild must reproduce the shipped models: float sums depend on how many threads split them."""
+    import dataclasses
+
+    import torch
+
+    from wiseft_core.demo import build
+    from wiseft_core.demo.build import load_clip, pretrain_clip, run_finetune
+
+    recipe = dataclasses.replace(QUICK, pretrain=dataclasses.replace(QUICK.pretrain, pairs=512, steps=12))
+    weights = []
+    before = torch.get_num_threads()
+    with world.default_sizes(**QUICK.split_sizes):
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out = tmp_path / f"threads{threads}"
+            out.mkdir()
+            pretrain_clip(recipe, out / CLIP_FILE, lambda message: None)
+            build.build_zeroshot(recipe, out, lambda message: None, reuse=True)
+            zeroshot, finetuned = out / "zeroshot.safetensors", out / "ft.safetensors"
+            run_finetune("end-to-end", QUICK.end_to_end, zeroshot, finetuned, out, True)
+            assert torch.get_num_threads() == threads  # restored after training
+            clip = load_clip(out / CLIP_FILE)[0].state_dict()
+            weights.append((clip, load_classifier(finetuned).model.state_dict()))
+    torch.set_num_threads(before)
+    for one, two in zip(weights[0], weights[1]):
+        assert all(torch.equal(one[key], two[key]) for key in one)

@@ -13,7 +13,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -134,6 +135,25 @@ def load_clip(path: Path) -> tuple[torch.nn.Module, dict, object]:
     return clip_model.eval(), info, preprocessing
 
 
+TRAINING_THREADS = 1
+
+
+@contextmanager
+def training_threads() -> Iterator[None]:
+    """Train on one torch thread whatever ``--threads`` says, then restore it.
+
+    A CPU's float sums depend on how many threads split them, and a few hundred optimiser steps turn that
+    last-bit difference into another model: pretrained on two threads, the same seed gave a CLIP whose
+    lesson differs. On one thread a rebuild reproduces the shipped weights.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRAINING_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def pretrain_clip(recipe: BuildRecipe, path: Path, log: Callable[[str], None]) -> dict:
     """Generate pairs, pretrain ``demo-clip`` contrastively, save it to ``path``; returns its info."""
     from wiseft_core.models import create_clip
@@ -145,14 +165,15 @@ def pretrain_clip(recipe: BuildRecipe, path: Path, log: Callable[[str], None]) -
     generated = time.perf_counter()
     log(f"generated {len(images)} image-caption pairs in {generated - started:.0f}s")
     clip_model, config, preprocessing = create_clip(MODEL_NAME, None, seed=recipe.pretrain.seed, model_config=config)
-    loss_log = pretrain(clip_model, images, tokens, recipe.pretrain, preprocessing.mean, preprocessing.std,
-                        progress=log)
+    with training_threads():
+        loss_log = pretrain(clip_model, images, tokens, recipe.pretrain, preprocessing.mean, preprocessing.std,
+                            progress=log)
     pretrained = time.perf_counter()
     info = {"model_config": config, "world_seed": world.WORLD_SEED, "pretrain": recipe.pretrain.to_dict(),
             "world_fingerprint": world_fingerprint(),
             "final_loss": loss_log[-1]["loss"], "logit_scale": loss_log[-1]["logit_scale"],
             "pretrain_seconds": round(pretrained - generated, 1), "generate_seconds": round(generated - started, 1),
-            "threads": torch.get_num_threads()}
+            "threads": TRAINING_THREADS}
     save_clip(path, clip_model, info)
     log(f"pretrained in {pretrained - generated:.0f}s (loss {info['final_loss']}, "
         f"logit scale {info['logit_scale']}); wrote {path.name}")
@@ -223,10 +244,11 @@ def run_finetune(mode: str, ft: FinetuneRecipe, zeroshot: Path, target: Path, wo
     from wiseft_core.finetune import FinetuneConfig, finetune
 
     run_dir = work / f"{mode}-seed{ft.seed}"
-    final = finetune(FinetuneConfig(
-        zeroshot=str(zeroshot), train=f"demo:{world.REFERENCE}", out=str(run_dir), mode=mode, **asdict(ft),
-        device="cpu", save_dtype="float16", keep_epochs=1, progress=not quiet,
-    ))
+    with training_threads():
+        final = finetune(FinetuneConfig(
+            zeroshot=str(zeroshot), train=f"demo:{world.REFERENCE}", out=str(run_dir), mode=mode, **asdict(ft),
+            device="cpu", save_dtype="float16", keep_epochs=1, progress=not quiet,
+        ))
     shutil.copyfile(final, target)
 
 

@@ -68,7 +68,8 @@ def register(subparsers) -> None:
                    help="also keep OUT's zero-shot and fine-tuned checkpoints (and cached seeds) made from that CLIP "
                    "with the same recipe: after changing only the shift generators, only the sweeps run")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default 2; on a machine busy with other work 1 is much faster)")
+                   help="torch threads of pair generation and sweeps (default 2; 1 on a busy machine); training "
+                   "always runs on one, so a rebuild reproduces the shipped weights")
     p.add_argument("--quiet", action="store_true", help="no progress bars (the build log still prints)")
     p.add_argument("--work", default=None, help="where the extra fine-tuning seeds are kept for `wiseft demo seeds` "
                    "(default: a folder in the system temp dir)")
@@ -86,7 +87,8 @@ def register(subparsers) -> None:
     s.add_argument("--work", default=None, help="where fine-tunes are kept for reuse (default: a folder in the "
                    "system temp dir, shared with `wiseft demo build`)")
     s.add_argument("--quick", action="store_true", help="tiny sizes and steps (for tests; exit 0 whatever holds)")
-    s.add_argument("--threads", type=int, default=None, help="torch threads (default 2; 1 on a busy machine)")
+    s.add_argument("--threads", type=int, default=None,
+                   help="torch threads of the sweeps (default 2; 1 on a busy machine; training uses one)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_cmd_demo_seeds)
     register_inspect(demo_sub)
