@@ -82,7 +82,7 @@ def register(subparsers) -> None:
     s.add_argument("--finetune-seeds", default="0,1,2", help="comma list (default 0,1,2)")
     s.add_argument("--pretrain-seeds", default="0,1",
                    help="comma list (default 0,1); the build's seed uses OUT/pretrained_clip.safetensors, another "
-                   "seed OUT/pretrained_clip_seed<N>.safetensors (pretrained when missing: about 12 min on 2 cores)")
+                   "seed OUT/pretrained_clip_seed<N>.safetensors (pretrained when missing: about 15 min on 2 cores)")
     s.add_argument("--out", default=None, help="the demo folder (default: assets/demo of this checkout)")
     s.add_argument("--work", default=None, help="where fine-tunes are kept for reuse (default: a folder in the "
                    "system temp dir, shared with `wiseft demo build`)")
