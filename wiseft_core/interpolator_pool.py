@@ -108,16 +108,22 @@ class InterpolatorPool:
                 self._available.notify_all()
 
     def _choosable(self, background: bool) -> list[WeightInterpolator]:
-        """Free models this lease may take: background work spares the last viewer's while it can build one."""
-        if background and self._created < self.size and not self._building:
-            return [model for model in self._free if model is not self._parked]
+        """Free models this lease may take.
+
+        Background work spares the last viewer's model: it takes it only when the pool is full and no other
+        model is free; with room it builds another.
+        """
+        if not background:
+            return self._free
+        others = [model for model in self._free if model is not self._parked]
+        if others or (self._created < self.size and not self._building):
+            return others
         return self._free
 
     def _pick(self, choosable: list[WeightInterpolator], background: bool,
               at: tuple[float, BlockAlphas] | None) -> WeightInterpolator:
         if background:
-            others = [model for model in choosable if model is not self._parked]
-            return (others or choosable)[0]
+            return choosable[0]
         if at is not None:
             for model in reversed(choosable):
                 if model.is_at(*at):
