@@ -107,6 +107,18 @@ class InterpolatorPool:
                 self._viewer_done(background)
                 self._available.notify_all()
 
+    @contextmanager
+    def at(self, alpha: float, background: bool = False) -> Iterator[WeightInterpolator]:
+        """A leased live model already at ``alpha`` (global alpha, no per-block ones): ``set_alpha`` only if needed.
+
+        Long computations (flips, landscape, saliency) lease once per batch with ``background=True``: a
+        viewer's slider comes first, and the model is moved only when someone else moved it meanwhile.
+        """
+        with self.lease(background=background, at=(alpha, ())) as model:
+            if not model.is_at(alpha):
+                model.set_alpha(alpha)
+            yield model
+
     def _choosable(self, background: bool) -> list[WeightInterpolator]:
         """Free models this lease may take.
 
@@ -122,13 +134,11 @@ class InterpolatorPool:
 
     def _pick(self, choosable: list[WeightInterpolator], background: bool,
               at: tuple[float, BlockAlphas] | None) -> WeightInterpolator:
-        if background:
-            return choosable[0]
         if at is not None:
             for model in reversed(choosable):
                 if model.is_at(*at):
                     return model
-        return choosable[-1]
+        return choosable[0] if background else choosable[-1]
 
     def _viewer_done(self, background: bool) -> None:
         if not background:
