@@ -289,7 +289,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
            f"**output space {times['outputs']:.1f} ms** (two forwards + mix)")
         + ". WiSE-FT is one model: no extra inference cost.")
     merge_download(context, alpha, block_alphas)
-    filmstrip(context, samples, alpha, lease=pool.lease)
+    filmstrip(context, samples, alpha)
 
 
 def thumbnail(sample: Sample) -> str:

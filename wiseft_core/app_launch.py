@@ -32,6 +32,7 @@ class LaunchOptions:
     data_dirs: tuple[str, ...] = field(default_factory=tuple)
     trust_pickle: bool = False
     live_models: int = 2  # live model copies shared by the room (off-grid and per-block alphas)
+    job_workers: int = 1  # viewers' long computations (flips, landscape, saliency) run this many at a time
 
 
 def parse_launch_args(argv: Sequence[str]) -> LaunchOptions:
@@ -45,10 +46,12 @@ def parse_launch_args(argv: Sequence[str]) -> LaunchOptions:
     parser.add_argument("--data-dir", action="append", default=[])
     parser.add_argument("--trust-pickle", action="store_true")
     parser.add_argument("--live-models", type=int, default=2)
+    parser.add_argument("--job-workers", type=int, default=1)
     known, _ = parser.parse_known_args(list(argv))
     return LaunchOptions(zeroshot=known.zeroshot, finetuned=known.finetuned, device=known.device,
                          threads=known.threads, models_dirs=tuple(known.models_dir), data_dirs=tuple(known.data_dir),
-                         trust_pickle=known.trust_pickle, live_models=max(1, known.live_models))
+                         trust_pickle=known.trust_pickle, live_models=max(1, known.live_models),
+                         job_workers=max(1, known.job_workers))
 
 
 def default_threads(cpu_count: int | None = None) -> int:

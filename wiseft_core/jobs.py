@@ -94,6 +94,7 @@ class Job:
     title: str
     work: Callable[[Job], Any]
     key: Any = None
+    keep: bool = True  # keep the result for later jobs with the same key
     token: CancelToken = field(default_factory=CancelToken)
     state: str = QUEUED
     fraction: float = 0.0
@@ -112,6 +113,49 @@ class Job:
         return self.state in FINISHED
 
 
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def describe(job: Job, place: int) -> str:
+    """What a page says about a job, in one line (``place``: :meth:`JobQueue.position`)."""
+    if job.state == QUEUED:
+        return f"The room is busy: you are {ordinal(max(place, 1))} in line for {job.title}."
+    if job.state == RUNNING:
+        return f"{job.title}: {job.text or 'starting'}"
+    if job.state == DONE:
+        return f"{job.title}: done."
+    return f"{job.title}: {job.error or job.state}"
+
+
+class Kept:
+    """A small thread-safe store of finished results, oldest dropped first (results shared by sessions)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+            return self._items.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.limit:
+                self._items.popitem(last=False)
+
+    def __contains__(self, key: Any) -> bool:
+        with self._lock:
+            return key in self._items
+
+
 class JobQueue:
     """``workers`` threads run queued jobs in order; at most ``max_waiting`` wait; one job per session."""
 
@@ -123,7 +167,7 @@ class JobQueue:
         self.results_kept = results_kept
         self._waiting: deque[Job] = deque()
         self._jobs: dict[str, Job] = {}  # each session's latest job
-        self._results: OrderedDict[Any, Any] = OrderedDict()
+        self._results = Kept(results_kept)
         self._running = 0
         self._closed = False
         self._changed = threading.Condition()
@@ -139,20 +183,21 @@ class JobQueue:
             return self._running
 
     def submit(self, session: str, title: str, work: Callable[[Job], Any], key: Any = None,
-               alive: Callable[[], bool] | None = None) -> Job:
+               alive: Callable[[], bool] | None = None, keep: bool = True) -> Job:
         """Queue ``work(job)`` for ``session``, cancelling the session's unfinished job (a second press replaces it).
 
-        With ``key``, a result kept from an earlier job with the same key is handed over at once.
+        ``key`` names what is computed; with ``keep`` the result is kept for later jobs with the same key,
+        and a result kept from an earlier one is handed over at once.
         Raises :class:`JobRefused` when ``max_waiting`` jobs are already in line.
         """
-        job = Job(session, title, work, key, CancelToken(alive))
+        job = Job(session, title, work, key, keep, CancelToken(alive))
         with self._changed:
             previous = self._jobs.get(session)
             if previous is not None and not previous.finished:
                 self._cancel(previous, "replaced by a newer request")
             self._prune()
-            if key is not None and key in self._results:
-                self._finish(job, DONE, result=self._results[key])
+            if keep and key is not None and key in self._results:
+                self._finish(job, DONE, result=self._results.get(key))
             elif len(self._waiting) >= self.max_waiting:
                 raise JobRefused(f"The room is full: {len(self._waiting)} computations are waiting; "
                                  "try again in a minute.")
@@ -166,11 +211,6 @@ class JobQueue:
         """The session's latest job (running, waiting or finished), or None."""
         with self._changed:
             return self._jobs.get(session)
-
-    def kept(self, key: Any) -> Any:
-        """A kept result for ``key`` (None if none)."""
-        with self._changed:
-            return self._results.get(key)
 
     def position(self, job: Job) -> int:
         """1 for the next job to start, 2 for the one after...; 0 once it runs or has finished."""
@@ -226,11 +266,8 @@ class JobQueue:
         job.result, job.error, job.state = result, error, state
         if state == DONE:
             job.fraction = 1.0
-            if job.key is not None:
-                self._results[job.key] = result
-                self._results.move_to_end(job.key)
-                while len(self._results) > self.results_kept:
-                    self._results.popitem(last=False)
+            if job.key is not None and job.keep:
+                self._results.put(job.key, result)
 
     def _serve(self) -> None:
         while True:
@@ -243,8 +280,8 @@ class JobQueue:
                     self._finish(job, CANCELLED, error=job.token.reason)
                     self._changed.notify_all()
                     continue
-                if job.key is not None and job.key in self._results:
-                    self._finish(job, DONE, result=self._results[job.key])
+                if job.keep and job.key is not None and job.key in self._results:
+                    self._finish(job, DONE, result=self._results.get(job.key))
                     self._changed.notify_all()
                     continue
                 job.state = RUNNING
