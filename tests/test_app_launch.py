@@ -28,6 +28,12 @@ def test_pickles_are_trusted_only_with_the_operators_flag_and_model_folders_repe
     assert options.trust_pickle is True and options.models_dirs == ("/a", "/b")
 
 
+def test_the_operator_sets_how_many_viewer_computations_run_at_once_default_one():
+    assert parse_launch_args([]).job_workers == 1
+    assert parse_launch_args(["--job-workers", "3"]).job_workers == 3
+    assert parse_launch_args(["--job-workers", "0"]).job_workers == 1  # at least one, or nothing would ever run
+
+
 def test_app_uses_half_the_cores_for_a_prediction_so_viewers_do_not_oversubscribe_them():
     assert [default_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 2, 8]
 

@@ -170,3 +170,18 @@ def test_a_viewer_can_cancel_a_waiting_computation(app_argv, labelled_csv):
         assert not at.get("progress") and [plain(i.value) for i in at.info][-1] == "Landscape: cancelled by you"
     finally:
         release.set()
+
+
+def test_a_link_opens_images_only_from_datasets_the_operator_offers(app_argv, labelled_csv, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    Image.new("RGB", (32, 32)).save(outside / "x.png")
+    (outside / "list.csv").write_text("path,label\nx.png,0\n")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["page"] = "playground"
+    at.query_params["image"] = f"{labelled_csv}#2,csv={outside / 'list.csv'}#0"
+    at.run()
+    assert not at.exception, at.exception
+    warnings = [plain(w.value) for w in at.warning]
+    assert any("elsewhere/list.csv" in w and "is not one this app has loaded" in w for w in warnings), warnings
+    assert not any("shelf/list.csv" in w for w in warnings), warnings
