@@ -42,14 +42,14 @@ def frames_work(context, needed: dict[float, list], store: Kept):
     """The job computing the missing frames: one lease of a shared live model and one batch per alpha."""
     from wiseft_core.saliency import explain_along, overlay
 
-    live = room_jobs.live_models(context)
     pair = context.pair
 
     def work(job) -> dict:
         made = {}
         for k, (alpha, samples) in enumerate(needed.items()):
             job.report(k / len(needed), f"saliency maps at α = {alpha:g}")
-            explained = explain_along(live, [s.image for s in samples], pair.preprocessing, [alpha], cancel=job.token)
+            explained = explain_along(room_jobs.live_models(context, job), [s.image for s in samples],
+                                      pair.preprocessing, [alpha], cancel=job.token)
             for sample, (e,) in zip(samples, explained, strict=True):
                 made[(context.key, sample.digest, alpha)] = (
                     _png(overlay(sample.image, e, min_side=128)),

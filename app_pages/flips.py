@@ -68,7 +68,6 @@ def precomputed_for(context):
 
 def flips_work(context, spec: str, step: float):
     """The job computing per-image predictions of the loaded pair on ``spec`` (both ensembles)."""
-    live = room_jobs.live_models(context)
 
     def work(job):
         loaded = load_dataset(spec)
@@ -76,7 +75,7 @@ def flips_work(context, spec: str, step: float):
         job.report(0.0, f"predicting {len(loaded)} images at {len(alphas)} alphas")
         results = along_alpha(context.pair, loaded, alphas, ("weights", "outputs"), room_jobs.APP_BATCH,
                               progress=lambda done, total: job.report(done / total, f"pass {done} of {total}"),
-                              live=live, cancel=job.token, keep_bytes=room_jobs.APP_KEEP_BYTES)
+                              **room_jobs.along_options(context, job))
         return FlipsFile(results, {"classnames": context.pair.classnames})
 
     return work

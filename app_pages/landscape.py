@@ -35,7 +35,6 @@ def show_paths(paths, key: str) -> None:
 
 def landscape_work(context, spec: str, step: float):
     """The job measuring the loaded pair's path on ``spec`` at alphas -0.5..1.5."""
-    live = room_jobs.live_models(context)
 
     def work(job):
         loaded = load_dataset(spec)
@@ -43,7 +42,7 @@ def landscape_work(context, spec: str, step: float):
         job.report(0.0, f"loss on {len(loaded)} images at {len(alphas)} alphas")
         return measure_path("your pair", context.pair, [loaded], alphas, room_jobs.APP_BATCH,
                             progress=lambda done, total: job.report(done / total, f"α {done} of {total}"),
-                            live=live, cancel=job.token, keep_bytes=room_jobs.APP_KEEP_BYTES)
+                            **room_jobs.along_options(context, job))
 
     return work
 

@@ -58,10 +58,18 @@ def _connected() -> Callable[[], bool] | None:
     return lambda: runtime.is_active_session(streamlit_session)
 
 
-def live_models(context) -> Callable:
-    """The room's shared live models at a given alpha, leased per batch behind viewers' own answers."""
+def live_models(context, job: Job) -> Callable:
+    """The room's shared live models at a given alpha, leased per batch behind viewers' own answers.
+
+    A cancelled job also stops waiting for one.
+    """
     pool = live_pool(context.key, context.pair, context.device)
-    return lambda alpha: pool.at(alpha, background=True)
+    return lambda alpha: pool.at(alpha, background=True, stop=job.token.check)
+
+
+def along_options(context, job: Job) -> dict:
+    """What a served app passes to ``along_alpha``/``measure_path``: the shared models, the job's token, less cache."""
+    return {"live": live_models(context, job), "cancel": job.token, "keep_bytes": APP_KEEP_BYTES}
 
 
 def current(kind: str) -> Job | None:

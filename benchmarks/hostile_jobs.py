@@ -50,22 +50,22 @@ def buttons(pair, pool, loaded, images):
     from wiseft_core.landscape import measure_path
     from wiseft_core.saliency import explain_along
 
-    def live(alpha):
-        return pool.at(alpha, background=True)
+    def live(job):
+        return lambda alpha: pool.at(alpha, background=True, stop=job.token.check)
 
     def report(job):
         return lambda done, total: job.report(done / total, f"pass {done} of {total}")
 
     def flips(job):
         return along_alpha(pair, loaded, [k / 10 for k in range(11)], ("weights", "outputs"), APP_BATCH,
-                           progress=report(job), live=live, cancel=job.token, keep_bytes=APP_KEEP_BYTES)
+                           progress=report(job), live=live(job), cancel=job.token, keep_bytes=APP_KEEP_BYTES)
 
     def landscape(job):
         return measure_path("your pair", pair, [loaded], [-0.5 + k * 0.1 for k in range(21)], APP_BATCH,
-                            progress=report(job), live=live, cancel=job.token, keep_bytes=APP_KEEP_BYTES)
+                            progress=report(job), live=live(job), cancel=job.token, keep_bytes=APP_KEEP_BYTES)
 
     def filmstrip(job):
-        return explain_along(live, images, pair.preprocessing, (0.0, 0.25, 0.4, 0.5, 0.75, 1.0), cancel=job.token)
+        return explain_along(live(job), images, pair.preprocessing, (0.0, 0.25, 0.4, 0.5, 0.75, 1.0), cancel=job.token)
 
     return {"flips": flips, "landscape": landscape, "filmstrip": filmstrip}
 

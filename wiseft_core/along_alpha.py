@@ -124,6 +124,16 @@ def own_live_model(pair: ClassifierPair) -> LiveModels:
     return at
 
 
+def _checked(transform: Callable, cancel: CancelToken) -> Callable:
+    """The transform, checking the cancel token before each image (decoding a batch takes a while too)."""
+
+    def transform_checked(image):
+        cancel.check()
+        return transform(image)
+
+    return transform_checked
+
+
 Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]  # labels [n], predictions [alphas, n], loss sums [alphas]
 
 
@@ -182,7 +192,9 @@ def along_alpha(pair: ClassifierPair, loaded: LoadedDataset, alphas: Sequence[fl
     """
     loaded.check_classifier_width(pair.zeroshot.model.num_classes)
     alphas = [float(a) for a in alphas]
-    batches = _Reusable(loaded, pair.preprocessing.eval_transform(), batch_size, workers, keep_bytes)
+    transform = pair.preprocessing.eval_transform()
+    batches = _Reusable(loaded, transform if cancel is None else _checked(transform, cancel), batch_size, workers,
+                        keep_bytes)
     n = len(loaded)
     labels = np.full(n, -1, dtype=np.int64)
     passes = ("weights" in ensembles) * len(alphas) + ("outputs" in ensembles)
