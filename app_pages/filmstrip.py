@@ -100,6 +100,7 @@ def _frames_job(context, samples: Sequence, alphas: tuple, needed: dict, have: d
     other = room_jobs.busy_elsewhere("filmstrip")
     if other is not None:
         st.caption(f"The saliency maps start once your {other.title.lower()} computation has finished.")
+        room_jobs.progress_panel(other, "filmstrip_wait")  # reruns the page when it has
         return False
     wanted = (context.key, tuple(s.digest for s in samples), alphas)
     job = room_jobs.current("filmstrip")
