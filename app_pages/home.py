@@ -3,9 +3,9 @@
 import streamlit as st
 
 from app_pages.shared import current_alpha
-from wiseft_core.curve_rows import paper_curve_rows
-from wiseft_core.plots import PNG_EXPORT_CONFIG, accuracy_curves_figure
-from wiseft_core.results import PAPER_SHIFT_LABELS, load_paper_summary
+from wiseft_core.evaluate.curve_rows import paper_curve_rows
+from wiseft_core.evaluate.results import PAPER_SHIFT_LABELS, load_paper_summary
+from wiseft_core.plots.curves import PNG_EXPORT_CONFIG, accuracy_curves_figure
 
 HEADLINE_MODEL = "CLIP ViT-L/14@336px"
 HEADLINE_ROWS = {

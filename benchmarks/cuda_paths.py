@@ -25,11 +25,12 @@ from pathlib import Path
 import timing
 import torch
 
-from wiseft_core import alpha_grid, testing
-from wiseft_core.checkpoints import build_classifier
-from wiseft_core.interpolation import interpolate_state_dicts
-from wiseft_core.interpolator_pool import InterpolatorPool
-from wiseft_core.pair import load_pair
+from wiseft_core import testing
+from wiseft_core.engine.interpolation import interpolate_state_dicts
+from wiseft_core.engine.pair import load_pair
+from wiseft_core.files.checkpoints import build_classifier
+from wiseft_core.serve import alpha_grid
+from wiseft_core.serve.interpolator_pool import InterpolatorPool
 
 CHECK_ALPHAS = (0.0, 0.3, 0.5, 1.0, -0.25, 1.4)
 THREAD_ALPHAS = (-0.45, -0.2, 0.13, 0.37, 0.62, 0.88, 1.12, 1.33)

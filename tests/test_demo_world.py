@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from wiseft_core.demo import world
-from wiseft_core.demo.captions import caption
+from wiseft_core.data import world
+from wiseft_core.data.captions import caption
+from wiseft_core.data.tokenizer import VOCAB, DemoTokenizer
 from wiseft_core.demo.model_config import MODEL_NAME, register
 from wiseft_core.demo.pretrain import pretraining_pair, world_fingerprint
-from wiseft_core.demo.tokenizer import VOCAB, DemoTokenizer
 from wiseft_core.errors import WiseftError
 
 

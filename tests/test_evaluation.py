@@ -4,10 +4,11 @@ import pytest
 import torch
 from wiseft_test_data import image_folder, write_image
 
-from wiseft_core import evaluation, projections
-from wiseft_core.datasets import LoadedDataset, load_dataset
-from wiseft_core.images import open_image
-from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator, interpolate_state_dicts
+from wiseft_core.data import projections
+from wiseft_core.data.datasets import LoadedDataset, load_dataset
+from wiseft_core.engine.interpolation import WeightEndpoints, WeightInterpolator, interpolate_state_dicts
+from wiseft_core.evaluate import evaluation
+from wiseft_core.files.images import open_image
 
 
 @pytest.fixture

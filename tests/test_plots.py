@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from wiseft_core.plots import (
+from wiseft_core.inspection.weight_diff import BlockDiff
+from wiseft_core.plots.curves import (
     CURRENT_ALPHA_NAME,
     accuracy_curves_figure,
     probability_vs_alpha_figure,
     top_k_figure,
     weight_diff_figure,
 )
-from wiseft_core.weight_diff import BlockDiff
 
 ROWS = [
     {"source": "s", "model": "m", "finetuning": "end-to-end", "ensemble": "weights", "alpha": a,

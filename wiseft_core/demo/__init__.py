@@ -6,7 +6,7 @@ contrastively and ``build`` runs the whole pipeline behind ``wiseft demo build``
 paper's lesson on a sweep and ``seeds`` re-checks it for other seeds (``wiseft demo seeds``).
 """
 
-from wiseft_core.demo.world import (
+from wiseft_core.data.world import (
     CLASSNAMES,
     DISTRIBUTIONS,
     REFERENCE,

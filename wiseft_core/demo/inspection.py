@@ -4,7 +4,7 @@
 ``<out>/inspection/``:
 
 - ``pointing_game.csv``: per distribution and alpha, the share of test images whose saliency peak
-  (:mod:`wiseft_core.saliency`, class explained = the prediction at that alpha) falls on the object.
+  (:mod:`wiseft_core.inspection.saliency`, class explained = the prediction at that alpha) falls on the object.
   The world knows every object's mask, so this is measured, not eyeballed; ``object_area`` is the
   chance level (a peak at a random pixel hits the object that often).
 - ``flips.npz``: every test image's prediction along alpha, weight and output space (``wiseft flips``).
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wiseft_core.demo import world
+from wiseft_core.data import world
 
 SUBDIR = "inspection"
 POINTING_CSV, FLIPS_FILE, LANDSCAPE_CSV, INFO_FILE = ("pointing_game.csv", "flips.npz", "landscape.csv",
@@ -82,7 +82,7 @@ def image_and_mask(distribution: str, split: str, index: int):
 def pointing_game(pair, distributions: Sequence[str], alphas: Sequence[float] = POINTING_ALPHAS,
                   size: int | None = None, chunk: int = 500, log: Callable[[str], None] = print) -> list[dict]:
     """Rows of ``POINTING_FIELDS``: per distribution and alpha, how often the map's peak is on the object."""
-    from wiseft_core.saliency import explain, pointing_hits
+    from wiseft_core.inspection.saliency import explain, pointing_hits
 
     interpolator = pair.new_interpolator()
     rows = []
@@ -192,12 +192,12 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
     """
     import torch
 
-    from wiseft_core.along_alpha import along_alpha
-    from wiseft_core.checkpoints import file_sha256
-    from wiseft_core.datasets import load_dataset
-    from wiseft_core.flips import save_flips
-    from wiseft_core.landscape import measure_path, write_csv
-    from wiseft_core.pair import load_pair
+    from wiseft_core.data.datasets import load_dataset
+    from wiseft_core.engine.pair import load_pair
+    from wiseft_core.files.checkpoints import file_sha256
+    from wiseft_core.inspection.along_alpha import along_alpha
+    from wiseft_core.inspection.flips import save_flips
+    from wiseft_core.inspection.landscape import measure_path, write_csv
 
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     if work is None:  # shared with ``wiseft demo build`` and ``wiseft demo seeds``: their fine-tunes are reused
