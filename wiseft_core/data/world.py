@@ -426,9 +426,3 @@ def default_sizes(**sizes: int) -> Iterator[None]:
         DEFAULT_SIZES.clear()
         DEFAULT_SIZES.update(saved)
 
-
-def tokenizer():
-    """The world's word-level tokenizer (callable: list[str] -> LongTensor [n, context_length])."""
-    from wiseft_core.data.tokenizer import DemoTokenizer
-
-    return DemoTokenizer()

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from wiseft_core.data import world
+from wiseft_core.data.tokenizer import DemoTokenizer
 from wiseft_core.demo.model_config import MODEL_NAME, register
 from wiseft_core.demo.pretrain import PretrainRecipe, generate_pairs, pretrain, world_fingerprint
 from wiseft_core.evaluate.results import merge_sweeps, write_sweep_csv
@@ -230,7 +231,7 @@ def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], r
         log(f"keeping {target.name} (the zero-shot head of this pretrained CLIP)")
         return {"generate_s": info["generate_seconds"], "pretrain_s": info["pretrain_seconds"]}
     build_zeroshot_checkpoint(MODEL_NAME, world.CLASSNAMES, list(world.TEMPLATES), PRETRAINED_TAG,
-                              clip=(clip_model, info["model_config"], preprocessing), tokenizer=world.tokenizer(),
+                              clip=(clip_model, info["model_config"], preprocessing), tokenizer=DemoTokenizer(),
                               extra={"demo_world": {k: v for k, v in info.items() if k not in NOT_IN_CLASSIFIER}},
                               out=target, dtype=torch.float16)
     log(f"wrote {target.name}")
