@@ -29,9 +29,10 @@ import torch
 from PIL import Image
 
 from wiseft_core.data.datasets import load_dataset
+from wiseft_core.engine.alphas import parse_alphas
 from wiseft_core.engine.pair import load_pair
 from wiseft_core.evaluate import evaluation
-from wiseft_core.evaluate.sweep import SweepConfig, parse_alphas, run_sweep
+from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
 from wiseft_core.files.checkpoints import save_classifier
 from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
 

@@ -13,9 +13,10 @@ from wiseft_test_data import image_folder
 from wiseft_core.cli.dispatch import main
 from wiseft_core.data import projections, world
 from wiseft_core.data.datasets import load_dataset
+from wiseft_core.engine.alphas import parse_alphas, parse_ensembles
 from wiseft_core.errors import WiseftError
 from wiseft_core.evaluate import evaluation, results, sweep
-from wiseft_core.evaluate.sweep import SweepConfig, parse_alphas, parse_ensembles, run_sweep
+from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
 from wiseft_core.files.checkpoints import save_classifier
 from wiseft_core.files.images import open_image
 from wiseft_core.train.zeroshot import build_zeroshot_checkpoint, load_classnames

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from wiseft_core.engine.blocks import ALPHA_LIMIT
+from wiseft_core.engine.alphas import ALPHA_LIMIT
 from wiseft_core.errors import WiseftError
 
 # Modules that add their own subcommands through `register(subparsers)`.

@@ -46,8 +46,8 @@ def _slug(text: str) -> str:
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from wiseft_core.devices import resolve_device
+    from wiseft_core.engine.alphas import parse_alphas
     from wiseft_core.engine.pair import load_pair
-    from wiseft_core.evaluate.sweep import parse_alphas
     from wiseft_core.files.images import open_images_for_cli
     from wiseft_core.inspection.saliency import explain, overlay
 
@@ -100,8 +100,8 @@ def _progress(label: str):
 def _cmd_flips(args: argparse.Namespace) -> int:
     from wiseft_core.data.datasets import load_dataset
     from wiseft_core.devices import resolve_device
+    from wiseft_core.engine.alphas import parse_alphas, parse_ensembles
     from wiseft_core.engine.pair import load_pair
-    from wiseft_core.evaluate.sweep import parse_alphas, parse_ensembles
     from wiseft_core.inspection.along_alpha import along_alpha
     from wiseft_core.inspection.flips import GROUPS, counts_at, save_flips
 
@@ -140,8 +140,8 @@ def _parse_path(text: str) -> tuple[str, str, str]:
 def _cmd_landscape(args: argparse.Namespace) -> int:
     from wiseft_core.data.datasets import load_dataset
     from wiseft_core.devices import resolve_device
+    from wiseft_core.engine.alphas import parse_alphas
     from wiseft_core.engine.pair import load_pair
-    from wiseft_core.evaluate.sweep import parse_alphas
     from wiseft_core.inspection.landscape import barrier_table, measure_path, write_csv
 
     paths = [_parse_path(p) for p in args.path]

@@ -309,7 +309,8 @@ def resumable_sweep(csv_path: Path, recipe: BuildRecipe, zeroshot: Path, pairs: 
 def run_sweeps(recipe: BuildRecipe, zeroshot: Path, pairs: list[Path], target: Path, quiet: bool,
                ensembles: tuple[str, ...] = ("weights", "outputs")) -> None:
     """``wiseft sweep`` of each pair over every distribution (weight- and output-space) into ``target``."""
-    from wiseft_core.evaluate.sweep import SweepConfig, parse_alphas, run_sweep
+    from wiseft_core.engine.alphas import parse_alphas
+    from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
 
     for finetuned in pairs:
         run_sweep(SweepConfig(

@@ -14,8 +14,6 @@ from fnmatch import fnmatchcase
 from wiseft_core.errors import WiseftError
 
 BlockAlphas = Sequence[tuple[str, float]]
-# |alpha| beyond this is no longer an interpolation anyone means (and overflows fp16); every alpha input checks it.
-ALPHA_LIMIT = 10.0
 
 _RULES = (
     (re.compile(r"^head\."), lambda m: "head"),

@@ -18,7 +18,6 @@ from wiseft_core.errors import WiseftError
 
 SWEEP_COLUMNS = ["model", "finetuning", "alpha", "ensemble", "dataset", "role", "top1", "n"]
 ROLES = ("reference", "shift")
-ENSEMBLES = ("weights", "outputs")
 # The ``finetuning`` column: each fine-tuning mode's label (the paper's words).
 FINETUNING_LABELS = {"end-to-end": "end-to-end", "linear": "linear classifier"}
 # Optional: the fine-tuning seed of a row, in files merged from several runs (``wiseft merge-sweeps``).

@@ -14,81 +14,16 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from wiseft_core.data.datasets import LoadedDataset, default_reference, load_dataset, matches
-from wiseft_core.engine.blocks import ALPHA_LIMIT
+from wiseft_core.engine.alphas import ENSEMBLES, parse_alphas
 from wiseft_core.engine.pair import ClassifierPair, load_pair
 from wiseft_core.errors import WiseftError
 from wiseft_core.evaluate import evaluation, results
 from wiseft_core.train import distributed
-
-MAX_ALPHAS = 10_001  # 0:1:0.0001; more rows than any plot or table can show
-
-
-def _alpha_number(text: str, spec: str) -> Decimal:
-    """One number of an --alphas spec, exact as typed (a Decimal, so ranges step without float drift)."""
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise WiseftError(f"--alphas {spec!r}: {text.strip()!r} is not a number; expected START:STOP:STEP "
-                          "(e.g. 0:1:0.05) or a comma list (e.g. 0,0.5,1)") from None
-    if not value.is_finite():
-        raise WiseftError(f"--alphas {spec!r}: {text.strip()} is not a finite number")
-    return value
-
-
-def _check_alpha(value: Decimal, spec: str) -> None:
-    if abs(value) > Decimal(str(ALPHA_LIMIT)):
-        raise WiseftError(f"--alphas {spec!r}: {value} is outside [-{ALPHA_LIMIT:g}, {ALPHA_LIMIT:g}]")
-
-
-def parse_alphas(text: str) -> list[float]:
-    """``START:STOP:STEP`` (STOP included when the steps land on it, never exceeded), a comma list or one number.
-
-    Every alpha is the float of its exact decimal value (``0:1:0.05`` gives 0.35, not
-    0.35000000000000003), so the CSV shows what was asked for and a rerun matches it exactly.
-    """
-    if ":" in text:
-        parts = text.split(":")
-        if len(parts) != 3:
-            raise WiseftError(f"--alphas {text!r}: expected START:STOP:STEP (e.g. 0:1:0.05) or a comma list "
-                              "(e.g. 0,0.5,1)")
-        start, stop, step = (_alpha_number(x, text) for x in parts)
-        _check_alpha(start, text)
-        _check_alpha(stop, text)
-        if step <= 0 or stop < start:
-            raise WiseftError(f"--alphas {text!r}: need STEP > 0 and STOP >= START")
-        try:
-            steps = (stop - start) / step  # rounded to 28 digits: exact for any count we accept
-        except ArithmeticError:  # a STEP so small the quotient overflows
-            steps = Decimal(MAX_ALPHAS)
-        if steps >= MAX_ALPHAS:
-            raise WiseftError(f"--alphas {text!r} gives more than {MAX_ALPHAS:,} alphas (use a larger STEP)")
-        count = int((stop - start) // step) + 1
-        values = [start + i * step for i in range(count)]
-    else:
-        values = [_alpha_number(x, text) for x in text.split(",") if x.strip()]
-        if len(values) > MAX_ALPHAS:
-            raise WiseftError(f"--alphas gives {len(values):,} alphas; at most {MAX_ALPHAS:,}")
-        for value in values:
-            _check_alpha(value, text)
-    if not values:
-        raise WiseftError(f"--alphas {text!r} gives no alpha")
-    return list(dict.fromkeys(float(v) + 0.0 for v in values))
-
-
-def parse_ensembles(values: list[str] | None) -> list[str]:
-    """``--ensemble weights --ensemble outputs`` or ``--ensemble weights,outputs``; default weights."""
-    names = [v.strip() for value in (values or ["weights"]) for v in value.split(",") if v.strip()]
-    bad = [n for n in names if n not in results.ENSEMBLES]
-    if bad:
-        raise WiseftError(f"--ensemble {bad[0]!r}: expected one of {', '.join(results.ENSEMBLES)}")
-    return list(dict.fromkeys(names))
-
 
 METRICS = ("top1", "loss")
 
@@ -219,7 +154,7 @@ def run_sweep(config: SweepConfig) -> list[dict]:
         measured.extend(rows)
         bar.update(len(rows))
 
-    units = sum(len(todo(s, e)) for s in config.evals for e in results.ENSEMBLES)
+    units = sum(len(todo(s, e)) for s in config.evals for e in ENSEMBLES)
     bar = tqdm(total=units, desc="sweep", unit="row", disable=not (config.progress and env.is_main),
                file=sys.stderr)
     started = time.perf_counter()

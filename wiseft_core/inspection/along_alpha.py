@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from wiseft_core.data.datasets import LoadedDataset
+from wiseft_core.engine.alphas import ENSEMBLES
 from wiseft_core.engine.interpolation import ensemble_outputs
 from wiseft_core.engine.pair import ClassifierPair
 from wiseft_core.evaluate.evaluation import PreparedImages, collate_readable
 
-ENSEMBLES = ("weights", "outputs")
 CACHE_LIMIT_BYTES = 2 << 30
 
 
