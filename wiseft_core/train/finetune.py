@@ -339,6 +339,20 @@ class _Run:
     step: int = 0
 
 
+def _recipe(cfg: FinetuneConfig, env: distributed.DistEnv, total_steps: int, steps_per_epoch: int,
+            source_sha: str) -> dict:
+    """What the checkpoint's metadata says about how it was trained (enough to rerun it)."""
+    return {
+        "finetuning": FINETUNING_LABELS[cfg.mode], **cfg.hyper_parameters(), "betas": [0.9, 0.999], "eps": 1e-8,
+        "schedule": "cosine with linear warm-up", "optimizer": "AdamW", "total_steps": total_steps,
+        "steps_per_epoch": steps_per_epoch, "world_size": env.world_size,
+        "precision": "bf16 autocast" if cfg.precision == "bf16" else "fp32",
+        "augmentation": ("none (cached features, eval transform)" if cfg.mode == "linear"
+                         else "open_clip RandomResizedCrop (train transform)"),
+        "zeroshot": Path(cfg.zeroshot).name, "zeroshot_sha256": source_sha,
+    }
+
+
 def _prepare_run(cfg: FinetuneConfig, env: distributed.DistEnv, out: Path, zeroshot, source_sha: str,
                  resume: _Resume | None) -> _Run:
     """Model, data, optimizer and recipe for ``cfg``, restored to the saved step when resuming."""
@@ -382,15 +396,7 @@ def _prepare_run(cfg: FinetuneConfig, env: distributed.DistEnv, out: Path, zeros
         loader = DataLoader(dataset, batch_sampler=_EpochKeys(sampler), num_workers=cfg.workers,
                             collate_fn=collate_readable, pin_memory=env.device.type == "cuda")
         batches = _image_batches(loader, loaded)
-    recipe = {
-        "finetuning": FINETUNING_LABELS[cfg.mode], **cfg.hyper_parameters(), "betas": [0.9, 0.999], "eps": 1e-8,
-        "schedule": "cosine with linear warm-up", "optimizer": "AdamW", "total_steps": total_steps,
-        "steps_per_epoch": steps_per_epoch, "world_size": env.world_size,
-        "precision": "bf16 autocast" if cfg.precision == "bf16" else "fp32",
-        "augmentation": ("none (cached features, eval transform)" if cfg.mode == "linear"
-                         else "open_clip RandomResizedCrop (train transform)"),
-        "zeroshot": Path(cfg.zeroshot).name, "zeroshot_sha256": source_sha,
-    }
+    recipe = _recipe(cfg, env, total_steps, steps_per_epoch, source_sha)
     run = _Run(model, trainable, forward, optimizer, sampler, batches, zeroshot.meta, recipe, total_steps,
                num_epochs=math.ceil(total_steps / steps_per_epoch))
     if resume is not None:
