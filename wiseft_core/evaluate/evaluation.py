@@ -131,11 +131,6 @@ class BatchCache:
         self._batches = kept
 
 
-def count_correct(logits: torch.Tensor, labels: torch.Tensor, loaded: LoadedDataset) -> int:
-    """Correct top-1 predictions after the dataset's projection onto its own label space."""
-    return score(logits, labels, loaded)[0]
-
-
 def score(logits: torch.Tensor, labels: torch.Tensor, loaded: LoadedDataset) -> tuple[int, float]:
     """(correct top-1, summed cross-entropy) after the dataset's projection onto its own label space."""
     if loaded.projection is not None:

@@ -171,50 +171,6 @@ def top_k_figure(entries: Sequence[tuple[str, float]], title: str, true_label: s
     })
 
 
-def probability_vs_alpha_figure(
-    alphas: Sequence[float],
-    probs: np.ndarray,
-    classnames: Sequence[str],
-    *,
-    current_alpha: float | None = None,
-    top_n: int = 5,
-    true_label: str | None = None,
-) -> go.Figure:
-    """Probability of the leading classes across the alpha grid, with the current alpha as a vertical line.
-
-    ``probs`` is [len(alphas), classes]. The classes shown are the ``top_n`` with the highest
-    probability anywhere on the grid, plus the true label when known.
-    """
-    probs = np.asarray(probs, dtype=float)
-    order = list(np.argsort(-probs.max(axis=0))[:top_n])
-    if true_label is not None and true_label in classnames:
-        true_index = list(classnames).index(true_label)
-        if true_index not in order:
-            order.append(true_index)
-    data = []
-    for i, c in enumerate(order):
-        is_true = classnames[c] == true_label
-        data.append({
-            "type": "scatter", "x": list(alphas), "y": probs[:, c].tolist(), "mode": "lines+markers",
-            "name": classnames[c] + (" ✓" if is_true else ""),
-            "line": {"color": COLORS[i % len(COLORS)], "width": 4 if is_true else 2},
-            "hovertemplate": "α = %{x:.2f}: %{y:.3f}<extra>" + classnames[c] + "</extra>",
-        })
-    shown = [a for a in [current_alpha] if a is not None]
-    layout = {
-        "xaxis": {"title": {"text": "α (0 = zero-shot, 1 = fine-tuned)"},
-                  "range": [min(0.0, *shown) - 0.02, max(1.0, *shown) + 0.02]},
-        "yaxis": {"title": {"text": "probability"}, "range": [0, 1.02]},
-        "height": 320, "margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "legend": {"font": {"size": 11}},
-    }
-    if current_alpha is not None:
-        layout["shapes"] = [{"type": "line", "x0": current_alpha, "x1": current_alpha, "xref": "x",
-                             "y0": 0, "y1": 1, "yref": "paper", "line": {"dash": "dot", "color": "black"}}]
-        layout["annotations"] = [{"x": current_alpha, "xref": "x", "y": 1.0, "yref": "paper", "yanchor": "bottom",
-                                  "text": f"α = {current_alpha:.2f}", "showarrow": False}]
-    return go.Figure({"data": data, "layout": layout})
-
-
 def weight_diff_figure(diffs: Sequence) -> go.Figure:
     """Per block: relative change ‖θ_ft−θ_zs‖/‖θ_zs‖ (bars) and cosine similarity (line), block order kept."""
     blocks = [d.block for d in diffs]
