@@ -33,6 +33,8 @@ PAPER_SUMMARY = ASSETS / "paper" / "paper_summary.csv"
 # Column names of the paper's per-alpha table, in the paper's order (reference first).
 PAPER_REFERENCE = "IN"
 PAPER_SHIFTS = ["IN_V2", "IN_R", "IN_Sketch", "ObjectNet", "IN_A"]
+# The paper's headline table: the reference, each shift, their average (Table 1, the Home page, the talk).
+PAPER_HEADLINE_COLUMNS = [PAPER_REFERENCE, *PAPER_SHIFTS, "avg_shifts"]
 PAPER_SHIFT_LABELS = {
     "IN": "ImageNet",
     "IN_V2": "ImageNetV2",

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 
 from wiseft_core.engine import interpolation
 from wiseft_core.engine.predict import top_k
-from wiseft_core.evaluate.results import SUMMARY_KEYS
+from wiseft_core.evaluate.results import PAPER_HEADLINE_COLUMNS, SUMMARY_KEYS
 from wiseft_core.plots import curves as plots
 from wiseft_core.talk import figures, html_text
 from wiseft_core.talk.data import PAPER_MODEL, TalkData
@@ -370,7 +370,7 @@ def optimal_row(rows: list[dict], columns: list[str]) -> dict:
 
 def _results(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     lab = texts.labels
-    paper_cols = ["IN", "IN_V2", "IN_R", "IN_Sketch", "ObjectNet", "IN_A", "avg_shifts"]
+    paper_cols = PAPER_HEADLINE_COLUMNS
     short = ["IN", "V2", "R", "Sketch", "ObjNet", "A", "Avg"]
     rows = [[r["row"], *(_num(r[c]) for c in paper_cols)] for r in data.table1]
     highlight = ["WiSE-FT" in r["row"] for r in data.table1]
