@@ -209,7 +209,7 @@ def probability_vs_alpha_figure(
     shown = [a for a in [current_alpha] if a is not None]
     layout = {
         "xaxis": {"title": {"text": "α (0 = zero-shot, 1 = fine-tuned)"},
-                  "range": [min(0.0, *shown) - 0.02, max(1.0, *shown) + 0.02]},
+                  "range": [min([0.0, *shown]) - 0.02, max([1.0, *shown]) + 0.02]},
         "yaxis": {"title": {"text": "probability"}, "range": [0, 1.02]},
         "height": 320, "margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "legend": {"font": {"size": 11}},
     }

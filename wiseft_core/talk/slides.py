@@ -18,6 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from wiseft_core import interpolation, plots
+from wiseft_core.markup import plot_text
 from wiseft_core.predict import top_k
 from wiseft_core.results import SUMMARY_KEYS
 from wiseft_core.talk import figures, html_text
@@ -337,7 +338,7 @@ def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
         reference = data.landscape[0].dataset  # one distribution (the reference, measured first): a slide, not a table
 
         def name(path) -> str:
-            label = lab.get(LANDSCAPE_PATH_LABELS.get(path.path, ""), path.path)
+            label = lab.get(LANDSCAPE_PATH_LABELS.get(path.path, ""), plot_text(path.path))  # a file's name: text
             return f"{label}<br>({lab['barrier']} {path.barrier:.2f})"  # two lines: a narrower legend
 
         figure = landscape_figure([p for p in data.landscape if p.dataset == reference], state.alpha, names=name,
