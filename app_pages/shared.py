@@ -308,10 +308,10 @@ def sidebar_pair() -> PairContext | None:
     st.sidebar.header("Model pair")
     request = None
     try:
-        request = _pair_request(options)
-        if request is not None:
-            request = (*request, classnames_input(options) if st.session_state.get("pair_source") == "files"
-                       else None)
+        chosen = _pair_request(options)
+        if chosen is not None:  # complete only with its class names (a bad class-name file keeps the last pair)
+            files = st.session_state.get("pair_source") == "files"
+            request = (*chosen, classnames_input(options) if files else None)
     except WiseftError as err:
         st.sidebar.error(escape_markdown(err))
     except OSError:  # e.g. an upload that could not be written: no server path in the message
