@@ -84,15 +84,31 @@ def model_files(options: LaunchOptions) -> dict[str, Path]:
     return files
 
 
-def _checkpoints_under(root: Path) -> list[Path]:
+def _checkpoints_under(root: Path, suffixes: Sequence[str] = CHECKPOINT_SUFFIXES) -> list[Path]:
     """Checkpoint files below ``root``, never through a symbolic link (``os.walk`` does not follow them)."""
     found = []
     for folder, _, names in os.walk(root, followlinks=False):
         for name in names:
             path = Path(folder) / name
-            if path.suffix.lower() in CHECKPOINT_SUFFIXES and not path.is_symlink() and path.is_file():
+            if path.suffix.lower() in suffixes and not path.is_symlink() and path.is_file():
                 found.append(path)
     return sorted(found)
+
+
+def classname_files(options: LaunchOptions) -> dict[str, Path]:
+    """The class-name files (``.txt``) in the operator's models folders, by name relative to their folder.
+
+    For checkpoints that store no class names (wise-ft files): a viewer picks one instead of a server path.
+    """
+    files: dict[str, Path] = {}
+    several = len(options.models_dirs) > 1
+    for folder in options.models_dirs:
+        root = Path(folder).resolve()
+        if root.is_dir():
+            for path in _checkpoints_under(root, (".txt",))[:MAX_LISTED]:
+                name = str(path.relative_to(root))
+                files.setdefault(f"{root.name}/{name}" if several else name, path)
+    return files
 
 
 def resolve_model_file(name: str, options: LaunchOptions) -> Path:
