@@ -17,10 +17,11 @@ import streamlit as st
 from app_pages import room_jobs
 from app_pages.room_jobs import BY_VIEWER
 from app_pages.shared import launch_options
-from wiseft_core import app_launch
 from wiseft_core.errors import WiseftError
-from wiseft_core.flips import open_ref
+from wiseft_core.inspection.flips import open_ref
 from wiseft_core.jobs import CANCELLED, Kept
+from wiseft_core.serve import app_launch, url_state
+from wiseft_core.serve.markup import escape_markdown
 
 FILM_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 FRAMES_KEPT = 1024  # overlay PNGs of a few tens of kB each
@@ -40,7 +41,7 @@ def frame_store() -> Kept:
 
 def frames_work(context, needed: dict[float, list], store: Kept):
     """The job computing the missing frames: one lease of a shared live model and one batch per alpha."""
-    from wiseft_core.saliency import explain_along, overlay
+    from wiseft_core.inspection.saliency import explain_along, overlay
 
     pair = context.pair
 
@@ -88,11 +89,12 @@ def filmstrip(context, samples: Sequence, alpha: float) -> None:
     if needed and not _frames_job(context, samples, alphas, needed, have):
         return
     for sample in samples:
-        st.caption(f"Where θ(α) looks: {sample.name}")
+        st.caption(f"Where θ(α) looks: {escape_markdown(sample.name)}")
         columns = st.columns(6)
-        for column, a in zip(columns, alphas):
+        for column, a in zip(columns, alphas):  # captions name classes from the file
             picture, caption = have[(context.key, sample.digest, a)]
-            column.image(picture, caption=("▶ " if a == round(alpha, 6) else "") + caption, width="stretch")
+            column.image(picture, caption=("▶ " if a == round(alpha, 6) else "") + escape_markdown(caption),
+                         width="stretch")
 
 
 def _frames_job(context, samples: Sequence, alphas: tuple, needed: dict, have: dict) -> bool:
@@ -130,12 +132,15 @@ def linked_images(classnames: Sequence[str]) -> list[tuple[str, bytes, str | Non
     """Images named by ``?image=`` links (comma-separated ``<spec>#<index>``) as (name, PNG bytes, label)."""
 
     out = []
-    refs = [ref for ref in st.query_params.get("image", "").split(",") if ref][:MAX_LINKED]  # a URL costs O(1)
-    for ref in refs:
+    refs, malformed = url_state.image_refs(st.query_params.get("image"), MAX_LINKED)  # a URL costs O(1)
+    if malformed:
+        st.warning(f"Ignored {malformed} image link{'s' * (malformed > 1)} not of the form <dataset>#<index>.")
+    for spec, index in refs:
+        ref = f"{spec}#{index}"
         try:
-            image, label = open_ref(ref.strip(), linkable_specs())
+            image, label = open_ref(ref, linkable_specs())
         except WiseftError as err:
-            st.warning(str(err))
+            st.warning(escape_markdown(err))
             continue
         out.append((ref, _png(image), classnames[label] if 0 <= label < len(classnames) else None))
     return out

@@ -17,7 +17,7 @@ import streamlit as st
 
 from app_pages.shared import launch_options, live_pool
 from wiseft_core.jobs import Job, JobQueue, JobRefused, describe
-from wiseft_core.markup import escape_markdown
+from wiseft_core.serve.markup import escape_markdown
 
 POLL_S = 1.0
 BY_VIEWER = "cancelled by you"

@@ -46,9 +46,9 @@ def status_kib(field: str) -> int:
 
 def buttons(pair, pool, loaded, images):
     """The three computations a viewer can start, as the pages build them: name -> work(job)."""
-    from wiseft_core.along_alpha import along_alpha
-    from wiseft_core.landscape import measure_path
-    from wiseft_core.saliency import explain_along
+    from wiseft_core.inspection.along_alpha import along_alpha
+    from wiseft_core.inspection.landscape import measure_path
+    from wiseft_core.inspection.saliency import explain_along
 
     def live(job):
         return lambda alpha: pool.at(alpha, background=True, stop=job.token.check)
@@ -72,7 +72,7 @@ def buttons(pair, pool, loaded, images):
 
 def viewer(i: int, queue, work: dict, pool, pair, batch, connected: dict, stop: threading.Event) -> None:
     """Presses every button in a random order, moving its slider (off-grid, live path) in between."""
-    from wiseft_core import alpha_grid
+    from wiseft_core.serve import alpha_grid
 
     rng = random.Random(i)
     session = f"viewer-{i}"
@@ -103,11 +103,11 @@ def stop_latencies(queue, connected: dict, trials: int) -> list[float]:
 
 
 def room(zeroshot: str, finetuned: str, viewers: int, seconds: float, live_models: int) -> dict:
-    from wiseft_core.datasets import load_dataset
-    from wiseft_core.interpolator_pool import InterpolatorPool
+    from wiseft_core.data.datasets import load_dataset
+    from wiseft_core.engine.pair import load_pair
+    from wiseft_core.engine.predict import to_batch
     from wiseft_core.jobs import JobQueue
-    from wiseft_core.pair import load_pair
-    from wiseft_core.predict import to_batch
+    from wiseft_core.serve.interpolator_pool import InterpolatorPool
 
     torch.set_num_threads(1)
     pair = load_pair(zeroshot, finetuned)
@@ -148,10 +148,10 @@ def room(zeroshot: str, finetuned: str, viewers: int, seconds: float, live_model
 
 def per_computation(zeroshot: str, finetuned: str, viewers: int, seconds: float) -> dict:
     """The previous design: each viewer's flips on a live model of its own, all at once."""
-    from wiseft_core.along_alpha import along_alpha
-    from wiseft_core.datasets import load_dataset
+    from wiseft_core.data.datasets import load_dataset
+    from wiseft_core.engine.pair import load_pair
+    from wiseft_core.inspection.along_alpha import along_alpha
     from wiseft_core.jobs import Cancelled, CancelToken
-    from wiseft_core.pair import load_pair
 
     torch.set_num_threads(1)
     pair = load_pair(zeroshot, finetuned)
@@ -196,7 +196,7 @@ def main() -> None:
         print(json.dumps(row))
         return
     from wiseft_core import testing
-    from wiseft_core.demo.world import CLASSNAMES
+    from wiseft_core.data.world import CLASSNAMES
 
     with tempfile.TemporaryDirectory() as tmp:
         zeroshot, finetuned = testing.write_random_pair(Path(tmp), model_name="ViT-B-32", classnames=CLASSNAMES)

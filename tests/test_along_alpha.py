@@ -8,16 +8,16 @@ import torch
 import torch.nn.functional as F
 from wiseft_test_data import image_folder
 
-from wiseft_core.along_alpha import along_alpha
-from wiseft_core.checkpoints import build_classifier
-from wiseft_core.datasets import load_dataset
-from wiseft_core.interpolation import interpolate_state_dicts
-from wiseft_core.interpolator_pool import InterpolatorPool
+from wiseft_core.data.datasets import load_dataset
+from wiseft_core.engine.interpolation import interpolate_state_dicts
+from wiseft_core.engine.pair import load_pair
+from wiseft_core.engine.predict import to_batch
+from wiseft_core.files.checkpoints import build_classifier
+from wiseft_core.inspection.along_alpha import along_alpha
+from wiseft_core.inspection.landscape import measure_path
+from wiseft_core.inspection.saliency import explain, explain_along
 from wiseft_core.jobs import Cancelled, CancelToken
-from wiseft_core.landscape import measure_path
-from wiseft_core.pair import load_pair
-from wiseft_core.predict import to_batch
-from wiseft_core.saliency import explain, explain_along
+from wiseft_core.serve.interpolator_pool import InterpolatorPool
 
 ALPHAS = [0.0, 0.3, 0.5, 1.0]
 
