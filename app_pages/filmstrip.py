@@ -19,8 +19,8 @@ from app_pages.room_jobs import BY_VIEWER
 from app_pages.shared import launch_options
 from wiseft_core.errors import WiseftError
 from wiseft_core.inspection.flips import open_ref
-from wiseft_core.jobs import CANCELLED, Kept
 from wiseft_core.serve import app_launch, url_state
+from wiseft_core.serve.jobs import CANCELLED, Kept
 from wiseft_core.serve.markup import escape_markdown
 
 FILM_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)

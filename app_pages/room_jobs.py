@@ -1,4 +1,4 @@
-"""Page glue for the room's job queue (``wiseft_core.jobs``): start a session's job, show its place and progress.
+"""Page glue for the room's job queue (``wiseft_core.serve.jobs``): start a session's job, show its place and progress.
 
 Not a page. One queue per server process (``--job-workers N`` workers); each session has at most one
 job. A job stops when its session ends: every check of its cancel token asks Streamlit whether the
@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages.shared import launch_options, live_pool
-from wiseft_core.jobs import Job, JobQueue, JobRefused, describe
+from wiseft_core.serve.jobs import Job, JobQueue, JobRefused, describe
 from wiseft_core.serve.markup import escape_markdown
 
 POLL_S = 1.0

@@ -1,6 +1,6 @@
 """A hostile room pressing every compute button: 10 viewers of a ViT-B-32 pair (random weights, no download).
 
-Each viewer is a session of the room's job queue (``wiseft_core.jobs``, the app's defaults: 1 worker,
+Each viewer is a session of the room's job queue (``wiseft_core.serve.jobs``, the app's defaults: 1 worker,
 ``--live-models 2``): it presses "Compute flips", "Compute the landscape" and turns the saliency
 filmstrip on, in a random order at random moments (each press replaces the session's previous job, as
 in the app), and moves its Playground slider to off-grid alphas meanwhile (a live forward through the
@@ -106,8 +106,8 @@ def room(zeroshot: str, finetuned: str, viewers: int, seconds: float, live_model
     from wiseft_core.data.datasets import load_dataset
     from wiseft_core.engine.pair import load_pair
     from wiseft_core.engine.predict import to_batch
-    from wiseft_core.jobs import JobQueue
     from wiseft_core.serve.interpolator_pool import InterpolatorPool
+    from wiseft_core.serve.jobs import JobQueue
 
     torch.set_num_threads(1)
     pair = load_pair(zeroshot, finetuned)
@@ -151,7 +151,7 @@ def per_computation(zeroshot: str, finetuned: str, viewers: int, seconds: float)
     from wiseft_core.data.datasets import load_dataset
     from wiseft_core.engine.pair import load_pair
     from wiseft_core.inspection.along_alpha import along_alpha
-    from wiseft_core.jobs import Cancelled, CancelToken
+    from wiseft_core.serve.jobs import Cancelled, CancelToken
 
     torch.set_num_threads(1)
     pair = load_pair(zeroshot, finetuned)

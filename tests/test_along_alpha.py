@@ -16,8 +16,8 @@ from wiseft_core.files.checkpoints import build_classifier
 from wiseft_core.inspection.along_alpha import along_alpha
 from wiseft_core.inspection.landscape import measure_path
 from wiseft_core.inspection.saliency import explain, explain_along
-from wiseft_core.jobs import Cancelled, CancelToken
 from wiseft_core.serve.interpolator_pool import InterpolatorPool
+from wiseft_core.serve.jobs import Cancelled, CancelToken
 
 ALPHAS = [0.0, 0.3, 0.5, 1.0]
 

@@ -115,7 +115,7 @@ def test_warming_builds_the_first_model_at_the_default_alpha_for_the_first_viewe
 
 
 def test_a_cancelled_job_stops_waiting_for_a_model_and_leaves_the_pool_as_it_was():
-    from wiseft_core.jobs import Cancelled, CancelToken
+    from wiseft_core.serve.jobs import Cancelled, CancelToken
 
     pool = InterpolatorPool(Model, size=1, background_grace_s=0.0)
     token = CancelToken()

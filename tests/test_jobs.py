@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from wiseft_core.errors import WiseftError
-from wiseft_core.jobs import (
+from wiseft_core.serve.jobs import (
     CANCELLED,
     DONE,
     FAILED,

@@ -23,7 +23,7 @@ from wiseft_core.engine.alphas import ENSEMBLES
 from wiseft_core.engine.interpolation import WeightInterpolator, ensemble_outputs
 from wiseft_core.engine.pair import ClassifierPair
 from wiseft_core.evaluate.evaluation import PreparedImages, collate_readable
-from wiseft_core.jobs import CancelToken, cancellable
+from wiseft_core.serve.jobs import CancelToken, cancellable
 
 # Lends a live model already at the alpha asked for, e.g. ``InterpolatorPool.at`` (the app's shared pool).
 LiveModels = Callable[[float], AbstractContextManager[WeightInterpolator]]

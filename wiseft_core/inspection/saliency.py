@@ -30,7 +30,7 @@ from torch import nn
 from wiseft_core.engine.interpolation import WeightInterpolator
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.models import Preprocessing
-from wiseft_core.jobs import CancelToken, cancellable
+from wiseft_core.serve.jobs import CancelToken, cancellable
 
 MIN_GRID = 4
 RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")
