@@ -56,6 +56,11 @@ class MergeSpec:
     def params(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.config).items()}
 
+    def label(self) -> str:
+        """``ties density=0.2 scale=1.0``: the method and its parameters on one line."""
+        params = [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in self.params().items()]
+        return " ".join([self.name, *params])
+
     def check_count(self, count: int) -> None:
         """The number of fine-tuned checkpoints this method takes."""
         low, high = self.method.min_models, self.method.max_models
