@@ -152,3 +152,23 @@ def test_predict_with_a_method_reports_it_and_a_bad_method_is_one_line(three_fil
                  "--method-arg", "density=2", str(image)]) == 2
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "ties density must be in (0, 1], got 2.0" in err
+
+
+def test_a_sweep_with_a_method_names_it_in_the_finetuning_column_and_starts_at_the_zero_shot_model(three_files,
+                                                                                                   tmp_path, tiny_vit):
+    from wiseft_test_data import image_folder
+
+    from wiseft_core import results
+    from wiseft_core.sweep import SweepConfig, run_sweep
+
+    zs, a, b = three_files
+    data = f"folder={image_folder(tmp_path / 'data', tiny_vit[1].classnames, per_class=2, seed=3)}"
+    out = tmp_path / "sweep.csv"
+    common = dict(zeroshot=str(zs), evals=[data], out=str(out), alphas=[0.0, 1.0], progress=False)
+    run_sweep(SweepConfig(finetuned=[str(a), str(b)], method="task-arithmetic", method_args=["scale=0.5"], **common))
+    run_sweep(SweepConfig(finetuned=str(a), **common))  # the plain pair: its own rows, none skipped
+    rows = results.read_sweep_csv(out)
+    labels = {r["finetuning"] for r in rows}
+    assert labels == {"end-to-end", "end-to-end, task-arithmetic scale=0.5"}
+    at_zero = {r["finetuning"]: r["top1"] for r in rows if r["alpha"] == 0.0}
+    assert len(set(at_zero.values())) == 1  # alpha 0 is the zero-shot model whatever the method
