@@ -150,3 +150,20 @@ def test_cli_greedy_soup_on_real_images_then_wise_ft_on_the_soup(ingredients, ti
     assert main(["interpolate", "--zeroshot", str(zs), "--finetuned", str(out), "--alpha", "0.5",
                  "--out", str(merged)]) == 0
     assert read_meta(merged).recipe["finetuned_sha256"] == load_classifier(out).sha256
+
+
+def test_an_endpoint_set_shares_memory_with_its_models_and_mixes_them_live(ingredients):
+    from wiseft_core.endpoint_set import load_endpoint_set
+
+    paths = [ingredients[k] for k in "abc"]
+    models = load_endpoint_set(paths)
+    stack = models.endpoints.stack[torch.float32]
+    start, end = stack.data_ptr(), stack.data_ptr() + stack.numel() * 4
+    assert all(start <= p.data_ptr() < end for c in models.classifiers for p in c.model.parameters())
+    live = models.new_interpolator()
+    live.set_weights((0.2, 0.3, 0.5))
+    thetas = states(paths)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    reference = load_classifier(paths[0]).model
+    reference.load_state_dict({k: 0.2 * thetas[0][k] + 0.3 * thetas[1][k] + 0.5 * thetas[2][k] for k in thetas[0]})
+    torch.testing.assert_close(live.model(x), reference(x), atol=1e-5, rtol=0)
