@@ -218,6 +218,26 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _add_soup_parser(sub) -> None:
+    p = sub.add_parser("soup", help="average N fine-tunes of one model: the uniform or greedy soup (Wortsman et al.)")
+    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="fine-tuned checkpoints of one zero-shot model")
+    p.add_argument("--method", choices=("uniform", "greedy"), default="uniform",
+                   help="uniform: the mean of all; greedy: add ingredients by held-out accuracy while it rises")
+    p.add_argument("--out", required=True, help="the soup's safetensors file (its recipe names every ingredient)")
+    p.add_argument("--eval", default=None, metavar="SPEC",
+                   help="held-out dataset that ranks and chooses the ingredients (greedy); never a --test set")
+    p.add_argument("--test", action="append", default=[], metavar="SPEC", help="report the soup here (repeatable)")
+    p.add_argument("--classnames", default=None, metavar="imagenet|FILE",
+                   help="class names of ingredient files that store none (wise-ft or model-soups files)")
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--state", default=None,
+                   help="greedy progress file (default OUT.soup-state.json): a killed run continues from it")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_soup)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wiseft", description="WiSE-FT: robust fine-tuning of zero-shot models")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -267,23 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, help="writes zeroshot.safetensors and finetuned.safetensors here")
     p.set_defaults(func=_cmd_convert)
 
-    p = sub.add_parser("soup", help="average N fine-tunes of one model: the uniform or greedy soup (Wortsman et al.)")
-    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="fine-tuned checkpoints of one zero-shot model")
-    p.add_argument("--method", choices=("uniform", "greedy"), default="uniform",
-                   help="uniform: the mean of all; greedy: add ingredients by held-out accuracy while it rises")
-    p.add_argument("--out", required=True, help="the soup's safetensors file (its recipe names every ingredient)")
-    p.add_argument("--eval", default=None, metavar="SPEC",
-                   help="held-out dataset that ranks and chooses the ingredients (greedy); never a --test set")
-    p.add_argument("--test", action="append", default=[], metavar="SPEC", help="report the soup here (repeatable)")
-    p.add_argument("--classnames", default=None, metavar="imagenet|FILE",
-                   help="class names of ingredient files that store none (wise-ft or model-soups files)")
-    p.add_argument("--batch-size", type=positive_int, default=256)
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--state", default=None,
-                   help="greedy progress file (default OUT.soup-state.json): a killed run continues from it")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_soup)
+    _add_soup_parser(sub)
 
     for module_name in COMMAND_MODULES:
         try:

@@ -19,7 +19,7 @@ from wiseft_core.interpolation import (
     WeightInterpolator,
     interpolate_state_dicts,
 )
-from wiseft_core.merge_methods import MergeSpec, make_spec
+from wiseft_core.merge_methods import DEFAULT_METHOD, MergeSpec, make_spec
 from wiseft_core.models import ImageClassifier, Preprocessing
 
 
@@ -89,7 +89,7 @@ def merge_recipe(pair: ClassifierPair, alpha: float, block_alphas: BlockAlphas) 
     (``alpha`` is then WiSE-FT between the zero-shot model and that method's merge).
     """
     recipe = {
-        "method": "wise-ft", "alpha": alpha,
+        "method": DEFAULT_METHOD, "alpha": alpha,
         "block_alphas": [[p, a] for p, a in block_alphas],
         "zeroshot": _file_name(pair.zeroshot), "finetuned": _file_name(pair.finetuned),
         "zeroshot_sha256": pair.zeroshot.sha256, "finetuned_sha256": pair.finetuned.sha256,

@@ -198,8 +198,7 @@ def run_sweep(config: SweepConfig) -> list[dict]:
         raise WiseftError(f"{out} was written without a loss column; give --metrics loss another --out")
     distributed.barrier()  # every rank has read the finished rows before rank 0 appends new ones
 
-    pair = load_pair(config.zeroshot, config.finetuned, device=env.device,
-                     merge=make_spec(config.method, config.method_args))
+    pair = load_pair(config.zeroshot, config.finetuned, env.device, merge=make_spec(config.method, config.method_args))
     model_name = pair.meta.model_name
     finetuning = finetuning_of(pair, config.finetuning)
     roles = roles_of(config.evals, config.reference)
