@@ -4,13 +4,13 @@ import pytest
 import torch
 from conftest import TINY_RESNET, make_classifier, perturbed
 
-from wiseft_core.errors import WiseftError
-from wiseft_core.interpolation import (
+from wiseft_core.engine.interpolation import (
     WeightEndpoints,
     WeightInterpolator,
     ensemble_outputs,
     interpolate_state_dicts,
 )
+from wiseft_core.errors import WiseftError
 
 ALPHAS = [0.0, 0.05, 0.25, 0.5, 0.73, 1.0, -0.5, 1.5]
 
@@ -228,7 +228,7 @@ def test_the_fused_engine_and_the_pure_function_give_identical_tensors_including
 
 
 # ---------------------------------------------------------------------------- N endpoints (soups)
-from wiseft_core.interpolation import mix_state_dicts  # noqa: E402
+from wiseft_core.engine.interpolation import mix_state_dicts  # noqa: E402
 
 N_WAY_WEIGHTS = [(0.1, 0.2, 0.3, 0.4), (0.25, 0.25, 0.25, 0.25), (0.0, 0.6, 0.0, 0.4), (1.5, -0.5, 0.25, -0.25),
                  (0.0, 0.0, 0.3, 0.7)]

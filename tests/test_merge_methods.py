@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from wiseft_core.checkpoints import load_classifier, save_classifier
-from wiseft_core.cli import main
+from wiseft_core.cli.dispatch import main
+from wiseft_core.engine.merge_methods import METHODS, make_spec
+from wiseft_core.engine.merge_methods.dare import keep_mask
+from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.merge_methods import METHODS, make_spec
-from wiseft_core.merge_methods.dare import keep_mask
-from wiseft_core.pair import load_pair
+from wiseft_core.files.checkpoints import load_classifier, save_classifier
 
 BASE = torch.tensor([1.0, 2.0, 3.0, 4.0])
 FINETUNED = [BASE + torch.tensor([1.0, -2.0, 3.0, 0.1]), BASE + torch.tensor([-1.0, 1.0, 2.0, -4.0])]
@@ -158,8 +158,8 @@ def test_a_sweep_with_a_method_names_it_in_the_finetuning_column_and_starts_at_t
                                                                                                    tmp_path, tiny_vit):
     from wiseft_test_data import image_folder
 
-    from wiseft_core import results
-    from wiseft_core.sweep import SweepConfig, run_sweep
+    from wiseft_core.evaluate import results
+    from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
 
     zs, a, b = three_files
     data = f"folder={image_folder(tmp_path / 'data', tiny_vit[1].classnames, per_class=2, seed=3)}"

@@ -7,11 +7,11 @@ import torch
 from conftest import perturbed
 from wiseft_test_data import image_folder
 
-from wiseft_core import soup as soup_module
-from wiseft_core.checkpoints import load_classifier, read_meta, save_classifier
-from wiseft_core.cli import main
+from wiseft_core.cli.dispatch import main
 from wiseft_core.errors import WiseftError
-from wiseft_core.soup import SoupConfig, run_soup
+from wiseft_core.evaluate import soup as soup_module
+from wiseft_core.evaluate.soup import SoupConfig, run_soup
+from wiseft_core.files.checkpoints import load_classifier, read_meta, save_classifier
 
 # (head.bias[0], head.bias[1]) of four ingredients. The fake held-out accuracy is
 # 100 - 10 * (|b0 - 0.5| + |b1 - 0.5|): a 96, b 95, c 93, d 92, so the greedy order is a, b, c, d.
@@ -153,7 +153,7 @@ def test_cli_greedy_soup_on_real_images_then_wise_ft_on_the_soup(ingredients, ti
 
 
 def test_an_endpoint_set_shares_memory_with_its_models_and_mixes_them_live(ingredients):
-    from wiseft_core.endpoint_set import load_endpoint_set
+    from wiseft_core.engine.endpoint_set import load_endpoint_set
 
     paths = [ingredients[k] for k in "abc"]
     models = load_endpoint_set(paths)
