@@ -72,14 +72,23 @@ def _add_pair_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classnames", default=None, metavar="imagenet|FILE",
                         help="class names of a zero-shot side that stores none (a wise-ft file); "
                              "default for those: ImageNet's when the head has 1000 classes")
+    _add_activation_arg(parser)
+
+
+def _add_activation_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--activation", choices=("quickgelu", "gelu"), default=None,
+                        help="ViT activation of a state dict that does not say (wise-ft layout): quickgelu for "
+                             "OpenAI CLIP, gelu for most open_clip models; never guessed")
 
 
 def _load_sides(args: argparse.Namespace):
     """Both sides of a pair as LoadedClassifiers (the fine-tuned side may borrow the zero-shot metadata)."""
     from wiseft_core.checkpoints import load_classifier
 
-    zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle, classnames=args.classnames)
-    finetuned = load_classifier(args.finetuned, trust_pickle=args.trust_pickle, like=zeroshot.meta)
+    zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle, classnames=args.classnames,
+                               activation=args.activation)
+    finetuned = load_classifier(args.finetuned, trust_pickle=args.trust_pickle, like=zeroshot,
+                                activation=args.activation)
     return zeroshot, finetuned
 
 
@@ -119,7 +128,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from wiseft_core.pair import load_pair
     from wiseft_core.predict import predict_logits, to_batch, top_k
 
-    pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle, args.classnames)
+    pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle, args.classnames,
+                     args.activation)
     block_alphas = _block_alphas(args.block_alpha)
     images = open_images_for_cli(args.images)
     batch = to_batch(images, pair.preprocessing, pair.device)
@@ -160,7 +170,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from wiseft_core.wiseft_import import convert_pair
 
-    for path in convert_pair(args.zeroshot, args.finetuned, args.out_dir, args.classnames):
+    for path in convert_pair(args.zeroshot, args.finetuned, args.out_dir, args.classnames, args.activation):
         print(f"wrote {path}")
     return 0
 
@@ -214,12 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_inspect)
 
-    p = sub.add_parser("convert", help="wise-ft (or plain state dict) checkpoints -> wiseft safetensors")
-    p.add_argument("zeroshot", help="zero-shot side, e.g. wise-ft's zeroshot.pt")
-    p.add_argument("finetuned", help="fine-tuned side, e.g. finetuned/checkpoint_10.pt or wise_ft_alpha=0.500.pt")
+    p = sub.add_parser("convert", help="wise-ft, model soups, Hugging Face CLIP or state-dict checkpoints -> "
+                                       "wiseft safetensors")
+    p.add_argument("zeroshot", help="zero-shot side, e.g. wise-ft's zeroshot.pt, soups' zero-shot-vit-l14.pt, "
+                                    "a Hugging Face CLIPModel folder")
+    p.add_argument("finetuned", help="fine-tuned side, e.g. finetuned/checkpoint_10.pt, soups' model_1.pt")
     p.add_argument("--classnames", default=None, metavar="imagenet|FILE",
                    help="class names, in the head's order (default: ImageNet's for a 1000-class head)")
     p.add_argument("--out-dir", required=True, help="writes zeroshot.safetensors and finetuned.safetensors here")
+    _add_activation_arg(p)
     p.set_defaults(func=_cmd_convert)
 
     for module_name in COMMAND_MODULES:

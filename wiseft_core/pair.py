@@ -106,11 +106,14 @@ def load_pair(
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
     classnames: list[str] | str | None = None,
+    activation: str | None = None,
 ) -> ClassifierPair:
     """Load both checkpoints (the fine-tuned one may be a plain state dict using the zero-shot metadata).
 
-    ``classnames`` names the classes of a zero-shot side that stores none (a wise-ft file).
+    ``classnames`` names the classes of a zero-shot side that stores none (a wise-ft file); ``activation``
+    ('quickgelu' | 'gelu') the ViT activation of state dicts that cannot say it.
     """
-    zeroshot = load_classifier(zeroshot_path, trust_pickle=trust_pickle, classnames=classnames)
-    finetuned = load_classifier(finetuned_path, trust_pickle=trust_pickle, like=zeroshot.meta)
+    zeroshot = load_classifier(zeroshot_path, trust_pickle=trust_pickle, classnames=classnames,
+                               activation=activation)
+    finetuned = load_classifier(finetuned_path, trust_pickle=trust_pickle, like=zeroshot, activation=activation)
     return make_pair(zeroshot, finetuned, device)
