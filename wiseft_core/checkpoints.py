@@ -492,8 +492,9 @@ def _load(path: Path, label: str, device: str | torch.device, trust_pickle: bool
     from wiseft_core import layouts
 
     like_meta = like.meta if isinstance(like, LoadedClassifier) else like
-    if path.is_dir():  # a Hugging Face model folder (config.json + weights)
-        tensors, meta = layouts.read_folder(path, label, like, classnames)
+    if path.is_dir():  # a Hugging Face model folder (config.json + weights): the weights file is its source
+        path = layouts.weights_in_folder(path, label)
+        tensors, meta = layouts.read_layout(path, label, trust_pickle, like, classnames, activation)
     elif _check_file(path, label) and _is_safetensors(path) and _has_wiseft_meta(path, label):
         meta = _read_meta(path, label)
         if like_meta is not None:

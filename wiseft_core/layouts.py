@@ -18,6 +18,7 @@ from wiseft_core import layouts_hf, layouts_soups, wiseft_import
 from wiseft_core.checkpoints import (
     CheckpointMeta,
     LoadedClassifier,
+    _check_file,
     _is_safetensors,
     _read_safetensors,
     _read_torch_file,
@@ -32,11 +33,11 @@ from wiseft_core.safe_pickle import PickledCheckpoint
 CLASSNAMES_SIDECAR = "classnames.txt"
 
 
-def read_folder(path: Path, label: str, like: CheckpointMeta | LoadedClassifier | None,
-                classnames) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
-    """A model folder: Hugging Face's (config.json + model.safetensors or pytorch_model.bin)."""
+def weights_in_folder(path: Path, label: str) -> Path:
+    """A model folder's weights file: Hugging Face's (config.json + model.safetensors or pytorch_model.bin)."""
     weights = layouts_hf.weights_in_folder(path, label)
-    return read_layout(weights, label, False, like, classnames, None)
+    _check_file(weights, label)
+    return weights
 
 
 def read_layout(path: Path, label: str, trust_pickle: bool, like: CheckpointMeta | LoadedClassifier | None, classnames,
@@ -44,6 +45,7 @@ def read_layout(path: Path, label: str, trust_pickle: bool, like: CheckpointMeta
     """The classifier in a file without our metadata, in our keys, with full metadata (or ``like``'s)."""
     if _is_safetensors(path):
         raw, found = _read_safetensors(path, label), None
+        layouts_hf.refuse_timm(raw, label)
         if not layouts_hf.is_hf_clip(raw):
             raise WiseftError(f"{label} is a safetensors file without wiseft metadata and not a Hugging Face CLIP; "
                               "save it with `wiseft zeroshot` or `wiseft convert`")
@@ -108,4 +110,4 @@ def _check_pair_activation(found: PickledCheckpoint | None, like: CheckpointMeta
                           "the same activation (or `wiseft convert` both)")
 
 
-__all__ = ["read_folder", "read_layout"]
+__all__ = ["read_layout", "weights_in_folder"]
