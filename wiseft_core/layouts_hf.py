@@ -236,7 +236,7 @@ def read_hf_clip(raw: dict, weights: Path, label: str, like, classnames):
     source = f"{SOURCE} ({arch})"
     if with_text:
         names = like_meta.classnames if like_meta is not None else classnames
-        templates = like_meta.templates if like_meta is not None and like_meta.templates else "openai"
+        templates = _templates_of(like_meta)
         head, meta = _text_head(raw, model_config, label, names, templates, weights.parent, source)
         tensors.update(head)
         return tensors, meta
@@ -246,6 +246,18 @@ def read_hf_clip(raw: dict, weights: Path, label: str, like, classnames):
     tensors.update({f"head.{k}": v for k, v in like.model.head.state_dict().items()})
     return tensors, replace(like_meta, extra={**like_meta.extra, "imported_from": source,
                                               "head": "the zero-shot side's (the file has no head)"})
+
+
+def _templates_of(like_meta) -> str | list[str]:
+    """The zero-shot side's prompts (a named set or its own list), else CLIP's 80: never a path from a file."""
+    from wiseft_core.zeroshot import template_set_name
+
+    templates = like_meta.templates if like_meta is not None else None
+    if isinstance(templates, str) and template_set_name(templates):
+        return template_set_name(templates)
+    if isinstance(templates, list) and templates and all("{}" in t for t in templates):
+        return list(templates)
+    return "openai"
 
 
 def _text_head(raw: dict, model_config: dict, label: str, classnames, templates, folder: Path, source: str):
