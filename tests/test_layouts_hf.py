@@ -194,3 +194,18 @@ def test_wiseft_convert_writes_a_hugging_face_pair_with_full_metadata(hf, tmp_pa
     for alpha in (0.0, 0.5, 1.0):
         assert torch.equal(our_probabilities(converted, alpha, hf["images"]),
                            our_probabilities(direct, alpha, hf["images"]))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("text_model.embeddings.position_embedding.weight", torch.zeros(5000, 32), r"text context length 5000 is outside"),
+    ("vision_model.encoder.layers.1.self_attn.k_proj.weight", torch.zeros(64, 63),
+     r"layer 1 of the vision tower: q/k/v_proj.weight missing or of different shapes"),
+    ("vision_model.embeddings.position_embedding.weight", torch.zeros(18, 64), r"18 is not a square grid plus one"),
+])
+def test_a_doctored_hugging_face_file_ends_in_one_line_before_anything_is_built(hf, tmp_path, key, value, message):
+    state = dict(hf_clip(0).state_dict())
+    state[key] = value
+    (tmp_path / "config.json").write_bytes((hf["folder"] / "zeroshot" / "config.json").read_bytes())
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(WiseftError, match=message):
+        load_classifier(tmp_path, classnames=CLASSES)

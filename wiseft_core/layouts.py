@@ -22,6 +22,7 @@ from wiseft_core.checkpoints import (
     _is_safetensors,
     _read_safetensors,
     _read_torch_file,
+    _safetensors_shapes,
     check_fits_file,
     check_shapes,
     normalise_keys,
@@ -42,27 +43,34 @@ def weights_in_folder(path: Path, label: str) -> Path:
 
 def read_layout(path: Path, label: str, trust_pickle: bool, like: CheckpointMeta | LoadedClassifier | None, classnames,
                 activation: str | None) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
-    """The classifier in a file without our metadata, in our keys, with full metadata (or ``like``'s)."""
+    """The classifier in a file without our metadata, in our keys, with full metadata (or ``like``'s).
+
+    Whatever the layout, the tensors must fit in the file and match the architecture built on the meta
+    device before anything is built at full size.
+    """
     if _is_safetensors(path):
-        raw, found = _read_safetensors(path, label), None
-        layouts_hf.refuse_timm(raw, label)
-        if not layouts_hf.is_hf_clip(raw):
+        keys = _safetensors_shapes(path, label)  # the header only: refuse before reading any tensor
+        layouts_hf.refuse_timm(keys, label)
+        if not layouts_hf.is_hf_clip(keys):
             raise WiseftError(f"{label} is a safetensors file without wiseft metadata and not a Hugging Face CLIP; "
                               "save it with `wiseft zeroshot` or `wiseft convert`")
+        raw, found = _read_safetensors(path, label), None
     else:
         raw, found = _read_torch_file(path, label, trust_pickle)
     layouts_hf.refuse_timm(raw, label)
     like_meta = like.meta if isinstance(like, LoadedClassifier) else like
     if layouts_hf.is_hf_clip(raw):
-        return layouts_hf.read_hf_clip(raw, path, label, like, _classnames_for(path, classnames))
-    soups = layouts_soups.is_soups_layout(raw)
-    tensors = layouts_soups.soups_tensors(raw) if soups else normalise_keys(raw)
-    check_fits_file(tensors, path.stat().st_size, label)
-    if like_meta is None:
-        meta = _meta_of_openai_layout(raw, tensors, found, path, label, classnames, activation, soups)
+        check_fits_file(raw, path.stat().st_size, label)
+        tensors, meta = layouts_hf.read_hf_clip(raw, path, label, like, _classnames_for(path, classnames))
     else:
-        meta = like_meta
-        _check_pair_activation(found, like_meta, label, activation, soups)
+        soups = layouts_soups.is_soups_layout(raw)
+        tensors = layouts_soups.soups_tensors(raw) if soups else normalise_keys(raw)
+        check_fits_file(tensors, path.stat().st_size, label)
+        if like_meta is None:
+            meta = _meta_of_openai_layout(raw, tensors, found, path, label, classnames, activation, soups)
+        else:
+            meta = like_meta
+            _check_pair_activation(found, like_meta, label, activation, soups)
     check_shapes({k: tuple(v.shape) for k, v in tensors.items()}, meta, label)
     return tensors, meta
 

@@ -30,6 +30,7 @@ from wiseft_core.errors import WiseftError
 CONFIG_NAME = "config.json"
 WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
 MAX_CONFIG_BYTES = 1 << 20
+MAX_CONTEXT = 1024  # text positions (OpenAI CLIP: 77; long-context CLIPs a few hundred)
 SOURCE = "Hugging Face transformers"
 ACT = {"quick_gelu": True, "gelu": False}
 OPENAI_VOCAB, OPENAI_EOS = 49408, 49407  # open_clip's tokenizer is OpenAI's BPE; EOS is its highest id
@@ -109,8 +110,9 @@ def _blocks(raw: dict, tower: str, out_prefix: str) -> dict[str, torch.Tensor]:
                 rest = new + rest[len(old):]
         out[f"{out_prefix}transformer.resblocks.{index}.{rest}"] = value
     for (index, kind), parts in qkv.items():
-        if set(parts) != {"q", "k", "v"}:
-            raise WiseftError(f"layer {index} of the {tower} tower lacks one of q/k/v_proj.{kind}")
+        if set(parts) != {"q", "k", "v"} or len({tuple(t.shape) for t in parts.values()}) != 1:
+            raise WiseftError(f"layer {index} of the {tower} tower: q/k/v_proj.{kind} missing or of different "
+                              f"shapes ({ {k: tuple(t.shape) for k, t in parts.items()} })")
         out[f"{out_prefix}transformer.resblocks.{index}.attn.in_proj_{kind}"] = torch.cat(
             [parts["q"], parts["k"], parts["v"]])
     return out
@@ -187,7 +189,10 @@ def _text_cfg(raw: dict, text: dict, quick: bool, label: str) -> dict:
                           "not OpenAI CLIP's, which the zero-shot head's tokenizer needs")
     if not isinstance(heads, int) or heads < 1 or width % heads:
         raise WiseftError(f"{label}: text_config num_attention_heads {heads!r} does not divide the width {width}")
-    return {"context_length": int(raw["text_model.embeddings.position_embedding.weight"].shape[0]),
+    context = int(raw["text_model.embeddings.position_embedding.weight"].shape[0])
+    if not 2 <= context <= MAX_CONTEXT:  # the causal mask is context x context: bounded before anything is built
+        raise WiseftError(f"{label}: text context length {context} is outside [2, {MAX_CONTEXT}]")
+    return {"context_length": context,
             "vocab_size": int(vocab), "width": int(width), "heads": heads, "layers": _count_layers(raw, "text"),
             "mlp_ratio": raw["text_model.encoder.layers.0.mlp.fc1.weight"].shape[0] / width}
 
@@ -227,8 +232,12 @@ def read_hf_clip(raw: dict, weights: Path, label: str, like, classnames):
             "post_layernorm, without CLIP's projection and normalisation, so it shares no head with a zero-shot "
             "CLIP and WiSE-FT has no pair to mix; not supported (see docs/real_checkpoints.md)")
     with_text = "text_model.embeddings.token_embedding.weight" in raw
-    model_config = open_clip_config(raw, config, label, with_text)
-    tensors = {f"image_encoder.{k}": v for k, v in vision_tensors(raw, label).items()}
+    try:
+        model_config = open_clip_config(raw, config, label, with_text)
+        tensors = {f"image_encoder.{k}": v for k, v in vision_tensors(raw, label).items()}
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as err:  # shapes and keys come from the file
+        raise WiseftError(f"{label}: not a complete Hugging Face CLIP ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0][:120] if str(err) else ''})") from None
     like_meta = like.meta if isinstance(like, LoadedClassifier) else like
     if like_meta is not None and model_config["quick_gelu"] != like_meta.quick_gelu:
         raise WiseftError(f"{label} uses {'QuickGELU' if model_config['quick_gelu'] else 'GELU'} but the zero-shot "
