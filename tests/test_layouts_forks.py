@@ -110,3 +110,28 @@ def test_a_fine_tuned_state_dict_takes_the_activation_of_its_gelu_zero_shot_side
     pair = load_pair(folder / "zeroshot_model.pt", folder / "finetuned_sd.pt", classnames=CLASSES)
     expected = ref.logits(fork["finetuned"], fork["images"]).softmax(-1)
     assert (probabilities(pair, 1.0, fork["images"]) - expected).abs().max().item() <= 1e-5
+
+
+def test_the_cli_asks_for_activation_in_one_line_and_convert_records_it(fork, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+    from safetensors import safe_open
+
+    from wiseft_core.cli import main
+
+    folder = fork["folder"]
+    (tmp_path / "names.txt").write_text("\n".join(CLASSES) + "\n")
+    Image.new("RGB", (32, 32), (90, 90, 200)).save(tmp_path / "blue.png")
+    pair = ["--zeroshot", str(folder / "zeroshot_sd.pt"), "--finetuned", str(folder / "finetuned_sd.pt"),
+            "--classnames", str(tmp_path / "names.txt")]
+    assert main(["predict", *pair, str(tmp_path / "blue.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--activation quickgelu|gelu" in err and "Traceback" not in err
+    assert main(["predict", *pair, "--activation", "gelu", str(tmp_path / "blue.png")]) == 0
+    capsys.readouterr()
+    assert main(["convert", str(folder / "zeroshot_sd.pt"), str(folder / "finetuned_sd.pt"), "--classnames",
+                 str(tmp_path / "names.txt"), "--activation", "gelu", "--out-dir", str(tmp_path / "out")]) == 0
+    for name in ("zeroshot", "finetuned"):
+        with safe_open(str(tmp_path / "out" / f"{name}.safetensors"), framework="pt") as handle:
+            assert json.loads(handle.metadata()["wiseft"])["model_config"]["quick_gelu"] is False
