@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 import streamlit as st
 
 from wiseft_core.errors import WiseftError
-from wiseft_core.flips import open_ref
+from wiseft_core.inspection.flips import open_ref
 
 FILM_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -32,7 +32,7 @@ def _png(image) -> bytes:
 def frames(pair_key: str, digest: str, alphas: tuple[float, ...], _interpolator, _image, _preprocessing,
            _classnames) -> list[tuple[bytes, str]]:
     """(overlay PNG, caption) per alpha; keyed by pair, image digest and alphas (the rest is excluded)."""
-    from wiseft_core.saliency import explain, overlay
+    from wiseft_core.inspection.saliency import explain, overlay
 
     explained = explain(_interpolator, [_image], _preprocessing, list(alphas))[0]
     return [(_png(overlay(_image, e, min_side=128)), f"α = {e.alpha:g}: {_classnames[e.predicted]} "

@@ -15,18 +15,18 @@ from PIL import Image
 from app_pages.filmstrip import filmstrip, linked_images
 from app_pages.live_slider import live_slider
 from app_pages.shared import current_alpha, live_pool, set_alpha
-from wiseft_core import alpha_grid
-from wiseft_core.blocks import block_bands
-from wiseft_core.checkpoints import checkpoint_bytes
-from wiseft_core.commands import interpolate_command
 from wiseft_core.demo.assets import DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
+from wiseft_core.engine.blocks import block_bands
+from wiseft_core.engine.predict import to_batch
 from wiseft_core.errors import WiseftError
-from wiseft_core.images import open_image_with_notes
-from wiseft_core.markup import escape_markdown
-from wiseft_core.predict import to_batch
-from wiseft_core.slider_data import grid_probs, image_entry, slider_data, thumbnail_data_url
-from wiseft_core.timer import timed
+from wiseft_core.files.checkpoints import checkpoint_bytes
+from wiseft_core.files.images import open_image_with_notes
+from wiseft_core.serve import alpha_grid
+from wiseft_core.serve.commands import interpolate_command
+from wiseft_core.serve.markup import escape_markdown
+from wiseft_core.serve.slider_data import grid_probs, image_entry, slider_data, thumbnail_data_url
+from wiseft_core.serve.timer import timed
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 MAX_IMAGES = 6

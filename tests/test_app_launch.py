@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from wiseft_core.app_launch import LaunchOptions, default_threads, model_files, parse_launch_args, resolve_model_file
 from wiseft_core.errors import WiseftError
+from wiseft_core.serve.app_launch import (
+    LaunchOptions,
+    default_threads,
+    model_files,
+    parse_launch_args,
+    resolve_model_file,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -6,8 +6,8 @@ import json
 
 import torch
 
-from wiseft_core.alpha_grid import ALPHA_GRID, PartialGrid
-from wiseft_core.slider_data import grid_probs, image_entry, slider_data
+from wiseft_core.serve.alpha_grid import ALPHA_GRID, PartialGrid
+from wiseft_core.serve.slider_data import grid_probs, image_entry, slider_data
 
 
 def grid_with(rows: dict[float, torch.Tensor], classes: int = 50) -> PartialGrid:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from wiseft_core.uploads import UploadError, UploadStore
+from wiseft_core.serve.uploads import UploadError, UploadStore
 
 
 class Clock:
@@ -48,7 +48,7 @@ def test_a_hostile_file_name_cannot_steer_where_the_upload_is_written(store):
 
 def test_a_planted_file_or_symlink_at_the_target_makes_the_write_fail_instead_of_being_used(store, tmp_path,
                                                                                           monkeypatch):
-    from wiseft_core import uploads
+    from wiseft_core.serve import uploads
 
     put(store, "A", b"first")
     folder = store._sessions["A"].folder

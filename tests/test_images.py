@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from wiseft_core.errors import WiseftError
-from wiseft_core.images import open_image, open_image_with_notes
+from wiseft_core.files.images import open_image, open_image_with_notes
 
 
 def encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:

@@ -15,9 +15,9 @@ import pytest
 import torch
 import wiseft_reference as ref
 
-from wiseft_core.checkpoints import load_classifier
+from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.pair import load_pair
+from wiseft_core.files.checkpoints import load_classifier
 
 CLASSES = ["cat", "dog", "bird", "fish", "horse"]
 TINY = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 2, "width": 128, "patch_size": 8},
@@ -118,7 +118,7 @@ def test_the_cli_asks_for_activation_in_one_line_and_convert_records_it(fork, tm
     from PIL import Image
     from safetensors import safe_open
 
-    from wiseft_core.cli import main
+    from wiseft_core.cli.dispatch import main
 
     folder = fork["folder"]
     (tmp_path / "names.txt").write_text("\n".join(CLASSES) + "\n")

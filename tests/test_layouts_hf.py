@@ -19,10 +19,10 @@ from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from wiseft_core.checkpoints import load_classifier
-from wiseft_core.cli import main
+from wiseft_core.cli.dispatch import main
+from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.pair import load_pair
+from wiseft_core.files.checkpoints import load_classifier
 
 transformers = pytest.importorskip("transformers")
 

@@ -18,11 +18,11 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from wiseft_core.app_launch import LaunchOptions, model_files
-from wiseft_core.checkpoints import load_classifier
-from wiseft_core.cli import main
+from wiseft_core.cli.dispatch import main
+from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.pair import load_pair
+from wiseft_core.files.checkpoints import load_classifier
+from wiseft_core.serve.app_launch import LaunchOptions, model_files
 
 CLASSES = ["cat", "dog", "bird", "fish", "horse", "lamp", "tree"]
 TINY = {"embed_dim": 32, "image_resolution": 32, "vision_layers": 2, "vision_width": 128, "vision_patch_size": 8,
