@@ -12,6 +12,7 @@ import importlib.util
 import json
 import math
 import sys
+import time
 
 import pytest
 import torch
@@ -194,3 +195,23 @@ def test_wiseft_convert_writes_soups_files_with_full_metadata(soups, tmp_path):
 def test_a_models_folder_of_soups_files_lists_every_one(soups):
     listed = model_files(LaunchOptions(models_dirs=(str(soups["folder"]),)))
     assert {"zero-shot.pt", "model_0.pt", "model_1.pt", "model_2.pt"} <= set(listed)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_the_app_plays_a_soups_pair_picked_from_the_operators_models_folder(soups, monkeypatch):
+    from app_pair import launch_with, open_app, plain
+
+    launch_with(monkeypatch, "--models-dir", str(soups["folder"]))
+    at = open_app("playground")
+    at.radio(key="pair_source").set_value("files").run()
+    assert {"zero-shot.pt", "model_0.pt", "model_1.pt", "model_2.pt"} <= set(at.selectbox(key="files_zs_file").options)
+    at.selectbox(key="files_zs_file").set_value("zero-shot.pt")
+    at.selectbox(key="files_ft_file").set_value("model_1.pt").run()
+    assert not at.exception and not [plain(e.value) for e in at.sidebar.error]
+    pair = at.session_state["_pair_context"].pair
+    assert pair.classnames == CLASSES and pair.meta.extra["imported_from"] == "model soups"  # names: the sidecar
+    deadline = time.time() + 60  # let the background grid filler finish before the process may exit
+    while not any("weight space" in c.value for c in at.caption) and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
