@@ -56,6 +56,9 @@ def weights_in_folder(folder: Path, label: str) -> Path:
     for name in WEIGHT_NAMES:
         if (folder / name).is_file():
             return folder / name
+    if any(folder.glob("*.index.json")):
+        raise WiseftError(f"{label} holds a sharded checkpoint (*.index.json), which is not read: save it as one file "
+                          "(save_pretrained(..., max_shard_size='20GB')) or convert it")
     raise WiseftError(f"{label} is a folder without {' or '.join(WEIGHT_NAMES)} (a Hugging Face model folder "
                       "holds config.json and one of them)")
 
