@@ -197,6 +197,14 @@ def test_a_models_folder_of_soups_files_lists_every_one(soups):
     assert {"zero-shot.pt", "model_0.pt", "model_1.pt", "model_2.pt"} <= set(listed)
 
 
+def settle(at, timeout: float = 60) -> None:
+    """Let the background grid filler finish (its caption appears) before the test process may exit."""
+    deadline = time.time() + timeout
+    while not any("weight space" in c.value for c in at.caption) and time.time() < deadline:
+        time.sleep(0.2)
+        at.run()
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("app_argv")
 def test_the_app_plays_a_soups_pair_picked_from_the_operators_models_folder(soups, monkeypatch):
@@ -211,7 +219,24 @@ def test_the_app_plays_a_soups_pair_picked_from_the_operators_models_folder(soup
     assert not at.exception and not [plain(e.value) for e in at.sidebar.error]
     pair = at.session_state["_pair_context"].pair
     assert pair.classnames == CLASSES and pair.meta.extra["imported_from"] == "model soups"  # names: the sidecar
-    deadline = time.time() + 60  # let the background grid filler finish before the process may exit
-    while not any("weight space" in c.value for c in at.caption) and time.time() < deadline:
-        time.sleep(0.2)
-        at.run()
+    settle(at)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_a_viewer_can_upload_a_soups_pair(tmp_path):
+    """An ImageNet-size head needs no class-name file: uploads of both sides load and play."""
+    from app_pair import open_app, plain
+
+    zeroshot = soups_zeroshot(1000, seed=5)
+    torch.save(zeroshot.state_dict(), tmp_path / "zero-shot.pt")
+    torch.save(soups_finetuned(zeroshot, seed=6).state_dict(), tmp_path / "model_9.pt")
+    at = open_app("playground")
+    at.radio(key="pair_source").set_value("files").run()
+    for key, name in (("files_zs_upload", "zero-shot.pt"), ("files_ft_upload", "model_9.pt")):
+        at.file_uploader(key=key).set_value((name, (tmp_path / name).read_bytes(), "application/octet-stream"))
+    at.run()
+    assert not at.exception and not [plain(e.value) for e in at.sidebar.error]
+    pair = at.session_state["_pair_context"].pair
+    assert len(pair.classnames) == 1000 and pair.classnames[0] == "tench"
+    settle(at)
