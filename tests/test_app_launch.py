@@ -34,6 +34,12 @@ def test_pickles_are_trusted_only_with_the_operators_flag_and_model_folders_repe
     assert options.trust_pickle is True and options.models_dirs == ("/a", "/b")
 
 
+def test_the_operator_sets_how_many_viewer_computations_run_at_once_default_one():
+    assert parse_launch_args([]).job_workers == 1
+    assert parse_launch_args(["--job-workers", "3"]).job_workers == 3
+    assert parse_launch_args(["--job-workers", "0"]).job_workers == 1  # at least one, or nothing would ever run
+
+
 def test_app_uses_half_the_cores_for_a_prediction_so_viewers_do_not_oversubscribe_them():
     assert [default_threads(n) for n in (1, 2, 4, 16)] == [1, 1, 2, 8]
 
@@ -81,4 +87,4 @@ def test_a_name_outside_the_folders_gets_the_same_message_whether_or_not_it_exis
 def test_the_server_listens_on_this_machine_only_and_never_shows_tracebacks_by_default():
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "127.0.0.1"
-    assert config["client"]["showErrorDetails"] is False
+    assert config["client"]["showErrorDetails"] == "none"  # `false` is the deprecated alias of "stacktrace"

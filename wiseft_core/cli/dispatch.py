@@ -1,4 +1,4 @@
-"""The `wiseft` command line: zeroshot, interpolate, predict, inspect (+ finetune, sweep, demo).
+"""The `wiseft` command line: zeroshot, interpolate, predict, inspect, soup (+ finetune, sweep, demo).
 
 Every command is a thin layer over the library. Errors a user can fix exit with status 2 and one
 line on stderr; `--debug` shows the traceback instead.
@@ -63,9 +63,34 @@ def _block_alphas(specs: list[str]) -> list[tuple[str, float]]:
     return parsed
 
 
-def _add_pair_args(parser: argparse.ArgumentParser) -> None:
+def add_method_args(parser: argparse.ArgumentParser) -> None:
+    """``--method NAME --method-arg KEY=VALUE``: how several --finetuned checkpoints make the fine-tuned side."""
+    from wiseft_core.engine.merge_methods import DEFAULT_METHOD, METHODS
+
+    parser.add_argument("--method", default=DEFAULT_METHOD, metavar="NAME",
+                        help=f"merge method making the fine-tuned side: {', '.join(sorted(METHODS))} (default "
+                             f"{DEFAULT_METHOD}); alpha then interpolates from the zero-shot model to it")
+    parser.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="a parameter of --method, e.g. density=0.2, scale=0.5, weights=0.3,0.7, seed=1 "
+                             "(repeatable)")
+
+
+def merge_spec_of(args: argparse.Namespace):
+    """The validated MergeSpec of --method/--method-arg (make_pair treats wise-ft on one file as the plain pair)."""
+    from wiseft_core.engine.merge_methods import make_spec
+
+    return make_spec(args.method, args.method_arg)
+
+
+def _add_pair_args(parser: argparse.ArgumentParser, merges: bool = False) -> None:
     parser.add_argument("--zeroshot", required=True, help="zero-shot classifier checkpoint (theta0)")
-    parser.add_argument("--finetuned", required=True, help="fine-tuned classifier checkpoint (theta1)")
+    if merges:
+        parser.add_argument("--finetuned", required=True, action="append",
+                            help="fine-tuned classifier checkpoint (theta1); repeat it for a --method merging "
+                                 "several fine-tunes (weighted-average, task-arithmetic, ties, dare)")
+        add_method_args(parser)
+    else:
+        parser.add_argument("--finetuned", required=True, help="fine-tuned classifier checkpoint (theta1)")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="unpickle files with their own classes (runs code from the file!); not needed for "
                              "wise-ft files, state dicts or safetensors")
@@ -82,14 +107,14 @@ def _add_activation_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_sides(args: argparse.Namespace):
-    """Both sides of a pair as LoadedClassifiers (the fine-tuned side may borrow the zero-shot metadata)."""
+    """Zero-shot and fine-tuned side(s) as LoadedClassifiers (fine-tuned sides may borrow the zero-shot metadata)."""
     from wiseft_core.files.checkpoints import load_classifier
 
     zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle, classnames=args.classnames,
                                activation=args.activation)
-    finetuned = load_classifier(args.finetuned, trust_pickle=args.trust_pickle, like=zeroshot,
-                                activation=args.activation)
-    return zeroshot, finetuned
+    paths = args.finetuned if isinstance(args.finetuned, list) else [args.finetuned]
+    return [zeroshot, *(load_classifier(path, trust_pickle=args.trust_pickle, like=zeroshot, activation=args.activation)
+                        for path in paths)]
 
 
 def _cmd_zeroshot(args: argparse.Namespace) -> int:
@@ -112,10 +137,13 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
     from wiseft_core.files.checkpoints import save_classifier
 
     block_alphas = _block_alphas(args.block_alpha)
-    zeroshot, finetuned = _load_sides(args)
-    pair = make_pair(zeroshot, finetuned, "cpu")
+    merge = merge_spec_of(args)
+    zeroshot, *finetuned = _load_sides(args)
+    pair = make_pair(zeroshot, finetuned, "cpu", merge)
     save_classifier(args.out, *pair.merged_checkpoint(args.alpha, block_alphas))
-    print(f"wrote {args.out}: alpha={args.alpha}" + (f", block alphas {block_alphas}" if block_alphas else ""))
+    method = "" if pair.merge is None else f"{merge.name} {merge.params()}, "
+    print(f"wrote {args.out}: {method}alpha={args.alpha}"
+          + (f", block alphas {block_alphas}" if block_alphas else ""))
     return 0
 
 
@@ -129,7 +157,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from wiseft_core.files.images import open_images_for_cli
 
     pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle, args.classnames,
-                     args.activation)
+                     merge_spec_of(args), activation=args.activation)
     block_alphas = _block_alphas(args.block_alpha)
     images = open_images_for_cli(args.images)
     batch = to_batch(images, pair.preprocessing, pair.device)
@@ -144,7 +172,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     results = [{"image": path, "top_k": [{"class": c, "prob": p} for c, p in top_k(row, pair.classnames, args.top_k)]}
                for path, row in zip(args.images, probs)]
     if args.json:
-        print(json.dumps({"alpha": args.alpha, "ensemble": args.ensemble, "predictions": results}, indent=2))
+        method = {} if pair.merge is None else {"method": pair.merge.name, "params": pair.merge.params()}
+        print(json.dumps({"alpha": args.alpha, "ensemble": args.ensemble, **method, "predictions": results}, indent=2))
     else:
         for result in results:
             print(f"{result['image']}  (alpha={args.alpha}, {args.ensemble})")
@@ -167,6 +196,21 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_soup(args: argparse.Namespace) -> int:
+    from wiseft_core.evaluate.soup import SoupConfig, run_soup
+
+    soup = run_soup(SoupConfig(
+        ingredients=args.checkpoints, out=args.out, method=args.method, eval=args.eval, tests=args.test,
+        classnames=args.classnames, batch_size=args.batch_size, workers=args.workers, device=args.device,
+        progress=not args.quiet, state=args.state))
+    used = sum(1 for w in soup.weights if w > 0)
+    held = f", held-out top-1 {soup.heldout_top1:.2f}% on {args.eval}" if soup.heldout_top1 is not None else ""
+    print(f"wrote {soup.path}: {args.method} soup of {used} of {len(soup.weights)} checkpoints{held}")
+    for spec, top1 in soup.test_top1.items():
+        print(f"  {top1:6.2f}%  {spec}")
+    return 0
+
+
 def _cmd_convert(args: argparse.Namespace) -> int:
     from wiseft_core.files.wiseft_import import convert_pair
 
@@ -181,6 +225,26 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
+
+
+def _add_soup_parser(sub) -> None:
+    p = sub.add_parser("soup", help="average N fine-tunes of one model: the uniform or greedy soup (Wortsman et al.)")
+    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="fine-tuned checkpoints of one zero-shot model")
+    p.add_argument("--method", choices=("uniform", "greedy"), default="uniform",
+                   help="uniform: the mean of all; greedy: add ingredients by held-out accuracy while it rises")
+    p.add_argument("--out", required=True, help="the soup's safetensors file (its recipe names every ingredient)")
+    p.add_argument("--eval", default=None, metavar="SPEC",
+                   help="held-out dataset that ranks and chooses the ingredients (greedy); never a --test set")
+    p.add_argument("--test", action="append", default=[], metavar="SPEC", help="report the soup here (repeatable)")
+    p.add_argument("--classnames", default=None, metavar="imagenet|FILE",
+                   help="class names of ingredient files that store none (wise-ft or model-soups files)")
+    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--state", default=None,
+                   help="greedy progress file (default OUT.soup-state.json): a killed run continues from it")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_soup)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_zeroshot)
 
     p = sub.add_parser("interpolate", help="save theta(alpha) = (1-alpha) theta_zs + alpha theta_ft")
-    _add_pair_args(p)
+    _add_pair_args(p, merges=True)
     p.add_argument("--alpha", type=alpha_value, required=True)
     p.add_argument("--block-alpha", action="append", default=[], metavar="PATTERN=ALPHA",
                    help="per-block alpha, e.g. head=1.0 or 'block1*=0.3' (repeatable; last match wins)")
@@ -209,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_interpolate)
 
     p = sub.add_parser("predict", help="top-k predictions of the interpolated classifier on images")
-    _add_pair_args(p)
+    _add_pair_args(p, merges=True)
     p.add_argument("--alpha", type=alpha_value, default=0.5)
     p.add_argument("--block-alpha", action="append", default=[], metavar="PATTERN=ALPHA")
     p.add_argument("--ensemble", choices=("weights", "outputs"), default="weights")
@@ -234,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True, help="writes zeroshot.safetensors and finetuned.safetensors here")
     _add_activation_arg(p)
     p.set_defaults(func=_cmd_convert)
+
+    _add_soup_parser(sub)
 
     for module_name in COMMAND_MODULES:
         try:

@@ -10,6 +10,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from wiseft_core.cli.dispatch import add_method_args
 from wiseft_core.data.datasets import PATH_KINDS
 from wiseft_core.data.world import DISTRIBUTIONS
 from wiseft_core.engine.alphas import parse_alphas, parse_ensembles
@@ -38,7 +39,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         alphas=parse_alphas(args.alphas), ensembles=parse_ensembles(args.ensemble), reference=args.reference,
         finetuning=args.finetuning, batch_size=args.batch_size, workers=args.workers, device=args.device,
         cache_gb=args.cache_gb, objectnet_crop=args.objectnet_crop, progress=not args.quiet,
-        metrics=parse_metrics(args.metrics),
+        metrics=parse_metrics(args.metrics), method=args.method, method_args=args.method_arg,
     )
     try:
         run_sweep(config)
@@ -80,7 +81,9 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("sweep", help="accuracy vs alpha on a reference dataset and its shifts (CSV)")
     p.add_argument("--zeroshot", required=True, help="zero-shot classifier checkpoint")
-    p.add_argument("--finetuned", required=True, help="fine-tuned classifier checkpoint")
+    p.add_argument("--finetuned", required=True, action="append",
+                   help="fine-tuned classifier checkpoint (repeat it for a --method merging several fine-tunes)")
+    add_method_args(p)
     p.add_argument("--alphas", default="0:1:0.05",
                    help="START:STOP:STEP (STOP included, never exceeded) or a comma list; finite, within [-10, 10], "
                         "at most 10001 alphas")

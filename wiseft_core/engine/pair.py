@@ -11,7 +11,13 @@ import torch
 
 from wiseft_core.devices import resolve_device
 from wiseft_core.engine.blocks import BlockAlphas
-from wiseft_core.engine.interpolation import WeightEndpoints, WeightInterpolator, interpolate_state_dicts
+from wiseft_core.engine.interpolation import (
+    VARIANCE_SUFFIXES,
+    WeightEndpoints,
+    WeightInterpolator,
+    interpolate_state_dicts,
+)
+from wiseft_core.engine.merge_methods import DEFAULT_METHOD, MergeSpec, make_spec
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.checkpoints import CheckpointMeta, LoadedClassifier, build_classifier, load_classifier
 from wiseft_core.files.models import ImageClassifier, Preprocessing
@@ -25,6 +31,7 @@ class ClassifierPair:
     finetuned: LoadedClassifier
     endpoints: WeightEndpoints
     device: torch.device
+    merge: MergeSpec | None = None  # how the fine-tuned side was made (None: it is one fine-tuned file, WiSE-FT)
 
     @property
     def meta(self) -> CheckpointMeta:
@@ -71,49 +78,111 @@ class MergedCheckpoint(NamedTuple):
     meta: CheckpointMeta
 
 
+def _file_name(loaded: LoadedClassifier) -> str | None:
+    return Path(loaded.path).name if loaded.path else None
+
+
 def merge_recipe(pair: ClassifierPair, alpha: float, block_alphas: BlockAlphas) -> dict:
-    """The recipe stored in a merged checkpoint: enough to reproduce and verify it."""
-    return {
-        "method": "wise-ft", "alpha": alpha,
+    """The recipe stored in a merged checkpoint: enough to reproduce and verify it.
+
+    Plain WiSE-FT names its two files; another method adds its parameters and names every fine-tune it merged
+    (``alpha`` is then WiSE-FT between the zero-shot model and that method's merge).
+    """
+    recipe = {
+        "method": DEFAULT_METHOD, "alpha": alpha,
         "block_alphas": [[p, a] for p, a in block_alphas],
-        "zeroshot": Path(pair.zeroshot.path).name if pair.zeroshot.path else None,
-        "finetuned": Path(pair.finetuned.path).name if pair.finetuned.path else None,
+        "zeroshot": _file_name(pair.zeroshot), "finetuned": _file_name(pair.finetuned),
         "zeroshot_sha256": pair.zeroshot.sha256, "finetuned_sha256": pair.finetuned.sha256,
     }
+    if pair.merge is not None:
+        side = pair.finetuned.meta.recipe or {}
+        recipe.update(method=pair.merge.name, params=pair.merge.params(), finetuned=side.get("finetuned"),
+                      finetuned_sha256=side.get("finetuned_sha256"))
+    return recipe
 
 
-def make_pair(zeroshot: LoadedClassifier, finetuned: LoadedClassifier, device: str | torch.device = "cpu"
-              ) -> ClassifierPair:
-    """Check the two classifiers are interpolable and build the shared engine endpoints."""
+def merged_side(zeroshot: LoadedClassifier, finetuned: list[LoadedClassifier], merge: MergeSpec) -> LoadedClassifier:
+    """The fine-tuned side a merge method makes from the fine-tunes, once, with a recipe naming them all.
+
+    Linear methods are one ``set_weights`` of the engine over (theta0, theta_1..k); transforms (TIES, DARE)
+    go tensor by tensor. BatchNorm variances are kept non-negative.
+    """
+    merge.check_count(len(finetuned))
+    theta0 = zeroshot.model.state_dict()
+    thetas = [loaded.model.state_dict() for loaded in finetuned]
+    if merge.method.linear:
+        live = WeightInterpolator(WeightEndpoints([theta0, *thetas]), build_classifier(zeroshot.meta, "meta"),
+                                  like=zeroshot.model)
+        live.set_weights(merge.weights_over(len(thetas)))
+        model = live.model
+    else:
+        merged = {k: merge.merge_tensor(k, v, [t[k] for t in thetas]) if v.is_floating_point() else thetas[0][k]
+                  for k, v in theta0.items()}
+        model = build_classifier(zeroshot.meta)
+        model.load_state_dict(merged, strict=True)
+        model.eval().requires_grad_(False)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if name.endswith(VARIANCE_SUFFIXES):
+                tensor.clamp_(min=0.0)
+    recipe = {"method": merge.name, "params": merge.params(), "finetuned": [_file_name(f) for f in finetuned],
+              "finetuned_sha256": [f.sha256 for f in finetuned]}
+    return LoadedClassifier(model=model, meta=replace(zeroshot.meta, recipe=recipe), path=None)
+
+
+def make_pair(zeroshot: LoadedClassifier, finetuned: LoadedClassifier | list[LoadedClassifier],
+              device: str | torch.device = "cpu", merge: MergeSpec | None = None) -> ClassifierPair:
+    """Check the two classifiers are interpolable and build the shared engine endpoints.
+
+    With several fine-tunes, or a ``merge`` method other than plain WiSE-FT, the fine-tuned side is that
+    method's merge of them (:func:`merged_side`).
+    """
     device = resolve_device(device)
+    finetuned = list(finetuned) if isinstance(finetuned, (list, tuple)) else [finetuned]
+    for other in finetuned:
+        _check_same_classes(zeroshot, other)
+    if merge is not None and merge.name == "wise-ft" and len(finetuned) == 1:
+        merge = None  # the plain pair: no copy, and the recipe of every existing merge
+    if merge is None:
+        make_spec().check_count(len(finetuned))
+        finetuned = finetuned[0]
+    else:
+        finetuned = merged_side(zeroshot, finetuned, merge)
+    theta0, theta1 = zeroshot.model.state_dict(), finetuned.model.state_dict()
+    endpoints = WeightEndpoints(theta0, theta1, device=device)
+    for side, loaded in enumerate((zeroshot, finetuned)):
+        loaded.model.to(device)
+        endpoints.bind(loaded.model, side)
+    return ClassifierPair(zeroshot, finetuned, endpoints, device, merge)
+
+
+def _check_same_classes(zeroshot: LoadedClassifier, finetuned: LoadedClassifier) -> None:
     if zeroshot.meta.classnames != finetuned.meta.classnames:
         a, b = zeroshot.meta.classnames, finetuned.meta.classnames
         first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
         raise WiseftError(
             f"the checkpoints have different classes ({len(a)} vs {len(b)}; first difference at index {first})"
         )
-    theta0, theta1 = zeroshot.model.state_dict(), finetuned.model.state_dict()
-    endpoints = WeightEndpoints(theta0, theta1, device=device)
-    for side, loaded in enumerate((zeroshot, finetuned)):
-        loaded.model.to(device)
-        endpoints.bind(loaded.model, side)
-    return ClassifierPair(zeroshot, finetuned, endpoints, device)
 
 
 def load_pair(
     zeroshot_path: str | os.PathLike,
-    finetuned_path: str | os.PathLike,
+    finetuned_path: str | os.PathLike | list[str | os.PathLike],
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
     classnames: list[str] | str | None = None,
+    merge: MergeSpec | None = None,
     activation: str | None = None,
 ) -> ClassifierPair:
     """Load both checkpoints (the fine-tuned one may be a plain state dict using the zero-shot metadata).
 
     ``classnames`` names the classes of a zero-shot side that stores none (a wise-ft file); ``activation``
-    ('quickgelu' | 'gelu') the ViT activation of state dicts that cannot say it.
+    ('quickgelu' | 'gelu') the ViT activation of state dicts that cannot say it. Several fine-tuned paths
+    are merged by ``merge`` (e.g. ``make_spec("ties", ["density=0.2"])``).
     """
     zeroshot = load_classifier(zeroshot_path, trust_pickle=trust_pickle, classnames=classnames,
                                activation=activation)
-    finetuned = load_classifier(finetuned_path, trust_pickle=trust_pickle, like=zeroshot, activation=activation)
-    return make_pair(zeroshot, finetuned, device)
+    paths = finetuned_path if isinstance(finetuned_path, (list, tuple)) else [finetuned_path]
+    finetuned = [load_classifier(path, trust_pickle=trust_pickle, like=zeroshot, activation=activation)
+                 for path in paths]
+    return make_pair(zeroshot, finetuned, device, merge)

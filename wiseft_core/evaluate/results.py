@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from collections import defaultdict
 from collections.abc import Iterable
@@ -81,19 +82,39 @@ def read_sweep_csv(source: str | os.PathLike | IO | bytes) -> list[dict]:
             row = {c: raw[c] for c in SWEEP_COLUMNS}
             row["alpha"] = float(raw["alpha"])
             row["top1"] = float(raw["top1"])
-            row["n"] = int(float(raw["n"]))
+            row["n"] = float(raw["n"])
             if SEED_COLUMN in header:
                 row[SEED_COLUMN] = (raw[SEED_COLUMN] or "").strip()
             if LOSS_COLUMN in header:
                 row[LOSS_COLUMN] = float(raw[LOSS_COLUMN]) if (raw[LOSS_COLUMN] or "").strip() else None
         except (TypeError, ValueError) as err:
             raise WiseftError(f"{name}, line {line_no}: cannot read alpha/top1/n ({err})") from None
-        if row["role"] not in ROLES:
-            raise WiseftError(f"{name}, line {line_no}: role must be one of {ROLES}, got {row['role']!r}")
+        problem = _row_problem(row)
+        if problem:
+            raise WiseftError(f"{name}, line {line_no}: {problem}")
+        row["n"] = int(row["n"])
         rows.append(row)
     if not rows:
         raise WiseftError(f"{name} has the right columns but no rows")
     return rows
+
+
+def _row_problem(row: dict) -> str | None:
+    """What makes a parsed row unusable (a number no sweep writes), or None.
+
+    A NaN or infinite alpha or top-1 would plot nowhere and poison every average; a count of images
+    is a whole number; the loss may be NaN (an extrapolated BatchNorm model's outputs are undefined).
+    """
+    alpha, top1, n = row["alpha"], row["top1"], row["n"]
+    if not math.isfinite(alpha):
+        return f"alpha must be a finite number, got {alpha}"
+    if not (math.isfinite(top1) and 0.0 <= top1 <= 100.0):
+        return f"top1 must be a percentage in [0, 100], got {top1}"
+    if not (math.isfinite(n) and n >= 0 and n == int(n)):
+        return f"n must be a whole number of images (0 or more), got {n:g}"
+    if row["role"] not in ROLES:
+        return f"role must be one of {ROLES}, got {row['role']!r}"
+    return None
 
 
 def finetuning_label(name: str) -> str | None:

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from wiseft_core.data.datasets import LoadedDataset, default_reference, load_dataset, matches
 from wiseft_core.engine.alphas import ENSEMBLES, parse_alphas
+from wiseft_core.engine.merge_methods import DEFAULT_METHOD, make_spec
 from wiseft_core.engine.pair import ClassifierPair, load_pair
 from wiseft_core.errors import WiseftError
 from wiseft_core.evaluate import evaluation, results
@@ -40,7 +41,7 @@ def parse_metrics(text: str | None) -> list[str]:
 @dataclass
 class SweepConfig:
     zeroshot: str
-    finetuned: str
+    finetuned: str | list[str]  # several: merged by ``method``
     evals: list[str]
     out: str
     alphas: list[float] = field(default_factory=lambda: parse_alphas("0:1:0.05"))
@@ -55,18 +56,25 @@ class SweepConfig:
     progress: bool = True
     force_slow_path: bool = False  # for tests and benchmarks: never use the LC fast path
     metrics: list[str] = field(default_factory=lambda: ["top1"])  # "loss" adds the mean cross-entropy
+    method: str = DEFAULT_METHOD  # merge method making the fine-tuned side (merge_methods)
+    method_args: list[str] = field(default_factory=list)  # its KEY=VALUE parameters
 
 
 def finetuning_of(pair: ClassifierPair, override: str | None = None) -> str:
-    """The CSV's ``finetuning`` column: the flag, else the fine-tuned checkpoint's recipe, else inferred."""
+    """The CSV's ``finetuning`` column: the flag, else the fine-tuned checkpoint's recipe, else inferred.
+
+    A merge method other than WiSE-FT's plain pair is named after it (``end-to-end, ties density=0.2 ...``),
+    so its rows are told apart, plotted apart, and a rerun with another method never skips them.
+    """
     if override:
         return results.finetuning_label(override) or override
     recipe = pair.finetuned.meta.recipe or {}
-    for key in ("finetuning", "mode"):
-        label = results.finetuning_label(str(recipe.get(key)))
-        if label is not None:
-            return label
-    return results.FINETUNING_LABELS["linear" if pair.differs_only_in_head() else "end-to-end"]
+    label = next((found for key in ("finetuning", "mode")
+                  if (found := results.finetuning_label(str(recipe.get(key)))) is not None), None)
+    label = label or results.FINETUNING_LABELS["linear" if pair.differs_only_in_head() else "end-to-end"]
+    if pair.merge is None:
+        return label
+    return f"{label}, {pair.merge.label()}"
 
 
 def read_existing(path: Path, repair: bool = True) -> list[dict]:
@@ -126,7 +134,7 @@ def run_sweep(config: SweepConfig) -> list[dict]:
         raise WiseftError(f"{out} was written without a loss column; give --metrics loss another --out")
     distributed.barrier()  # every rank has read the finished rows before rank 0 appends new ones
 
-    pair = load_pair(config.zeroshot, config.finetuned, device=env.device)
+    pair = load_pair(config.zeroshot, config.finetuned, env.device, merge=make_spec(config.method, config.method_args))
     model_name = pair.meta.model_name
     finetuning = finetuning_of(pair, config.finetuning)
     roles = roles_of(config.evals, config.reference)

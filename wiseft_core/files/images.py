@@ -7,10 +7,13 @@ frame taken, alpha composited on white) plus notes for the user, or a WiseftErro
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import sys
 import warnings
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -82,16 +85,8 @@ def open_image_with_notes(source: bytes | str | os.PathLike | IO) -> tuple[Image
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise WiseftError(
-                    f"{name}: {width}x{height} pixels is too large (limit {MAX_PIXELS // 1_000_000} MP); "
-                    "possibly a decompression bomb"
-                )
-            if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
-                raise WiseftError(f"{name}: {width}x{height} pixels is too thin to classify "
-                                  f"(aspect ratio above {MAX_ASPECT_RATIO}:1)")
+            image = Image.open(io.BytesIO(data))  # reads the header only: the checks below cost no decoding
+            _check_size(name, *image.size)
             frames = getattr(image, "n_frames", 1)
             if frames > 1:
                 image.seek(0)
@@ -112,6 +107,69 @@ def open_image_with_notes(source: bytes | str | os.PathLike | IO) -> tuple[Image
     return _to_rgb(image), notes
 
 
+def _check_size(name: str, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise WiseftError(f"{name}: {width}x{height} pixels is too large (limit {MAX_PIXELS // 1_000_000} MP); "
+                          "possibly a decompression bomb")
+    if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+        raise WiseftError(f"{name}: {width}x{height} pixels is too thin to classify "
+                          f"(aspect ratio above {MAX_ASPECT_RATIO}:1)")
+
+
+def model_sized(image: Image.Image, preprocessing) -> Image.Image:
+    """``image`` after the first step of ``preprocessing``'s transform (its resize), the copy worth keeping.
+
+    The full transform of this copy equals the full transform of ``image`` exactly (the resize of an
+    image already at the target size is a copy in Pillow), so a page can drop the full-resolution
+    decode and still give the same numbers; the copy is a few hundred pixels a side.
+    """
+    return preprocessing.eval_transform().transforms[0](image)
+
+
 def open_image(source: bytes | str | os.PathLike | IO) -> Image.Image:
     """An RGB image from bytes, a path or a file-like object; WiseftError if unusable."""
     return open_image_with_notes(source)[0]
+
+
+@dataclass
+class Decoded:
+    """An image file's outcome, kept between reruns: the small copy and notes, or the error to show again."""
+
+    image: Image.Image | None
+    digest: str = ""  # of the file's bytes: names the image in shared caches
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class ImageMemo:
+    """One viewer's decoded images by key (content digest, model input): each file is decoded once, not per rerun.
+
+    Only what ``shrink`` returns is kept (e.g. :func:`model_sized`), and :meth:`keep_only` forgets the
+    files the viewer removed, so a session holds a few small images whatever its uploads' resolution.
+    """
+
+    entries: dict[Hashable, Decoded] = field(default_factory=dict)
+
+    def get(self, key: Hashable, data: Callable[[], bytes], name: str,
+            shrink: Callable[[Image.Image], Image.Image]) -> Decoded:
+        if key not in self.entries:
+            self.entries[key] = _decode(data, name, shrink)
+        return self.entries[key]
+
+    def keep_only(self, keys: Iterable[Hashable]) -> None:
+        wanted = set(keys)
+        for key in [k for k in self.entries if k not in wanted]:
+            del self.entries[key]
+
+
+def _decode(data: Callable[[], bytes], name: str, shrink: Callable[[Image.Image], Image.Image]) -> Decoded:
+    raw = data()
+    digest = hashlib.sha256(raw).hexdigest()[:20]
+    handle = io.BytesIO(raw)
+    handle.name = name  # the messages name the viewer's file
+    try:
+        image, notes = open_image_with_notes(handle)
+    except WiseftError as err:
+        return Decoded(None, digest, error=str(err))
+    return Decoded(shrink(image), digest, notes)

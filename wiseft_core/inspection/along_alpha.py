@@ -10,6 +10,7 @@ with label and predictions -1, so image ``i`` of the result is always item ``i``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,10 +20,13 @@ from torch.utils.data import DataLoader
 
 from wiseft_core.data.datasets import LoadedDataset
 from wiseft_core.engine.alphas import ENSEMBLES
-from wiseft_core.engine.interpolation import ensemble_outputs
+from wiseft_core.engine.interpolation import WeightInterpolator, ensemble_outputs
 from wiseft_core.engine.pair import ClassifierPair
 from wiseft_core.evaluate.evaluation import PreparedImages, collate_readable
+from wiseft_core.serve.jobs import CancelToken, cancellable
 
+# Lends a live model already at the alpha asked for, e.g. ``InterpolatorPool.at`` (the app's shared pool).
+LiveModels = Callable[[float], AbstractContextManager[WeightInterpolator]]
 CACHE_LIMIT_BYTES = 2 << 30
 
 
@@ -74,8 +78,10 @@ def _batches(loaded: LoadedDataset, transform: Callable, batch_size: int, worker
 class _Reusable:
     """The preprocessed batches, kept after the first pass while they fit (one pass per alpha follows)."""
 
-    def __init__(self, loaded: LoadedDataset, transform: Callable, batch_size: int, workers: int):
+    def __init__(self, loaded: LoadedDataset, transform: Callable, batch_size: int, workers: int,
+                 limit_bytes: int = CACHE_LIMIT_BYTES):
         self.args = (loaded, transform, batch_size, workers)
+        self.limit_bytes = limit_bytes
         self.kept: list | None = None
 
     def __iter__(self):
@@ -86,7 +92,7 @@ class _Reusable:
         for batch in _batches(*self.args):
             if kept is not None and batch[0] is not None:
                 size += batch[0].numel() * batch[0].element_size()
-                kept = kept if size <= CACHE_LIMIT_BYTES else None
+                kept = kept if size <= self.limit_bytes else None
             if kept is not None:
                 kept.append(batch)
             yield batch
@@ -102,18 +108,92 @@ def _score(logits: torch.Tensor, labels: torch.Tensor, loaded: LoadedDataset) ->
     return logits.argmax(dim=1).cpu(), float(F.cross_entropy(logits, labels, reduction="sum"))
 
 
+def own_live_model(pair: ClassifierPair) -> LiveModels:
+    """One live model of the caller's own, built on first use (the CLI; the app leases from its pool)."""
+    held: list[WeightInterpolator] = []
+
+    @contextmanager
+    def at(alpha: float) -> Iterator[WeightInterpolator]:
+        if not held:
+            held.append(pair.new_interpolator())
+        if not held[0].is_at(alpha):
+            held[0].set_alpha(alpha)
+        yield held[0]
+
+    return at
+
+
+def _checked(transform: Callable, cancel: CancelToken) -> Callable:
+    """The transform, checking the cancel token before each image (decoding a batch takes a while too)."""
+
+    def transform_checked(image):
+        cancel.check()
+        return transform(image)
+
+    return transform_checked
+
+
+Outputs = tuple[np.ndarray, np.ndarray, np.ndarray]  # labels [n], predictions [alphas, n], loss sums [alphas]
+
+
+def _weight_space(pair: ClassifierPair, loaded: LoadedDataset, batches: _Reusable, alphas: list[float],
+                  out: Outputs, live: LiveModels, cancel: CancelToken | None, tick: Callable[[], None]) -> None:
+    """One pass per alpha through theta(alpha), leasing the live model per batch (the leased model is
+    exclusive, so a cancel token may stop it between layers)."""
+    labels, predictions, loss_sum = out
+    for k, alpha in enumerate(alphas):
+        for images, batch_labels, indices, _ in batches:
+            if images is None:
+                continue
+            if cancel is not None:
+                cancel.check()
+            with live(alpha) as model, cancellable(model.model, cancel):
+                logits = model.model(images.to(pair.device))
+            predicted, loss = _score(logits, batch_labels, loaded)
+            predictions[k, indices] = predicted.numpy()
+            labels[indices] = batch_labels.numpy()
+            loss_sum[k] += loss
+        tick()
+
+
+def _output_space(pair: ClassifierPair, loaded: LoadedDataset, batches: _Reusable, alphas: list[float],
+                  out: Outputs, cancel: CancelToken | None) -> None:
+    """One pass through both endpoints, mixed at every alpha. The endpoint models are shared with other
+    threads, so the cancel token is checked between batches only (no hooks on a shared model)."""
+    labels, predictions, loss_sum = out
+    model0, model1 = pair.endpoint_model(0).eval(), pair.endpoint_model(1).eval()
+    for images, batch_labels, indices, _ in batches:
+        if images is None:
+            continue
+        if cancel is not None:
+            cancel.check()
+        images = images.to(pair.device)
+        logits0, logits1 = model0(images), model1(images)
+        labels[indices] = batch_labels.numpy()
+        for k, alpha in enumerate(alphas):
+            predicted, loss = _score(ensemble_outputs(logits0, logits1, alpha), batch_labels, loaded)
+            predictions[k, indices] = predicted.numpy()
+            loss_sum[k] += loss
+
+
 @torch.no_grad()
 def along_alpha(pair: ClassifierPair, loaded: LoadedDataset, alphas: Sequence[float],
                 ensembles: Sequence[str] = ("weights",), batch_size: int = 256, workers: int = 0,
-                progress: Callable[[int, int], None] | None = None) -> list[AlongAlpha]:
+                progress: Callable[[int, int], None] | None = None, live: LiveModels | None = None,
+                cancel: CancelToken | None = None, keep_bytes: int = CACHE_LIMIT_BYTES) -> list[AlongAlpha]:
     """Predictions and losses of the path from ``pair``'s first to its second classifier, per ensemble.
 
     ``progress(done, total)`` is called after each pass (one per alpha in weight space, one for all
-    alphas in output space) so a page or a CLI can show how far it got.
+    alphas in output space) so a page or a CLI can show how far it got. ``live`` lends the weight-space
+    model, one lease per batch (default: one of this call's own); ``cancel`` is checked between
+    batches and layers, so a cancelled job stops within one layer's forward. Preprocessed batches are
+    kept for the next alpha while they fit in ``keep_bytes`` (a served app passes less).
     """
     loaded.check_classifier_width(pair.zeroshot.model.num_classes)
     alphas = [float(a) for a in alphas]
-    batches = _Reusable(loaded, pair.preprocessing.eval_transform(), batch_size, workers)
+    transform = pair.preprocessing.eval_transform()
+    batches = _Reusable(loaded, transform if cancel is None else _checked(transform, cancel), batch_size, workers,
+                        keep_bytes)
     n = len(loaded)
     labels = np.full(n, -1, dtype=np.int64)
     passes = ("weights" in ensembles) * len(alphas) + ("outputs" in ensembles)
@@ -126,34 +206,14 @@ def along_alpha(pair: ClassifierPair, loaded: LoadedDataset, alphas: Sequence[fl
             progress(done, passes)
 
     results = []
-    device = pair.device
     for ensemble in ensembles:
         predictions = np.full((len(alphas), n), -1, dtype=np.int64)
         loss_sum = np.zeros(len(alphas), dtype=np.float64)
         if ensemble == "weights":
-            live = pair.new_interpolator()
-            for k, alpha in enumerate(alphas):
-                live.set_alpha(alpha)
-                for images, batch_labels, indices, _ in batches:
-                    if images is None:
-                        continue
-                    predicted, loss = _score(live.model(images.to(device)), batch_labels, loaded)
-                    predictions[k, indices] = predicted.numpy()
-                    labels[indices] = batch_labels.numpy()
-                    loss_sum[k] += loss
-                tick()
+            _weight_space(pair, loaded, batches, alphas, (labels, predictions, loss_sum), live or own_live_model(pair),
+                          cancel, tick)
         elif ensemble == "outputs":
-            model0, model1 = pair.endpoint_model(0).eval(), pair.endpoint_model(1).eval()
-            for images, batch_labels, indices, _ in batches:
-                if images is None:
-                    continue
-                images = images.to(device)
-                logits0, logits1 = model0(images), model1(images)
-                labels[indices] = batch_labels.numpy()
-                for k, alpha in enumerate(alphas):
-                    predicted, loss = _score(ensemble_outputs(logits0, logits1, alpha), batch_labels, loaded)
-                    predictions[k, indices] = predicted.numpy()
-                    loss_sum[k] += loss
+            _output_space(pair, loaded, batches, alphas, (labels, predictions, loss_sum), cancel)
             tick()
         else:
             raise ValueError(f"unknown ensemble {ensemble!r}; expected one of {', '.join(ENSEMBLES)}")

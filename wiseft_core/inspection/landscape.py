@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,10 +69,15 @@ class LandscapePath:
 
 
 def measure_path(name: str, pair: ClassifierPair, datasets: Sequence[LoadedDataset], alphas: Sequence[float],
-                 batch_size: int = 256, progress: Callable[[int, int], None] | None = None) -> list[LandscapePath]:
-    """Weight-space loss and top-1 along ``pair``'s line on every dataset (0 and 1 always included)."""
+                 batch_size: int = 256, progress: Callable[[int, int], None] | None = None,
+                 **along: Any) -> list[LandscapePath]:
+    """Weight-space loss and top-1 along ``pair``'s line on every dataset (0 and 1 always included).
+
+    ``along`` goes to :func:`along_alpha` (a served app passes its pool's ``live`` models and a ``cancel`` token).
+    """
     alphas = sorted(set(round(float(a), 6) for a in alphas) | {0.0, 1.0})
-    return [LandscapePath.of(name, along_alpha(pair, loaded, alphas, ("weights",), batch_size, progress=progress)[0])
+    return [LandscapePath.of(name, along_alpha(pair, loaded, alphas, ("weights",), batch_size, progress=progress,
+                                               **along)[0])
             for loaded in datasets]
 
 

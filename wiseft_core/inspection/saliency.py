@@ -18,7 +18,8 @@ preprocessing (resize + centre crop) so peaks are in the user's image pixels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ from torch import nn
 from wiseft_core.engine.interpolation import WeightInterpolator
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.models import Preprocessing
+from wiseft_core.serve.jobs import CancelToken, cancellable
 
 MIN_GRID = 4
 RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")
@@ -175,6 +177,23 @@ def class_activation_maps(model: nn.Module, batch: torch.Tensor, layer: TargetLa
     return np.nan_to_num(maps.astype(np.float32)), logits
 
 
+def _explain_at(model: nn.Module, batch: torch.Tensor, images: Sequence[Image.Image], preprocessing: Preprocessing,
+                alpha: float, target: int | None, layer: str | None, method: str) -> list[Explanation]:
+    """One batch's maps at one alpha, on ``model`` whose weights are already theta(alpha)."""
+    chosen_layer = target_layer(model, preprocessing.image_size, layer)
+    targets = None if target is None else [target] * len(images)
+    maps, logits = class_activation_maps(model, batch, chosen_layer, targets, method)
+    probs = logits.softmax(dim=-1).cpu()
+    out = []
+    for i, image in enumerate(images):
+        predicted = int(probs[i].argmax())
+        explained = predicted if target is None else int(target)
+        cam = to_image_pixels(maps[i], image.width, image.height, preprocessing)
+        out.append(Explanation(float(alpha), predicted, float(probs[i, predicted]), explained,
+                               float(probs[i, explained]), cam, peak_of(cam)))
+    return out
+
+
 def explain(interpolator: WeightInterpolator, images: Sequence[Image.Image], preprocessing: Preprocessing,
             alphas: Sequence[float], target: int | None = None, layer: str | None = None,
             method: str = DEFAULT_METHOD) -> list[list[Explanation]]:
@@ -183,30 +202,44 @@ def explain(interpolator: WeightInterpolator, images: Sequence[Image.Image], pre
     The class explained is each image's prediction at that alpha, or ``target`` for all. The
     interpolator is left at the alpha (and per-block alphas) it had.
     """
+    if not images:
+        return []
+    previous = (interpolator.alpha, interpolator.block_alphas)
+
+    @contextmanager
+    def at(alpha: float) -> Iterator[WeightInterpolator]:
+        interpolator.set_alpha(alpha)
+        yield interpolator
+
+    try:
+        return explain_along(at, images, preprocessing, alphas, target, layer, method)
+    finally:
+        if previous[0] is not None:
+            interpolator.set_alpha(previous[0], previous[1])
+
+
+def explain_along(live: Callable[[float], AbstractContextManager[WeightInterpolator]], images: Sequence[Image.Image],
+                  preprocessing: Preprocessing, alphas: Sequence[float], target: int | None = None,
+                  layer: str | None = None, method: str = DEFAULT_METHOD, cancel: CancelToken | None = None,
+                  ) -> list[list[Explanation]]:
+    """:func:`explain` on models lent per alpha by ``live`` (e.g. a shared pool's ``at``), stoppable by ``cancel``.
+
+    The model is held for one alpha's batch only, so viewers sharing the pool wait one batch at most.
+    """
     from wiseft_core.engine.predict import to_batch
 
     if not images:
         return []
-    model = interpolator.model
-    chosen_layer = target_layer(model, preprocessing.image_size, layer)
-    batch = to_batch(images, preprocessing, interpolator.endpoints.device)
-    previous = (interpolator.alpha, interpolator.block_alphas)
     out: list[list[Explanation]] = [[] for _ in images]
-    try:
-        for alpha in alphas:
-            interpolator.set_alpha(alpha)
-            targets = None if target is None else [target] * len(images)
-            maps, logits = class_activation_maps(model, batch, chosen_layer, targets, method)
-            probs = logits.softmax(dim=-1).cpu()
-            for i, image in enumerate(images):
-                predicted = int(probs[i].argmax())
-                explained = predicted if target is None else int(target)
-                cam = to_image_pixels(maps[i], image.width, image.height, preprocessing)
-                out[i].append(Explanation(float(alpha), predicted, float(probs[i, predicted]), explained,
-                                          float(probs[i, explained]), cam, peak_of(cam)))
-    finally:
-        if previous[0] is not None:
-            interpolator.set_alpha(previous[0], previous[1])
+    batch = None
+    for alpha in alphas:
+        if cancel is not None:
+            cancel.check()
+        with live(alpha) as interpolator, cancellable(interpolator.model, cancel):
+            batch = to_batch(images, preprocessing, interpolator.endpoints.device) if batch is None else batch
+            explained = _explain_at(interpolator.model, batch, images, preprocessing, alpha, target, layer, method)
+        for i, e in enumerate(explained):
+            out[i].append(e)
     return out
 
 

@@ -13,6 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from wiseft_core.serve.markup import plot_text
+
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
           "#7f7f7f", "#bcbd22"]
 HIGHLIGHT = "#2ca02c"
@@ -81,7 +83,8 @@ def accuracy_curves_figure(
     """Reference accuracy (x) against a shift (y), one marker per alpha, one curve per group.
 
     ``rows`` are summary rows (``results.summary_table`` shape) with an ``alpha`` and the x/y
-    columns. The dashed zero-shot→fine-tuned chord is what a plain interpolation of the two
+    columns; every text (names from files, labels, title) is shown literally (``markup.plot_text``).
+    The dashed zero-shot→fine-tuned chord is what a plain interpolation of the two
     endpoints' *accuracies* would give: WiSE-FT points above it are the paper's effect. The current
     alpha is marked on every curve by linear interpolation between the measured alphas. A curve
     measured for several fine-tuning seeds (rows sharing an alpha, e.g. a merged sweep with a ``seed``
@@ -93,6 +96,8 @@ def accuracy_curves_figure(
             continue
         groups.setdefault(tuple(row.get(k, "") for k in group_keys), []).append(row)
     scale = _logit if logit_axes else float
+    x_hover, y_hover = plot_text(x_label, template=True), plot_text(y_label, template=True)
+    x_label, y_label, title = plot_text(x_label), plot_text(y_label), None if title is None else plot_text(title)
     fig = go.Figure()
     for i, (key, members) in enumerate(groups.items()):
         points = seed_spread(members, x, y)
@@ -103,18 +108,19 @@ def accuracy_curves_figure(
         ys = [p["y"] for p in points]
         runs = max(p["runs"] for p in points)
         spread = {}
-        hover = ("α = %{customdata[0]:.2f}<br>" + x_label + ": %{customdata[1]:.1f}<br>" + y_label
+        hover = ("α = %{customdata[0]:.2f}<br>" + x_hover + ": %{customdata[1]:.1f}<br>" + y_hover
                  + ": %{customdata[2]:.1f}")
         if runs > 1:
             name = f"{name} (mean of {runs} seeds, whiskers: range)"
             spread = {"error_x": _whiskers(points, "x", scale), "error_y": _whiskers(points, "y", scale)}
             hover += " (mean of %{customdata[3]:.0f}; range %{customdata[4]:.1f}–%{customdata[5]:.1f})"
+        name, extra = plot_text(name), plot_text(name, template=True)
         fig.add_trace(go.Scatter(
             x=[scale(v) for v in xs], y=[scale(v) for v in ys], mode="lines+markers", name=name,
             line={"color": color}, marker={"size": 6}, **spread,
             customdata=np.column_stack([alphas, xs, ys, [p["runs"] for p in points],
                                         [p["y_min"] for p in points], [p["y_max"] for p in points]]),
-            hovertemplate=hover + "<extra>" + name + "</extra>",
+            hovertemplate=hover + "<extra>" + extra + "</extra>",
         ))
         if endpoint_line and alphas[0] == 0.0 and alphas[-1] == 1.0:
             fig.add_trace(go.Scatter(
@@ -126,7 +132,7 @@ def accuracy_curves_figure(
                 fig.add_trace(go.Scatter(
                     x=[scale(xs[idx])], y=[scale(ys[idx])], mode="markers", showlegend=False,
                     marker={"color": color, "size": 11, "symbol": "square" if idx == 0 else "triangle-up"},
-                    hovertemplate=f"{label} (α = {alphas[idx]:.2f})<extra>{name}</extra>",
+                    hovertemplate=f"{label} (α = {alphas[idx]:.2f})<extra>{extra}</extra>",
                 ))
         if current_alpha is not None:
             cx, cy = _interp_at(alphas, xs, current_alpha), _interp_at(alphas, ys, current_alpha)
@@ -135,8 +141,8 @@ def accuracy_curves_figure(
                     x=[scale(cx)], y=[scale(cy)], mode="markers", name=CURRENT_ALPHA_NAME,
                     legendgroup=CURRENT_ALPHA_NAME, showlegend=i == 0,
                     marker={"symbol": "star", "size": 18, "color": color, "line": {"color": "black", "width": 1}},
-                    hovertemplate=f"current α = {current_alpha:.2f}<br>{x_label}: {cx:.1f}<br>"
-                    f"{y_label}: {cy:.1f}<extra>{name}</extra>",
+                    hovertemplate=f"current α = {current_alpha:.2f}<br>{x_hover}: {cx:.1f}<br>"
+                    f"{y_hover}: {cy:.1f}<extra>{extra}</extra>",
                 ))
     fig.update_layout(
         title=title, xaxis_title=x_label, yaxis_title=y_label, height=520, hovermode="closest",
@@ -159,13 +165,13 @@ def top_k_figure(entries: Sequence[tuple[str, float]], title: str, true_label: s
     probs = [float(p) for _, p in entries][::-1]
     return go.Figure({
         "data": [{
-            "type": "bar", "x": probs, "y": labels, "orientation": "h",
+            "type": "bar", "x": probs, "y": [plot_text(label) for label in labels], "orientation": "h",
             "marker": {"color": [HIGHLIGHT if label == true_label else MUTED for label in labels]},
             "text": [f"{p:.0%}" for p in probs], "textposition": "auto",
             "hovertemplate": "%{y}: %{x:.3f}<extra></extra>",
         }],
         "layout": {
-            "title": {"text": title}, "height": 60 + 28 * max(len(entries), 1), "showlegend": False,
+            "title": {"text": plot_text(title)}, "height": 60 + 28 * max(len(entries), 1), "showlegend": False,
             "margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "xaxis": {"range": [0, 1], "tickformat": ".0%"},
         },
     })
@@ -173,7 +179,7 @@ def top_k_figure(entries: Sequence[tuple[str, float]], title: str, true_label: s
 
 def weight_diff_figure(diffs: Sequence) -> go.Figure:
     """Per block: relative change ‖θ_ft−θ_zs‖/‖θ_zs‖ (bars) and cosine similarity (line), block order kept."""
-    blocks = [d.block for d in diffs]
+    blocks = [plot_text(d.block) for d in diffs]  # parameter names come from the file
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=("relative change ‖θ_ft − θ_zs‖ / ‖θ_zs‖", "cosine similarity"))
     fig.add_trace(go.Bar(x=blocks, y=[d.rel_change for d in diffs], marker_color=COLORS[0], name="relative change",

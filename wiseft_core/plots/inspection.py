@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from wiseft_core.plots.curves import COLORS
+from wiseft_core.serve.markup import plot_text
 
 GROUP_COLORS = {"both right": "#2ca02c", "only zero-shot right": "#1f77b4", "only fine-tuned right": "#d62728",
                 "both wrong": "#7f7f7f", "rescued": "#17becf", "lost": "#ff7f0e"}
@@ -32,8 +33,9 @@ def pointing_game_figure(rows: Sequence[dict], current_alpha: float | None = Non
         mine = sorted((r for r in rows if r["distribution"] == name), key=lambda r: r["alpha"])
         color = COLORS[i % len(COLORS)]
         fig.add_scatter(x=[r["alpha"] for r in mine], y=[r["pointing"] for r in mine], mode="lines+markers",
-                        name=name, line={"color": color, "width": 3 if i == 0 else 2},
-                        hovertemplate="α = %{x:.2f}: %{y:.1f}% of peaks on the object<extra>" + name + "</extra>")
+                        name=plot_text(name), line={"color": color, "width": 3 if i == 0 else 2},
+                        hovertemplate="α = %{x:.2f}: %{y:.1f}% of peaks on the object<extra>"
+                        + plot_text(name, template=True) + "</extra>")
         fig.add_scatter(x=[mine[0]["alpha"], mine[-1]["alpha"]], y=[mine[0]["object_area"]] * 2, mode="lines",
                         line={"color": color, "dash": "dot", "width": 1}, showlegend=False, hoverinfo="skip")
     _alpha_marker(fig, current_alpha)
@@ -77,15 +79,16 @@ def landscape_figure(paths: Sequence, current_alpha: float | None = None,
         color = COLORS[i % len(COLORS)]
         alphas, losses = np.asarray(p.alphas), np.asarray(p.losses)
         k0, k1 = int(np.argmin(np.abs(alphas))), int(np.argmin(np.abs(alphas - 1)))
-        label = names(p) if names else f"{p.path} (barrier {p.barrier:.3f})"
+        label = names(p) if names else f"{plot_text(p.path)} (barrier {p.barrier:.3f})"  # names: caller's markup
+        path = plot_text(p.path, template=True)
         fig.add_scatter(x=p.alphas, y=p.losses, mode="lines+markers", name=label, line={"color": color},
                         legendgroup=p.path, row=1, col=1,
-                        hovertemplate="α = %{x:.2f}: loss %{y:.3f}<extra>" + p.path + "</extra>")
+                        hovertemplate="α = %{x:.2f}: loss %{y:.3f}<extra>" + path + "</extra>")
         fig.add_scatter(x=[0, 1], y=[losses[k0], losses[k1]], mode="lines", line={"color": color, "dash": "dash"},
                         legendgroup=p.path, showlegend=False, hoverinfo="skip", row=1, col=1)
         fig.add_scatter(x=p.alphas, y=p.top1, mode="lines", line={"color": color}, legendgroup=p.path,
                         showlegend=False, row=2, col=1,
-                        hovertemplate="α = %{x:.2f}: %{y:.1f}%<extra>" + p.path + "</extra>")
+                        hovertemplate="α = %{x:.2f}: %{y:.1f}%<extra>" + path + "</extra>")
     for x in (0, 1):
         fig.add_vline(x=x, line_color="#bbbbbb", line_width=1)
     _alpha_marker(fig, current_alpha)

@@ -32,6 +32,7 @@ class LaunchOptions:
     data_dirs: tuple[str, ...] = field(default_factory=tuple)
     trust_pickle: bool = False
     live_models: int = 2  # live model copies shared by the room (off-grid and per-block alphas)
+    job_workers: int = 1  # viewers' long computations (flips, landscape, saliency) run this many at a time
 
 
 def parse_launch_args(argv: Sequence[str]) -> LaunchOptions:
@@ -45,10 +46,12 @@ def parse_launch_args(argv: Sequence[str]) -> LaunchOptions:
     parser.add_argument("--data-dir", action="append", default=[])
     parser.add_argument("--trust-pickle", action="store_true")
     parser.add_argument("--live-models", type=int, default=2)
+    parser.add_argument("--job-workers", type=int, default=1)
     known, _ = parser.parse_known_args(list(argv))
     return LaunchOptions(zeroshot=known.zeroshot, finetuned=known.finetuned, device=known.device,
                          threads=known.threads, models_dirs=tuple(known.models_dir), data_dirs=tuple(known.data_dir),
-                         trust_pickle=known.trust_pickle, live_models=max(1, known.live_models))
+                         trust_pickle=known.trust_pickle, live_models=max(1, known.live_models),
+                         job_workers=max(1, known.job_workers))
 
 
 def default_threads(cpu_count: int | None = None) -> int:
@@ -84,15 +87,31 @@ def model_files(options: LaunchOptions) -> dict[str, Path]:
     return files
 
 
-def _checkpoints_under(root: Path) -> list[Path]:
+def _checkpoints_under(root: Path, suffixes: Sequence[str] = CHECKPOINT_SUFFIXES) -> list[Path]:
     """Checkpoint files below ``root``, never through a symbolic link (``os.walk`` does not follow them)."""
     found = []
     for folder, _, names in os.walk(root, followlinks=False):
         for name in names:
             path = Path(folder) / name
-            if path.suffix.lower() in CHECKPOINT_SUFFIXES and not path.is_symlink() and path.is_file():
+            if path.suffix.lower() in suffixes and not path.is_symlink() and path.is_file():
                 found.append(path)
     return sorted(found)
+
+
+def classname_files(options: LaunchOptions) -> dict[str, Path]:
+    """The class-name files (``.txt``) in the operator's models folders, by name relative to their folder.
+
+    For checkpoints that store no class names (wise-ft files): a viewer picks one instead of a server path.
+    """
+    files: dict[str, Path] = {}
+    several = len(options.models_dirs) > 1
+    for folder in options.models_dirs:
+        root = Path(folder).resolve()
+        if root.is_dir():
+            for path in _checkpoints_under(root, (".txt",))[:MAX_LISTED]:
+                name = str(path.relative_to(root))
+                files.setdefault(f"{root.name}/{name}" if several else name, path)
+    return files
 
 
 def resolve_model_file(name: str, options: LaunchOptions) -> Path:

@@ -59,31 +59,17 @@ class InterpolatorPool:
                 ready.append(model)
 
     @contextmanager
-    def lease(self, background: bool = False, at: tuple[float, BlockAlphas] | None = None
-              ) -> Iterator[WeightInterpolator]:
+    def lease(self, background: bool = False, at: tuple[float, BlockAlphas] | None = None,
+              stop: Callable[[], None] | None = None) -> Iterator[WeightInterpolator]:
         """Exclusive use of one live model for the ``with`` block; a background lease yields to viewers.
 
         ``at`` (alpha, block alphas) asks for a free model already there, so its ``set_alpha`` can be
         skipped. Background leases leave the model a viewer returned last where it is (building another
         one while the pool has room), so the next viewer at the same alpha, typically the same viewer
-        with a new image, pays one forward and no ``set_alpha``.
+        with a new image, pays one forward and no ``set_alpha``. ``stop()`` is called while waiting and may
+        raise (a cancelled job stops waiting for a model).
         """
-        with self._available:
-            if background:
-                while self._viewers or time.monotonic() < self._quiet_at:
-                    self._available.wait(timeout=max(0.01, self._quiet_at - time.monotonic()))
-            else:
-                self._viewers += 1
-            while not self._choosable(background) and (self._created >= self.size or self._building):
-                self._available.wait()
-            choosable = self._choosable(background)
-            if choosable:
-                model = self._pick(choosable, background, at)
-                self._free.remove(model)
-            else:
-                self._created += 1
-                self._building += 1
-                model = None
+        model = self._take(background, at, stop)
         if model is None:
             try:
                 model = self._make()
@@ -107,6 +93,50 @@ class InterpolatorPool:
                 self._viewer_done(background)
                 self._available.notify_all()
 
+    def _take(self, background: bool, at: tuple[float, BlockAlphas] | None,
+              stop: Callable[[], None] | None) -> WeightInterpolator | None:
+        """A free model for this lease, or None with a slot reserved for building one."""
+        poll = 1e9 if stop is None else 0.1
+        with self._available:
+            if background:
+                while self._viewers or time.monotonic() < self._quiet_at:
+                    if stop is not None:
+                        stop()
+                    self._available.wait(timeout=max(0.01, min(poll, self._quiet_at - time.monotonic())))
+            else:
+                self._viewers += 1
+            try:
+                while not self._choosable(background) and (self._created >= self.size or self._building):
+                    if stop is not None:
+                        stop()
+                    self._available.wait(timeout=None if stop is None else poll)
+            except BaseException:
+                self._viewer_done(background)
+                self._available.notify_all()
+                raise
+            choosable = self._choosable(background)
+            if choosable:
+                model = self._pick(choosable, background, at)
+                self._free.remove(model)
+                return model
+            self._created += 1
+            self._building += 1
+            return None
+
+    @contextmanager
+    def at(self, alpha: float, background: bool = False, stop: Callable[[], None] | None = None
+           ) -> Iterator[WeightInterpolator]:
+        """A leased live model already at ``alpha`` (global alpha, no per-block ones): ``set_alpha`` only if needed.
+
+        Long computations (flips, landscape, saliency) lease once per batch with ``background=True``: a
+        viewer's slider comes first, and the model is moved only when someone else moved it meanwhile.
+        ``stop`` (e.g. a job's ``token.check``) may end the wait for a model.
+        """
+        with self.lease(background=background, at=(alpha, ()), stop=stop) as model:
+            if not model.is_at(alpha):
+                model.set_alpha(alpha)
+            yield model
+
     def _choosable(self, background: bool) -> list[WeightInterpolator]:
         """Free models this lease may take.
 
@@ -122,13 +152,11 @@ class InterpolatorPool:
 
     def _pick(self, choosable: list[WeightInterpolator], background: bool,
               at: tuple[float, BlockAlphas] | None) -> WeightInterpolator:
-        if background:
-            return choosable[0]
         if at is not None:
             for model in reversed(choosable):
                 if model.is_at(*at):
                     return model
-        return choosable[-1]
+        return choosable[0] if background else choosable[-1]
 
     def _viewer_done(self, background: bool) -> None:
         if not background:

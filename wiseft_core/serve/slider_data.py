@@ -16,6 +16,7 @@ from PIL import Image
 
 from wiseft_core.engine.interpolation import ensemble_outputs
 from wiseft_core.serve.alpha_grid import ALPHA_GRID, PartialGrid, grid_index
+from wiseft_core.serve.url_state import checked_alpha
 
 DIGITS = 7
 
@@ -78,3 +79,14 @@ def slider_data(images: list[dict], classnames: Sequence[str], alpha: float, low
         "grid_usable": grid_usable, "pending": pending, "top_k": top_k, "server_alpha": round(alpha, 4),
         "classnames": {c: classnames[c] for c in used}, "images": images,
     }
+
+
+def released_alpha(state: object, low: float, high: float) -> float | None:
+    """The alpha a browser sent on release, rounded to the slider's 0.01, or None if it is not one.
+
+    The message comes from a viewer's browser and can be forged: anything but a finite number in
+    [low, high] (a string, NaN, infinity, a value off the slider's range) is refused here.
+    """
+    value = state.get("alpha") if hasattr(state, "get") else getattr(state, "alpha", None)
+    alpha = checked_alpha(value, low, high) if isinstance(value, (int, float)) else None
+    return None if alpha is None else round(alpha, 2)

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -31,6 +31,47 @@ _SUFFIX = re.compile(r"^\.[a-z0-9]{1,12}$")
 
 class UploadError(WiseftError):
     """An upload that cannot be kept (over the cap, unreadable); the message is for the viewer."""
+
+
+@dataclass(frozen=True)
+class UploadLimit:
+    """What one upload widget accepts, checked on the server (a browser's own limit can be bypassed)."""
+
+    max_files: int
+    max_file_bytes: int
+    max_total_bytes: int
+
+
+MB = 1 << 20
+IMAGES = UploadLimit(max_files=6, max_file_bytes=50 * MB, max_total_bytes=100 * MB)  # the Playground shows six
+SWEEP_CSV = UploadLimit(max_files=1, max_file_bytes=20 * MB, max_total_bytes=20 * MB)
+CHECKPOINT = UploadLimit(max_files=1, max_file_bytes=1024 * MB, max_total_bytes=1024 * MB)  # the global cap
+CLASS_NAMES = UploadLimit(max_files=1, max_file_bytes=1 * MB, max_total_bytes=1 * MB)
+
+
+def admit(files: Sequence, limit: UploadLimit) -> tuple[list, list[str]]:
+    """The uploads (``.name``, ``.size``) within ``limit``, in order, and one line per refused file.
+
+    Called before any file is read, decoded or stored: a refused file costs nothing more.
+    """
+    kept, refused, total = [], [], 0
+    for upload in files:
+        name, size = str(upload.name), int(upload.size)
+        if len(kept) >= limit.max_files:
+            refused.append(f"{name}: at most {limit.max_files} file{'s' * (limit.max_files > 1)} here; "
+                           "this one was not used")
+        elif size > limit.max_file_bytes:
+            refused.append(f"{name}: {_mb(size)} is over the {_mb(limit.max_file_bytes)} limit per file")
+        elif total + size > limit.max_total_bytes:
+            refused.append(f"{name}: these files together are over the {_mb(limit.max_total_bytes)} limit")
+        else:
+            kept.append(upload)
+            total += size
+    return kept, refused
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size < 10 * 2**20 else f"{size / 2**20:.0f} MB"
 
 
 @dataclass
@@ -57,9 +98,11 @@ class UploadStore:
     """Uploads of every session of one server process; thread-safe (sessions run in their own threads)."""
 
     def __init__(self, parent: str | os.PathLike | None = None, total_cap_bytes: int = 4 << 30,
-                 idle_seconds: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 idle_seconds: float = 3600.0, clock: Callable[[], float] = time.monotonic,
+                 session_cap_bytes: int | None = None) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="wiseft-uploads-", dir=parent))  # 0700, ours alone
         self.total_cap_bytes = total_cap_bytes
+        self.session_cap_bytes = total_cap_bytes if session_cap_bytes is None else session_cap_bytes
         self.idle_seconds = idle_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -100,7 +143,12 @@ class UploadStore:
             if previous is not None:
                 previous.path.unlink(missing_ok=True)
                 self._total -= previous.size
-            if size < 0 or self._total + size > self.total_cap_bytes:
+            if size < 0:
+                raise UploadError(f"{name}: the upload announced no size")
+            if sum(s.size for s in held.slots.values()) + size > self.session_cap_bytes:
+                raise UploadError(f"{name}: your uploads together would be over the {_mb(self.session_cap_bytes)} "
+                                  "allowed per viewer; remove one first")
+            if self._total + size > self.total_cap_bytes:
                 raise UploadError(
                     f"{name}: the server's upload space is full ({self.total_cap_bytes / 2**20:.0f} MB for "
                     "everyone); try a smaller file or try again later")

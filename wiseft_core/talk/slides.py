@@ -21,6 +21,7 @@ from wiseft_core.engine import interpolation
 from wiseft_core.engine.predict import top_k
 from wiseft_core.evaluate.results import PAPER_HEADLINE_COLUMNS, SUMMARY_KEYS
 from wiseft_core.plots import curves as plots
+from wiseft_core.serve.markup import plot_text
 from wiseft_core.talk import figures, html_text
 from wiseft_core.talk.data import PAPER_MODEL, TalkData
 from wiseft_core.talk.texts import Texts
@@ -339,7 +340,7 @@ def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
         reference = data.landscape[0].dataset  # one distribution (the reference, measured first): a slide, not a table
 
         def name(path) -> str:
-            label = lab.get(LANDSCAPE_PATH_LABELS.get(path.path, ""), path.path)
+            label = lab.get(LANDSCAPE_PATH_LABELS.get(path.path, ""), plot_text(path.path))  # a file's name: text
             return f"{label}<br>({lab['barrier']} {path.barrier:.2f})"  # two lines: a narrower legend
 
         figure = landscape_figure([p for p in data.landscape if p.dataset == reference], state.alpha, names=name,

@@ -55,6 +55,33 @@ def load_classnames(spec: str) -> list[str]:
     return _lines(Path(spec), "class names")
 
 
+MAX_CLASSNAME_CHARS = 1000
+
+
+def parse_classnames(data: bytes, name: str) -> list[str]:
+    """Class names from a text file's bytes (one per line, ``#`` comments), decoded strictly as UTF-8.
+
+    For files a viewer uploads or picks: bounded, and every failure is one line naming the file.
+    """
+    from wiseft_core.files.models import MAX_CLASSES
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise WiseftError(f"{name}: not UTF-8 text (byte {err.start}); save it as UTF-8, one class name a line") \
+            from None
+    lines = [line.strip() for line in text.splitlines()]
+    names = [line for line in lines if line and not line.startswith("#")]
+    if not names:
+        raise WiseftError(f"{name}: no class names (one a line)")
+    if len(names) > MAX_CLASSES:
+        raise WiseftError(f"{name}: {len(names)} class names, more than the {MAX_CLASSES} allowed")
+    long = next((i for i, n in enumerate(names) if len(n) > MAX_CLASSNAME_CHARS), None)
+    if long is not None:
+        raise WiseftError(f"{name}: class name {long + 1} is longer than {MAX_CLASSNAME_CHARS} characters")
+    return names
+
+
 def template_set_name(spec: str) -> str | None:
     """The canonical name of a named prompt set ('simple' -> 'openclip-simple'); None for a file."""
     name = TEMPLATE_ALIASES.get(spec, spec)
