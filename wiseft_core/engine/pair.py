@@ -172,13 +172,17 @@ def load_pair(
     trust_pickle: bool = False,
     classnames: list[str] | str | None = None,
     merge: MergeSpec | None = None,
+    activation: str | None = None,
 ) -> ClassifierPair:
     """Load both checkpoints (the fine-tuned one may be a plain state dict using the zero-shot metadata).
 
-    ``classnames`` names the classes of a zero-shot side that stores none (a wise-ft file). Several
-    fine-tuned paths are merged by ``merge`` (e.g. ``make_spec("ties", ["density=0.2"])``).
+    ``classnames`` names the classes of a zero-shot side that stores none (a wise-ft file); ``activation``
+    ('quickgelu' | 'gelu') the ViT activation of state dicts that cannot say it. Several fine-tuned paths
+    are merged by ``merge`` (e.g. ``make_spec("ties", ["density=0.2"])``).
     """
-    zeroshot = load_classifier(zeroshot_path, trust_pickle=trust_pickle, classnames=classnames)
+    zeroshot = load_classifier(zeroshot_path, trust_pickle=trust_pickle, classnames=classnames,
+                               activation=activation)
     paths = finetuned_path if isinstance(finetuned_path, (list, tuple)) else [finetuned_path]
-    finetuned = [load_classifier(path, trust_pickle=trust_pickle, like=zeroshot.meta) for path in paths]
+    finetuned = [load_classifier(path, trust_pickle=trust_pickle, like=zeroshot, activation=activation)
+                 for path in paths]
     return make_pair(zeroshot, finetuned, device, merge)

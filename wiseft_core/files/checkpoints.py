@@ -375,7 +375,7 @@ def _unpickle_trusted(path: Path, label: str) -> object:
 
 def _read_torch_file(path: Path, label: str, trust_pickle: bool) -> tuple[dict[str, torch.Tensor], object]:
     """A non-safetensors file's tensors and, for pickled models, what the restricted reader learnt about them."""
-    from wiseft_core.files.safe_pickle import RefusedGlobal, read_pickled
+    from wiseft_core.files.safe_pickle import PickledCheckpoint, RefusedGlobal, checkpoint_hints, read_pickled
 
     kind = file_kind(path)
     if kind == "unknown":
@@ -385,7 +385,7 @@ def _read_torch_file(path: Path, label: str, trust_pickle: bool) -> tuple[dict[s
         try:
             # mmap: tensors stay in the file until their shapes have been checked
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            return _state_dict_from(obj, label), None
+            return _state_dict_from(obj, label), PickledCheckpoint({}, hints=checkpoint_hints(obj))
         except pickle.UnpicklingError:
             pass  # more than plain tensors (or malformed): the restricted reader below says which
         except Exception as err:  # any failure to parse untrusted bytes is the file's fault, not a bug
@@ -478,42 +478,31 @@ def check_same_activation(meta: CheckpointMeta, other: CheckpointMeta, label: st
                           "side from the same source)")
 
 
+def _has_wiseft_meta(path: Path, label: str) -> bool:
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return METADATA_KEY in (handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as err:
+        raise WiseftError(f"{label}: cannot read safetensors header ({err})") from None
+
+
 def _load(path: Path, label: str, device: str | torch.device, trust_pickle: bool,
-          like: CheckpointMeta | None, classnames: list[str] | str | None = None) -> LoadedClassifier:
-    _check_file(path, label)
-    if _is_safetensors(path):
+          like: CheckpointMeta | LoadedClassifier | None, classnames: list[str] | str | None = None,
+          activation: str | None = None) -> LoadedClassifier:
+    from wiseft_core.files import layouts
+
+    like_meta = like.meta if isinstance(like, LoadedClassifier) else like
+    if path.is_dir():  # a Hugging Face model folder (config.json + weights): the weights file is its source
+        path = layouts.weights_in_folder(path, label)
+        tensors, meta = layouts.read_layout(path, label, trust_pickle, like, classnames, activation)
+    elif _check_file(path, label) and _is_safetensors(path) and _has_wiseft_meta(path, label):
         meta = _read_meta(path, label)
-        if like is not None:
-            check_same_activation(meta, like, label)
+        if like_meta is not None:
+            check_same_activation(meta, like_meta, label)
         check_shapes(_safetensors_shapes(path, label), meta, label)
         tensors = _read_safetensors(path, label)
-    else:
-        from wiseft_core.files import wiseft_import
-
-        raw, found = _read_torch_file(path, label, trust_pickle)
-        tensors = normalise_keys(raw)
-        check_fits_file(tensors, path.stat().st_size, label)
-        openai = wiseft_import.is_openai_clip(raw, found)
-        if like is None and not openai:
-            raise WiseftError(
-                f"{label} is a plain state dict without metadata; load it as the fine-tuned side of a pair "
-                "whose zero-shot side is a wiseft safetensors checkpoint"
-            )
-        if like is None:
-            source = f"wise-ft ({found.root_class or 'state dict'})" if found is not None else "wise-ft state dict"
-            sidecar = path.parent / "classnames.txt"
-            if classnames is None and sidecar.is_file():
-                classnames = str(sidecar)  # class names kept next to the file (an operator's model folder)
-            meta = wiseft_import.meta_for(tensors, found, classnames, label, source)
-        else:
-            meta = like
-            if openai and uses_gelu_variant(like) and like.quick_gelu != wiseft_import.file_quick_gelu(found):
-                raise WiseftError(
-                    f"{label} is an OpenAI CLIP model from the wise-ft code "
-                    f"({'QuickGELU' if not like.quick_gelu else 'GELU'}) but the zero-shot side uses "
-                    f"{'GELU' if not like.quick_gelu else 'QuickGELU'}: the numbers would differ silently; "
-                    "use the wise-ft zeroshot.pt as the zero-shot side (or `wiseft convert` both)")
-        check_shapes({k: tuple(v.shape) for k, v in tensors.items()}, meta, label)
+    else:  # another layout: wise-ft, model soups, open_clip, Hugging Face; each recognised by keys and shapes
+        tensors, meta = layouts.read_layout(path, label, trust_pickle, like, classnames, activation)
     check_finite(tensors, label)
     model = build_classifier(meta)
     model.load_state_dict(tensors, strict=True)  # copies (and casts fp16/bf16 to fp32) into fresh weights
@@ -525,8 +514,9 @@ def load_classifier(
     path: str | os.PathLike,
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
-    like: CheckpointMeta | None = None,
+    like: CheckpointMeta | LoadedClassifier | None = None,
     classnames: list[str] | str | None = None,
+    activation: str | None = None,
 ) -> LoadedClassifier:
     """Load a classifier checkpoint in fp32, eval mode, on ``device``.
 
@@ -534,12 +524,15 @@ def load_classifier(
     or plain state dicts) are read without running code; their architecture comes from the tensor
     shapes and their class names from ``classnames`` ('imagenet', a file, a list), else a
     ``classnames.txt`` beside the file, else ImageNet's for a 1000-class head; or from ``like``, the
-    other side of a pair, which plain state dicts of other code need.
+    other side of a pair, which plain state dicts of other code need (pass the loaded side itself so a
+    head-less tower, e.g. a Hugging Face vision model, can take its head). ``activation`` ('quickgelu' or
+    'gelu') names the ViT activation of a state dict whose file cannot tell (never guessed).
+    Model soups files, Hugging Face CLIP folders/files and open_clip forks load too (``layouts``).
     ``trust_pickle`` unpickles other pickled models with their own classes. Metadata, shapes and sizes
     are validated before any model is built; NaN/Inf weights are refused.
     """
     path = Path(path)
-    return _load(path, str(path), device, trust_pickle, like, classnames)
+    return _load(path, str(path), device, trust_pickle, like, classnames, activation)
 
 
 __all__ = [
