@@ -17,7 +17,7 @@ import wiseft_reference as ref
 
 from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.checkpoints import load_classifier
+from wiseft_core.files.reader import load_classifier
 
 CLASSES = ["cat", "dog", "bird", "fish", "horse"]
 TINY = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 2, "width": 128, "patch_size": 8},

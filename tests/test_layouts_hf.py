@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from wiseft_core.cli.dispatch import main
 from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.checkpoints import load_classifier
+from wiseft_core.files.reader import load_classifier
 
 transformers = pytest.importorskip("transformers")
 

@@ -22,7 +22,7 @@ from torch import nn
 from wiseft_core.cli.dispatch import main
 from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.checkpoints import load_classifier
+from wiseft_core.files.reader import load_classifier
 from wiseft_core.serve.app_launch import LaunchOptions, model_files
 
 CLASSES = ["cat", "dog", "bird", "fish", "horse", "lamp", "tree"]

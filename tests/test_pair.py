@@ -5,7 +5,8 @@ from wiseft_core.devices import resolve_device
 from wiseft_core.engine.interpolation import interpolate_state_dicts
 from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.checkpoints import checkpoint_bytes, load_classifier, save_classifier
+from wiseft_core.files.checkpoints import checkpoint_bytes, save_classifier
+from wiseft_core.files.reader import load_classifier
 
 
 def test_pair_endpoints_share_memory_with_the_engine(tiny_pair_files):

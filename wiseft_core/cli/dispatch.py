@@ -108,7 +108,7 @@ def _add_activation_arg(parser: argparse.ArgumentParser) -> None:
 
 def _load_sides(args: argparse.Namespace):
     """Zero-shot and fine-tuned side(s) as LoadedClassifiers (fine-tuned sides may borrow the zero-shot metadata)."""
-    from wiseft_core.files.checkpoints import load_classifier
+    from wiseft_core.files.reader import load_classifier
 
     zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle, classnames=args.classnames,
                                activation=args.activation)
@@ -119,7 +119,7 @@ def _load_sides(args: argparse.Namespace):
 
 def _cmd_zeroshot(args: argparse.Namespace) -> int:
     from wiseft_core.devices import resolve_device
-    from wiseft_core.train.zeroshot import build_zeroshot_checkpoint, load_classnames, load_templates
+    from wiseft_core.files.zeroshot import build_zeroshot_checkpoint, load_classnames, load_templates
 
     device = resolve_device(args.device)
     classnames = load_classnames(args.classnames)
@@ -212,7 +212,7 @@ def _cmd_soup(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from wiseft_core.files.wiseft_import import convert_pair
+    from wiseft_core.engine.pair import convert_pair
 
     for path in convert_pair(args.zeroshot, args.finetuned, args.out_dir, args.classnames, args.activation):
         print(f"wrote {path}")

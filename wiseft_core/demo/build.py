@@ -213,7 +213,7 @@ def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], r
     With ``keep``, an existing zero-shot file made from that very CLIP stays as it is (so the fine-tunes
     that recorded its sha256 stay reusable).
     """
-    from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
+    from wiseft_core.files.zeroshot import build_zeroshot_checkpoint
 
     clip_path = clip_path or out / CLIP_FILE
     target = target or out / "zeroshot.safetensors"

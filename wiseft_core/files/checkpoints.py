@@ -207,7 +207,7 @@ def save_classifier(
 MAX_FILE_BYTES = 16 << 30  # larger than any CLIP image classifier in fp32 (ViT-bigG/14's tower is ~7 GB)
 
 
-def _check_file(path: Path, label: str) -> int:
+def check_file(path: Path, label: str) -> int:
     try:
         if not path.is_file():
             raise WiseftError(f"checkpoint not found: {label}")
@@ -230,7 +230,7 @@ def _head(path: Path, label: str, count: int = 16) -> bytes:
         raise WiseftError(f"cannot read checkpoint {label}: {err.strerror or err}") from None
 
 
-def _is_safetensors(path: Path) -> bool:
+def is_safetensors(path: Path) -> bool:
     head = _head(path, str(path), 9)
     if len(head) < 9:
         return False
@@ -241,7 +241,7 @@ def _is_safetensors(path: Path) -> bool:
 def file_kind(path: str | os.PathLike) -> str:
     """'safetensors', 'zip' (torch.save), 'pickle' (legacy torch.save or a raw pickle) or 'unknown'."""
     path = Path(path)
-    if _is_safetensors(path):
+    if is_safetensors(path):
         return "safetensors"
     head = _head(path, str(path))
     if head.startswith(b"PK\x03\x04"):
@@ -268,13 +268,13 @@ def _read_meta(path: Path, label: str) -> CheckpointMeta:
 def read_meta(path: str | os.PathLike) -> CheckpointMeta:
     """Read and validate only the metadata (cheap: no tensor is loaded)."""
     path = Path(path)
-    _check_file(path, str(path))
-    if not _is_safetensors(path):
+    check_file(path, str(path))
+    if not is_safetensors(path):
         raise WiseftError(f"{path} is not a safetensors file")
     return _read_meta(path, str(path))
 
 
-def _safetensors_shapes(path: Path, label: str) -> dict[str, tuple[int, ...]]:
+def safetensors_shapes(path: Path, label: str) -> dict[str, tuple[int, ...]]:
     """Shapes from the header alone (nothing is read into memory)."""
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -283,7 +283,7 @@ def _safetensors_shapes(path: Path, label: str) -> dict[str, tuple[int, ...]]:
         raise WiseftError(f"{label}: corrupt or truncated safetensors file ({err})") from None
 
 
-def _read_safetensors(path: Path, label: str) -> dict[str, torch.Tensor]:
+def read_safetensors(path: Path, label: str) -> dict[str, torch.Tensor]:
     try:
         with safe_open(str(path), framework="pt") as handle:
             return {key: handle.get_tensor(key) for key in handle.keys()}
@@ -373,7 +373,7 @@ def _unpickle_trusted(path: Path, label: str) -> object:
             raise WiseftError(f"{label} cannot be unpickled ({type(err).__name__}: {str(err)[:100]})") from None
 
 
-def _read_torch_file(path: Path, label: str, trust_pickle: bool) -> tuple[dict[str, torch.Tensor], object]:
+def read_torch_file(path: Path, label: str, trust_pickle: bool) -> tuple[dict[str, torch.Tensor], object]:
     """A non-safetensors file's tensors and, for pickled models, what the restricted reader learnt about them."""
     from wiseft_core.files.safe_pickle import PickledCheckpoint, RefusedGlobal, checkpoint_hints, read_pickled
 
@@ -478,65 +478,8 @@ def check_same_activation(meta: CheckpointMeta, other: CheckpointMeta, label: st
                           "side from the same source)")
 
 
-def _has_wiseft_meta(path: Path, label: str) -> bool:
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            return METADATA_KEY in (handle.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as err:
-        raise WiseftError(f"{label}: cannot read safetensors header ({err})") from None
-
-
-def _load(path: Path, label: str, device: str | torch.device, trust_pickle: bool,
-          like: CheckpointMeta | LoadedClassifier | None, classnames: list[str] | str | None = None,
-          activation: str | None = None) -> LoadedClassifier:
-    from wiseft_core.files import layouts
-
-    like_meta = like.meta if isinstance(like, LoadedClassifier) else like
-    if path.is_dir():  # a Hugging Face model folder (config.json + weights): the weights file is its source
-        path = layouts.weights_in_folder(path, label)
-        tensors, meta = layouts.read_layout(path, label, trust_pickle, like, classnames, activation)
-    elif _check_file(path, label) and _is_safetensors(path) and _has_wiseft_meta(path, label):
-        meta = _read_meta(path, label)
-        if like_meta is not None:
-            check_same_activation(meta, like_meta, label)
-        check_shapes(_safetensors_shapes(path, label), meta, label)
-        tensors = _read_safetensors(path, label)
-    else:  # another layout: wise-ft, model soups, open_clip, Hugging Face; each recognised by keys and shapes
-        tensors, meta = layouts.read_layout(path, label, trust_pickle, like, classnames, activation)
-    check_finite(tensors, label)
-    model = build_classifier(meta)
-    model.load_state_dict(tensors, strict=True)  # copies (and casts fp16/bf16 to fp32) into fresh weights
-    model.requires_grad_(False)
-    return LoadedClassifier(model=model.to(device).eval(), meta=meta, path=str(path))
-
-
-def load_classifier(
-    path: str | os.PathLike,
-    device: str | torch.device = "cpu",
-    trust_pickle: bool = False,
-    like: CheckpointMeta | LoadedClassifier | None = None,
-    classnames: list[str] | str | None = None,
-    activation: str | None = None,
-) -> LoadedClassifier:
-    """Load a classifier checkpoint in fp32, eval mode, on ``device``.
-
-    Safetensors files carry their metadata. Files of the reference wise-ft code (raw pickles, pickled
-    or plain state dicts) are read without running code; their architecture comes from the tensor
-    shapes and their class names from ``classnames`` ('imagenet', a file, a list), else a
-    ``classnames.txt`` beside the file, else ImageNet's for a 1000-class head; or from ``like``, the
-    other side of a pair, which plain state dicts of other code need (pass the loaded side itself so a
-    head-less tower, e.g. a Hugging Face vision model, can take its head). ``activation`` ('quickgelu' or
-    'gelu') names the ViT activation of a state dict whose file cannot tell (never guessed).
-    Model soups files, Hugging Face CLIP folders/files and open_clip forks load too (``layouts``).
-    ``trust_pickle`` unpickles other pickled models with their own classes. Metadata, shapes and sizes
-    are validated before any model is built; NaN/Inf weights are refused.
-    """
-    path = Path(path)
-    return _load(path, str(path), device, trust_pickle, like, classnames, activation)
-
-
 __all__ = [
     "CheckpointMeta", "LoadedClassifier", "build_classifier", "check_finite", "check_shapes", "checkpoint_bytes",
-    "describe_mismatch", "expected_shapes", "file_kind", "file_sha256", "load_classifier",
+    "describe_mismatch", "expected_shapes", "file_kind", "file_sha256",
     "normalise_keys", "read_meta", "save_classifier",
 ]

@@ -1,6 +1,6 @@
 """Which public layout a checkpoint file is in, and the classifier it holds, as ``(tensors, meta)``.
 
-The one reader (``checkpoints.load_classifier``) sends every file without our metadata here. Layouts
+The one reader (``reader.load_classifier``) sends every file without our metadata here. Layouts
 are told apart by keys and shapes alone, nothing from the file is run: the reference wise-ft code's
 (``image_encoder.model.visual.*``, pickled or state dicts), model soups (``model.visual.*``),
 open_clip / OpenAI CLIP state dicts (``visual.*``), DDP (``module.*``), and Hugging Face transformers
@@ -19,14 +19,14 @@ from wiseft_core.files import layouts_hf, layouts_soups, wiseft_import
 from wiseft_core.files.checkpoints import (
     CheckpointMeta,
     LoadedClassifier,
-    _check_file,
-    _is_safetensors,
-    _read_safetensors,
-    _read_torch_file,
-    _safetensors_shapes,
+    check_file,
     check_fits_file,
     check_shapes,
+    is_safetensors,
     normalise_keys,
+    read_safetensors,
+    read_torch_file,
+    safetensors_shapes,
     uses_gelu_variant,
 )
 from wiseft_core.files.safe_pickle import PickledCheckpoint
@@ -37,7 +37,7 @@ CLASSNAMES_SIDECAR = "classnames.txt"
 def weights_in_folder(path: Path, label: str) -> Path:
     """A model folder's weights file: Hugging Face's (config.json + model.safetensors or pytorch_model.bin)."""
     weights = layouts_hf.weights_in_folder(path, label)
-    _check_file(weights, label)
+    check_file(weights, label)
     return weights
 
 
@@ -48,15 +48,15 @@ def read_layout(path: Path, label: str, trust_pickle: bool, like: CheckpointMeta
     Whatever the layout, the tensors must fit in the file and match the architecture built on the meta
     device before anything is built at full size.
     """
-    if _is_safetensors(path):
-        keys = _safetensors_shapes(path, label)  # the header only: refuse before reading any tensor
+    if is_safetensors(path):
+        keys = safetensors_shapes(path, label)  # the header only: refuse before reading any tensor
         layouts_hf.refuse_timm(keys, label)
         if not layouts_hf.is_hf_clip(keys):
             raise WiseftError(f"{label} is a safetensors file without wiseft metadata and not a Hugging Face CLIP; "
                               "save it with `wiseft zeroshot` or `wiseft convert`")
-        raw, found = _read_safetensors(path, label), None
+        raw, found = read_safetensors(path, label), None
     else:
-        raw, found = _read_torch_file(path, label, trust_pickle)
+        raw, found = read_torch_file(path, label, trust_pickle)
     layouts_hf.refuse_timm(raw, label)
     like_meta = like.meta if isinstance(like, LoadedClassifier) else like
     if layouts_hf.is_hf_clip(raw):

@@ -262,7 +262,7 @@ def read_hf_clip(raw: dict, weights: Path, label: str, like, classnames):
 
 def _templates_of(like_meta) -> str | list[str]:
     """The zero-shot side's prompts (a named set or its own list), else CLIP's 80: never a path from a file."""
-    from wiseft_core.train.zeroshot import template_set_name
+    from wiseft_core.files.zeroshot import template_set_name
 
     templates = like_meta.templates if like_meta is not None else None
     if isinstance(templates, str) and template_set_name(templates):
@@ -275,13 +275,13 @@ def _templates_of(like_meta) -> str | list[str]:
 def _text_head(raw: dict, model_config: dict, label: str, classnames, templates, folder: Path, source: str):
     """The zero-shot head from the file's own text tower, built by our one zero-shot path."""
     from wiseft_core.files.wiseft_import import resolve_classnames
-    from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
+    from wiseft_core.files.zeroshot import build_zeroshot_checkpoint
 
     if classnames is None:
         raise WiseftError(f"{label} has a text tower but no class names: pass --classnames imagenet|FILE or put a "
                           "classnames.txt beside it (its zero-shot head is built from them)")
     if isinstance(classnames, str):
-        from wiseft_core.train.zeroshot import load_classnames
+        from wiseft_core.files.zeroshot import load_classnames
 
         classnames = load_classnames(classnames)
     classnames = resolve_classnames(list(classnames), len(classnames), label)

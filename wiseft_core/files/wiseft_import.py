@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
-from pathlib import Path
 
 import open_clip
 import torch
 
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.checkpoints import CheckpointMeta, LoadedClassifier, load_classifier, save_classifier
+from wiseft_core.files.checkpoints import CheckpointMeta
 from wiseft_core.files.models import Preprocessing
 from wiseft_core.files.safe_pickle import PickledCheckpoint
 
@@ -166,7 +164,7 @@ def _preprocessing(image_size: int, info: PickledCheckpoint | None) -> Preproces
 def resolve_classnames(classnames: list[str] | str | None, rows: int, label: str) -> list[str]:
     """Class names for a head of ``rows`` classes: given, from ``imagenet`` / a file, or ImageNet's for 1000 rows."""
     if isinstance(classnames, str):
-        from wiseft_core.train.zeroshot import load_classnames
+        from wiseft_core.files.zeroshot import load_classnames
 
         classnames = load_classnames(classnames)
     if classnames is None:
@@ -205,41 +203,4 @@ def meta_for(tensors: dict[str, torch.Tensor], info: PickledCheckpoint | None, c
     )
 
 
-def read_as_checkpoint(path: str | Path, classnames: list[str] | str | None = None,
-                       like: CheckpointMeta | None = None,
-                       activation: str | None = None) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
-    """Any file we read (wise-ft pickle, state dict, safetensors) as ``(state_dict, meta)``, our checkpoint's parts.
-
-    ``save_classifier(out, *read_as_checkpoint(path))`` converts one file; ``checkpoint_bytes(...)`` serves it.
-    The recipe notes the source file and its SHA-256.
-    """
-    loaded = load_classifier(path, like=like, classnames=classnames, activation=activation)
-    return loaded.model.state_dict(), replace(loaded.meta, recipe=loaded.meta.recipe or import_recipe(loaded))
-
-
-def import_recipe(loaded: LoadedClassifier) -> dict:
-    """Where an imported checkpoint came from: its file name and SHA-256."""
-    return {"method": "import", "source": loaded.meta.extra.get("imported_from", "torch file"),
-            "file": Path(loaded.path).name if loaded.path else None, "sha256": loaded.sha256}
-
-
-def convert_pair(zeroshot: str | Path, finetuned: str | Path, out_dir: str | Path,
-                 classnames: list[str] | str | None = None, activation: str | None = None) -> tuple[Path, Path]:
-    """``wiseft convert``: both sides of a pair in any layout we read as our safetensors, with full metadata
-    and their sources (wise-ft, model soups, Hugging Face, open_clip state dicts)."""
-    from wiseft_core.engine.pair import make_pair
-
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise WiseftError(f"--out-dir {out_dir} is a file; give a folder")
-    zs = load_classifier(zeroshot, classnames=classnames, activation=activation)
-    ft = load_classifier(finetuned, like=zs, classnames=classnames, activation=activation)
-    make_pair(zs, ft, "cpu")  # the same checks as any pair: classes, shapes, dtypes
-    paths = out_dir / "zeroshot.safetensors", out_dir / "finetuned.safetensors"
-    for loaded, path in zip((zs, ft), paths):
-        save_classifier(path, loaded.model, replace(loaded.meta, recipe=import_recipe(loaded)))
-    return paths
-
-
-__all__ = ["convert_pair", "import_recipe", "infer_model_config", "is_openai_clip", "meta_for", "read_as_checkpoint",
-           "resolve_classnames"]
+__all__ = ["infer_model_config", "is_openai_clip", "meta_for", "resolve_classnames"]
