@@ -44,12 +44,13 @@ def frames_work(context, needed: dict[float, list], store: Kept):
     from wiseft_core.inspection.saliency import explain_along, overlay
 
     pair = context.pair
+    pool = room_jobs.shared_pool(context)
 
     def work(job) -> dict:
         made = {}
         for k, (alpha, samples) in enumerate(needed.items()):
             job.report(k / len(needed), f"saliency maps at α = {alpha:g}")
-            explained = explain_along(room_jobs.live_models(context, job), [s.image for s in samples],
+            explained = explain_along(room_jobs.live_models(pool, job), [s.image for s in samples],
                                       pair.preprocessing, [alpha], cancel=job.token)
             for sample, (e,) in zip(samples, explained, strict=True):
                 made[(context.key, sample.digest, alpha)] = (

@@ -75,13 +75,15 @@ def precomputed_for(context):
 def flips_work(context, spec: str, step: float):
     """The job computing per-image predictions of the loaded pair on ``spec`` (both ensembles)."""
 
+    pool = room_jobs.shared_pool(context)
+
     def work(job):
         loaded = load_dataset(spec)
         alphas = [round(k * step, 6) for k in range(int(round(1 / step)) + 1)]
         job.report(0.0, f"predicting {len(loaded)} images at {len(alphas)} alphas")
         results = along_alpha(context.pair, loaded, alphas, ("weights", "outputs"), room_jobs.APP_BATCH,
                               progress=lambda done, total: job.report(done / total, f"pass {done} of {total}"),
-                              **room_jobs.along_options(context, job))
+                              **room_jobs.along_options(pool, job))
         return FlipsFile(results, {"classnames": context.pair.classnames})
 
     return work

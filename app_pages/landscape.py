@@ -34,13 +34,15 @@ def show_paths(paths, key: str) -> None:
 def landscape_work(context, spec: str, step: float):
     """The job measuring the loaded pair's path on ``spec`` at alphas -0.5..1.5."""
 
+    pool = room_jobs.shared_pool(context)
+
     def work(job):
         loaded = load_dataset(spec)
         alphas = [round(-0.5 + k * step, 6) for k in range(int(round(2 / step)) + 1)]
         job.report(0.0, f"loss on {len(loaded)} images at {len(alphas)} alphas")
         return measure_path("your pair", context.pair, [loaded], alphas, room_jobs.APP_BATCH,
                             progress=lambda done, total: job.report(done / total, f"α {done} of {total}"),
-                            **room_jobs.along_options(context, job))
+                            **room_jobs.along_options(pool, job))
 
     return work
 

@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages.shared import launch_options, live_pool
+from wiseft_core.serve.interpolator_pool import InterpolatorPool
 from wiseft_core.serve.jobs import Job, JobQueue, JobRefused, describe
 from wiseft_core.serve.markup import escape_markdown
 
@@ -58,18 +59,22 @@ def _connected() -> Callable[[], bool] | None:
     return lambda: runtime.is_active_session(streamlit_session)
 
 
-def live_models(context, job: Job) -> Callable:
-    """The room's shared live models at a given alpha, leased per batch behind viewers' own answers.
+def shared_pool(context) -> InterpolatorPool:
+    """The room's live models for the loaded pair (call it in the script thread, not in a job)."""
+    return live_pool(context.key, context.pair, context.device)
+
+
+def live_models(pool: InterpolatorPool, job: Job) -> Callable:
+    """``pool``'s live models at a given alpha, leased per batch behind viewers' own answers.
 
     A cancelled job also stops waiting for one.
     """
-    pool = live_pool(context.key, context.pair, context.device)
     return lambda alpha: pool.at(alpha, background=True, stop=job.token.check)
 
 
-def along_options(context, job: Job) -> dict:
+def along_options(pool: InterpolatorPool, job: Job) -> dict:
     """What a served app passes to ``along_alpha``/``measure_path``: the shared models, the job's token, less cache."""
-    return {"live": live_models(context, job), "cancel": job.token, "keep_bytes": APP_KEEP_BYTES}
+    return {"live": live_models(pool, job), "cancel": job.token, "keep_bytes": APP_KEEP_BYTES}
 
 
 def current(kind: str) -> Job | None:

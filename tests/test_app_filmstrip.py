@@ -33,3 +33,27 @@ def test_the_filmstrip_computes_its_frames_as_the_sessions_job_on_the_shared_poo
     assert 1 <= pool.created <= pool.size  # the shared pool's models, not one of the filmstrip's own
     at.run()  # a rerun finds every frame kept: no new job
     assert not any(b.key == "filmstrip_job_cancel" for b in at.button) and len(at.image) == 12
+
+
+def test_when_streamlit_drops_a_sessions_state_its_job_is_cancelled():
+    import gc
+    import threading
+
+    from app_pages.room_jobs import _SessionJobs
+    from wiseft_core.serve.jobs import JobQueue
+
+    queue = JobQueue(workers=1)
+    started = threading.Event()
+
+    def work(job):
+        started.set()
+        while True:
+            job.token.check()
+            time.sleep(0.005)
+
+    holder = _SessionJobs(queue)  # what st.session_state holds for the session
+    job = queue.submit(holder.id, "Flips", work)
+    assert started.wait(30)
+    del holder
+    gc.collect()
+    assert queue.wait_idle(30) and job.state == "cancelled" and job.error == "the session ended"

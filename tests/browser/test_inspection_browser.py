@@ -16,6 +16,10 @@ from wiseft_core.demo.assets import DEMO_INSPECTION, FLIPS_FILE, LANDSCAPE_CSV
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 INSPECTION = DEMO_INSPECTION
+FRAMES_PAINTED = """n => {
+    const images = Array.from(document.querySelectorAll('[data-testid="stImage"] img'));
+    return images.length >= n && images.every(image => image.complete && image.naturalWidth > 0);
+}"""
 FIRST_RUN_MS = 240_000  # first script run imports torch, open_clip and grad-cam (scikit-learn): slow on a busy CPU
 
 
@@ -65,7 +69,7 @@ def test_filmstrip_fragment_shows_overlays_at_the_five_alphas_and_the_current_on
     wait_idle(page)
     for alpha in ("0", "0.25", "0.4", "0.5", "0.75", "1"):
         assert page.get_by_text(re.compile(rf"α = {re.escape(alpha)}: ")).first.is_visible()
-    page.wait_for_function("document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 12")  # 2 x 6 frames
+    page.wait_for_function(FRAMES_PAINTED, arg=12)  # 2 x 6 frames
     screenshot(page, "filmstrip.png")
 
 
@@ -76,9 +80,11 @@ def test_playground_filmstrip_shows_overlays_at_five_alphas(server, page):
     toggle = page.get_by_text("Where the model looks (saliency filmstrip)").first
     toggle.wait_for()  # drawn by the prediction fragment, after the first answer
     toggle.click()
-    page.get_by_text(re.compile(r"^Where θ\(α\) looks: ")).first.wait_for()
+    # the frames come from the session's job: queued, computed, then the page reruns (slow on a busy CPU)
+    page.get_by_text(re.compile(r"^Where θ\(α\) looks: ")).first.wait_for(timeout=FIRST_RUN_MS)
     wait_idle(page)
     for alpha in ("0", "0.25", "0.5", "0.75", "1"):
         assert page.get_by_text(re.compile(rf"α = {re.escape(alpha)}: ")).first.is_visible()
+    page.wait_for_function(FRAMES_PAINTED, arg=10)  # 2 x 5 frames
     page.get_by_text(re.compile(r"^Where θ\(α\) looks: ")).first.scroll_into_view_if_needed()
     screenshot(page, "playground_filmstrip.png")
