@@ -4,19 +4,18 @@ Run ``streamlit run app.py`` (the demo pair), or preselect a pair for a talk:
 ``streamlit run app.py -- --zeroshot zs.safetensors --finetuned ft.safetensors [--device cuda] [--threads N]``.
 Operator-only options (``wiseft_core.app_launch``): ``--models-dir DIR`` (the checkpoints viewers may pick),
 ``--trust-pickle``, ``--live-models N``. ``?page=playground&alpha=0.4`` in the URL opens a page at an alpha.
+
+The page is drawn before anything heavy is imported: a new server's first viewer sees the app's name and
+a progress bar at once, while PyTorch, open_clip and the model pair load behind it.
 """
 
+import sys
 from pathlib import Path
 
 import streamlit as st
-import torch
-
-from app_pages.shared import launch_options, sidebar_pair
-from wiseft_core.app_launch import default_threads
 
 FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"  # served by the app: no CDN in an offline room
 st.set_page_config(page_title="WiSE-FT Explorer", page_icon=str(FAVICON), layout="wide")
-torch.set_num_threads(launch_options().threads or default_threads())
 
 PAGES = {
     "home": ("app_pages/home.py", "Home", ":material/home:"),
@@ -28,12 +27,31 @@ PAGES = {
     "talk": ("app_pages/talk.py", "Talk", ":material/slideshow:"),
 }
 
+
+def load_pair_context(progress) -> object:
+    """The heavy part of a run (PyTorch, open_clip, the pair), behind a progress bar on a new server's first run."""
+    first_run = "app_pages.shared" not in sys.modules  # later runs find it all imported: no bar flashing by
+    if first_run:
+        progress.progress(0.1, text="WiSE-FT Explorer · loading PyTorch…")
+    import torch
+
+    from app_pages.shared import launch_options, sidebar_pair
+    from wiseft_core.app_launch import default_threads
+
+    torch.set_num_threads(launch_options().threads or default_threads())
+    if first_run:
+        progress.progress(0.6, text="WiSE-FT Explorer · loading the model pair…")
+    return sidebar_pair()
+
+
 requested = st.query_params.get("page", "home")
 navigation = st.navigation([
     st.Page(path, title=title, icon=icon, url_path=name, default=(name == requested) or (
         requested not in PAGES and name == "home"))
     for name, (path, title, icon) in PAGES.items()
 ])
-st.session_state["_pair_context_now"] = sidebar_pair()
+loading = st.empty()  # the first text a new server's viewer sees; the page replaces it
+st.session_state["_pair_context_now"] = load_pair_context(loading)
+loading.empty()
 st.sidebar.caption("WiSE-FT: Wortsman et al., *Robust fine-tuning of zero-shot models*, CVPR 2022.")
 navigation.run()
