@@ -14,17 +14,19 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages.lang import keep_params, language_switch, remember_params, t
+
 FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"  # served by the app: no CDN in an offline room
 st.set_page_config(page_title="WiSE-FT Explorer", page_icon=str(FAVICON), layout="wide")
 
-PAGES = {
-    "home": ("app_pages/home.py", "Home", ":material/home:"),
-    "playground": ("app_pages/playground.py", "Playground", ":material/tune:"),
-    "curves": ("app_pages/curves.py", "Curves", ":material/show_chart:"),
-    "weights": ("app_pages/weights.py", "Weights", ":material/balance:"),
-    "flips": ("app_pages/flips.py", "Flips", ":material/swap_horiz:"),
-    "landscape": ("app_pages/landscape.py", "Landscape", ":material/landscape:"),
-    "talk": ("app_pages/talk.py", "Talk", ":material/slideshow:"),
+PAGES = {  # name: (file, title's key in assets/i18n, icon)
+    "home": ("app_pages/home.py", "app.nav.home", ":material/home:"),
+    "playground": ("app_pages/playground.py", "app.nav.playground", ":material/tune:"),
+    "curves": ("app_pages/curves.py", "app.nav.curves", ":material/show_chart:"),
+    "weights": ("app_pages/weights.py", "app.nav.weights", ":material/balance:"),
+    "flips": ("app_pages/flips.py", "app.nav.flips", ":material/swap_horiz:"),
+    "landscape": ("app_pages/landscape.py", "app.nav.landscape", ":material/landscape:"),
+    "talk": ("app_pages/talk.py", "app.nav.talk", ":material/slideshow:"),
 }
 
 
@@ -32,7 +34,7 @@ def load_pair_context(progress) -> object:
     """The heavy part of a run (PyTorch, open_clip, the pair), behind a progress bar on a new server's first run."""
     first_run = "app_pages.shared" not in sys.modules  # later runs find it all imported: no bar flashing by
     if first_run:
-        progress.progress(0.1, text="WiSE-FT Explorer · loading PyTorch…")
+        progress.progress(0.1, text=t("app.loading_torch"))
     import torch
 
     from app_pages.shared import launch_options, sidebar_pair
@@ -40,18 +42,24 @@ def load_pair_context(progress) -> object:
 
     torch.set_num_threads(launch_options().threads or default_threads())
     if first_run:
-        progress.progress(0.6, text="WiSE-FT Explorer · loading the model pair…")
+        progress.progress(0.6, text=t("app.loading_pair"))
     return sidebar_pair()
 
 
+keep_params()
 requested = st.query_params.get("page", "home")
 navigation = st.navigation([
-    st.Page(path, title=title, icon=icon, url_path=name, default=(name == requested) or (
+    st.Page(path, title=t(title), icon=icon, url_path=name, default=(name == requested) or (
         requested not in PAGES and name == "home"))
     for name, (path, title, icon) in PAGES.items()
 ])
+if navigation.url_path != "talk":  # the talk has its own language switch
+    language_switch()
 loading = st.empty()  # the first text a new server's viewer sees; the page replaces it
 st.session_state["_pair_context_now"] = load_pair_context(loading)
 loading.empty()
-st.sidebar.caption("WiSE-FT: Wortsman et al., *Robust fine-tuning of zero-shot models*, CVPR 2022.")
-navigation.run()
+st.sidebar.caption(t("app.citation"))
+try:
+    navigation.run()
+finally:  # also when a page stops early: what it left in the URL is kept for the next page
+    remember_params()

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 import streamlit as st
 
+from app_pages.lang import t
 from wiseft_core.errors import WiseftError
 from wiseft_core.flips import open_ref
 
@@ -62,21 +63,19 @@ def filmstrip(context, samples: Sequence, alpha: float,
     ``lease`` (e.g. the Playground's ``pool.lease``) lends a live model; without it the filmstrip keeps
     one of its own per pair. Frames are cached, so a model is only needed for an image seen first.
     """
-    if not st.toggle("Where the model looks (saliency filmstrip)", key="filmstrip_on",
-                     help="Class-activation maps of θ(α) for the predicted class (grad-cam): the ring marks the "
-                          "peak. Global α only (per-block α is ignored here)."):
+    if not st.toggle(t("filmstrip.toggle"), key="filmstrip_on", help=t("filmstrip.help")):
         return
     lease = lease or _own_lease(context)
     pair = context.pair
     alphas = FILM_ALPHAS if round(alpha, 6) in FILM_ALPHAS else (*FILM_ALPHAS, round(alpha, 6))
     for sample in samples:
-        with st.spinner(f"Saliency maps for {sample.name}…"), lease() as interpolator:
+        with st.spinner(t("filmstrip.spinner", name=sample.name)), lease() as interpolator:
             shown = frames(context.key, sample.digest, tuple(FILM_ALPHAS), interpolator, sample.image,
                            pair.preprocessing, pair.classnames)
             if len(alphas) > len(FILM_ALPHAS):
                 shown = shown + frames(context.key, sample.digest, (alphas[-1],), interpolator, sample.image,
                                        pair.preprocessing, pair.classnames)
-        st.caption(f"Where θ(α) looks: {sample.name}")
+        st.caption(t("filmstrip.caption", name=sample.name))
         columns = st.columns(6)
         for column, (picture, caption), a in zip(columns, shown, alphas):
             column.image(picture, caption=("▶ " if a == round(alpha, 6) else "") + caption, width="stretch")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages.lang import t
 from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.datasets import load_dataset
 from wiseft_core.demo.build import DEFAULT_OUT
@@ -27,7 +28,8 @@ def demo_paths(file_stamp: tuple):
 
 def show_paths(paths, key: str) -> None:
     datasets = list(dict.fromkeys(p.dataset for p in paths))
-    dataset = st.selectbox("Distribution", datasets, key=f"{key}_dataset") if len(datasets) > 1 else datasets[0]
+    dataset = (st.selectbox(t("common.distribution"), datasets, key=f"{key}_dataset") if len(datasets) > 1
+               else datasets[0])
     shown = [p for p in paths if p.dataset == dataset]
     st.plotly_chart(landscape_figure(shown, current_alpha()), key=f"{key}_chart")
     st.dataframe(barrier_table(shown), hide_index=True)
@@ -37,45 +39,43 @@ def user_section(context) -> None:
     with st.form("landscape_compute"):
         c1, c2 = st.columns([3, 1])
         spec = dataset_picker(c1, "demo:photo", key="landscape_spec")
-        step = c2.selectbox("α step", [0.1, 0.25], key="landscape_step")
-        submitted = st.form_submit_button("Compute the landscape of the loaded pair")
+        step = c2.selectbox(t("common.alpha_step"), [0.1, 0.25], key="landscape_step")
+        submitted = st.form_submit_button(t("landscape.compute"))
     if not submitted:
         return
 
     try:
         loaded = load_dataset(spec)
         alphas = [round(-0.5 + k * step, 6) for k in range(int(round(2 / step)) + 1)]
-        bar = st.progress(0.0, text=f"Loss on {len(loaded)} images at {len(alphas)} alphas…")
+        bar = st.progress(0.0, text=t("landscape.loss_on", n=len(loaded), k=len(alphas)))
         paths = measure_path("your pair", context.pair, [loaded], alphas,
-                             progress=lambda done, total: bar.progress(done / total, text=f"α {done} of {total}"))
+                             progress=lambda done, total: bar.progress(done / total,
+                                                                     text=t("landscape.progress", done=done,
+                                                                            total=total)))
         bar.empty()
         st.session_state[USER_KEY] = (context.key, paths)
     except WiseftError as err:
         st.error(str(err))
 
 
-st.title("The landscape between the weights")
-st.caption("Loss (mean cross-entropy) along θ(α) = (1 − α)·θ₀ + α·θ₁ for α in [−0.5, 1.5]. Dashed: the straight "
-           "line between the endpoints' losses. **Barrier** = the largest rise of the loss above that line "
-           "between α = 0 and 1. A fine-tune stays in its zero-shot model's basin (no barrier), which is why "
-           "averaging their weights works; models that do not share a start need not.")
+st.title(t("landscape.title"))
+st.caption(t("landscape.intro"))
 
 if DEMO_LANDSCAPE.is_file():
-    st.subheader("Demo world")
+    st.subheader(t("landscape.demo"))
     paths = demo_paths(stamp(DEMO_LANDSCAPE))
-    st.markdown("\n".join(f"- **{name}**: {what}" for name, what in PATHS.items()
-                          if any(p.path == name for p in paths)))
+    st.markdown("\n".join(f"- {t(f'landscape.path.{name}')}" for name in PATHS if any(p.path == name for p in paths)))
     missing = [name for name in PATHS if not any(p.path == name for p in paths)]
     if missing:
-        st.caption("Not measured yet: " + ", ".join(missing) + " (its checkpoints were not built).")
+        st.caption(t("landscape.not_measured", names=", ".join(missing)))
     show_paths(paths, "demo_landscape")
 else:
-    st.info("The demo's landscape is not built yet: `wiseft demo inspect`.")
+    st.info(t("landscape.not_built"))
 
-st.subheader("Your pair")
+st.subheader(t("landscape.your_pair"))
 context = st.session_state.get("_pair_context_now")
 if context is None:
-    st.info("Load a model pair in the sidebar to measure its path.")
+    st.info(t("landscape.no_pair"))
 else:
     user_section(context)
     held = st.session_state.get(USER_KEY)
