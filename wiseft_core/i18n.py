@@ -23,11 +23,16 @@ DEFAULT_LANG = "en"
 LANG_NAMES = {"en": "English", "ru": "Русский"}
 
 
-FIELD = re.compile(r"\{([a-z_][a-z0-9_]*)\}")  # only {name}: other braces (LaTeX in Markdown) are text
+FIELD = re.compile(r"(\\[A-Za-z]+)?\{([a-z_][a-z0-9_]*)\}")  # {name}; LaTeX's \text{x} and other braces are text
 
 
 def _fields(text: str) -> set[str]:
-    return set(FIELD.findall(text))
+    return {name for command, name in FIELD.findall(text) if not command}
+
+
+def _fill(match: re.Match, fields: dict) -> str:
+    command, name = match.groups()
+    return str(fields[name]) if not command and name in fields else match.group(0)
 
 
 def _read(lang: str, folder: Path) -> dict[str, str]:
@@ -72,7 +77,7 @@ def translate(lang: str, key: str, **fields: object) -> str:
     strings = load_strings(lang if lang in LANGS else DEFAULT_LANG)
     if key not in strings:
         raise KeyError(f"no app string {key!r} in assets/i18n/ (add it to every language file)")
-    return FIELD.sub(lambda m: str(fields[m.group(1)]) if m.group(1) in fields else m.group(0), strings[key])
+    return FIELD.sub(lambda match: _fill(match, fields), strings[key])
 
 
 def pick_lang(requested: str | None) -> str:
