@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.lang import t
+from app_pages.lang import names_for, t
 from app_pages.shared import current_alpha
 from wiseft_core.curve_rows import paper_curve_rows, shift_columns, sweep_curve_rows
 from wiseft_core.demo.assets import DEMO_SWEEP
@@ -92,7 +92,7 @@ names = list(sources)
 default_sources = [n for n in names if n.startswith("upload")] or (
     ["demo"] if "demo" in sources else names[:1])
 chosen = sticky_multiselect(st, t("curves.sources"), names, default_sources, "curves_sources",
-                            format_func=lambda n: t(SOURCE_LABELS[n]) if n in SOURCE_LABELS else n)
+                            format_func=names_for(names, lambda n: t(SOURCE_LABELS[n]) if n in SOURCE_LABELS else n))
 rows = [row for name in chosen for row in sources[name]]
 if not rows:
     st.info(t("curves.choose_source"))
@@ -112,9 +112,9 @@ rows = [r for r in rows if r["model"] in picked_models and r["finetuning"] in pi
 c4, c5, c6 = st.columns(3)
 shifts = shift_columns(rows)
 y = c4.selectbox(t("curves.shift"), [AVERAGE, *shifts], key="curves_shift",
-                 format_func=lambda s: t("curves.average") if s == AVERAGE else s)
+                 format_func=names_for([AVERAGE, *shifts], lambda s: t("curves.average") if s == AVERAGE else s))
 logit = c5.radio(t("curves.axes"), ["linear", "logit"], horizontal=True, key="curves_axes",
-                 format_func=lambda a: t(f"curves.axes.{a}")) == "logit"
+                 format_func=names_for(["linear", "logit"], lambda a: t(f"curves.axes.{a}"))) == "logit"
 chord = c6.toggle(t("curves.chord"), value=True, key="curves_chord")
 
 alpha = current_alpha()

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import streamlit as st
 
 from app_pages.filmstrip import linked_specs
-from app_pages.lang import t
+from app_pages.lang import names_for, t
 from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.along_alpha import along_alpha
 from wiseft_core.checkpoints import file_sha256
@@ -132,7 +132,7 @@ spec = c1.selectbox(t("common.distribution"), specs, index=min(2, len(specs) - 1
                     key="flips_distribution")
 ensembles = [r.ensemble for r in flips.results if r.spec == spec]
 ensemble = c2.radio(t("common.ensemble"), ensembles, horizontal=True, key="flips_ensemble",
-                    format_func=lambda e: t(f"flips.ensemble.{e}"))
+                    format_func=names_for(ensembles, lambda e: t(f"flips.ensemble.{e}")))
 result = flips.get(spec, ensemble)
 measured = [a for a in result.alphas if 0 < a < 1] or result.alphas
 wanted = current_alpha()

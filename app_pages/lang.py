@@ -7,6 +7,8 @@ so Talk -> Playground -> Talk keeps all three. The words are ``wiseft_core.i18n`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from wiseft_core.i18n import LANG_NAMES, LANGS, pick_lang, translate
@@ -22,6 +24,12 @@ def current_lang() -> str:
 def t(key: str, **fields: object) -> str:
     """The visible text ``key`` in the viewer's language."""
     return translate(current_lang(), key, **fields)
+
+
+def names_for(options, name_of: Callable[[object], str]) -> Callable[[object], str]:
+    """A widget's ``format_func`` whose words are fixed when the widget is drawn (tests call it afterwards)."""
+    names = {option: name_of(option) for option in options}
+    return lambda option: names.get(option, str(option))
 
 
 def keep_params() -> None:

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from app_pages.filmstrip import filmstrip, linked_images
-from app_pages.lang import t
+from app_pages.lang import names_for, t
 from app_pages.live_slider import live_slider
 from app_pages.shared import current_alpha, live_pool, set_alpha
 from wiseft_core import alpha_grid
@@ -230,8 +230,8 @@ def prediction_area(context, samples: list[Sample]) -> None:
     alpha = round(min(max(alpha, low), high), 2)
     set_alpha(alpha)
     st.query_params["alpha"] = f"{alpha:g}"
-    mode = top[1].radio(t("common.ensemble"), list(MODES), format_func=lambda m: t(MODES[m]), horizontal=True,
-                        key="ensemble_mode")
+    mode = top[1].radio(t("common.ensemble"), list(MODES), format_func=names_for(MODES, lambda m: t(MODES[m])),
+                        horizontal=True, key="ensemble_mode")
     times_slot = top[2].empty()
 
     slider_slot = st.container()  # drawn above the per-block controls, computed after them

@@ -22,7 +22,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from app_pages.lang import t
+from app_pages.lang import names_for, t
 from wiseft_core import app_launch
 from wiseft_core.commands import zeroshot_command
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_FINETUNED_LINEAR, DEMO_ZEROSHOT, demo_pair_available
@@ -193,7 +193,7 @@ def _pair_request(options: app_launch.LaunchOptions) -> tuple[Choice, Choice, st
     default = "files" if options.zeroshot and options.finetuned else (
         "demo" if demo_pair_available() else "files")
     source = st.sidebar.radio(t("sidebar.pair_header"), sources, index=sources.index(default),
-                              format_func=lambda s: t(f"sidebar.source.{s}"), key="pair_source")
+                              format_func=names_for(sources, lambda s: t(f"sidebar.source.{s}")), key="pair_source")
     if source in ("demo", "demo-linear"):
         finetuned = DEMO_FINETUNED if source == "demo" else DEMO_FINETUNED_LINEAR
         return Choice(str(DEMO_ZEROSHOT), DEMO_ZEROSHOT.name), Choice(str(finetuned), finetuned.name), None
