@@ -25,6 +25,10 @@ from wiseft_core.talk import STEP_COUNT, load_texts
 
 ROOM_ID = re.compile(r"[a-z0-9]{1,16}")  # as the talk's rooms: nothing else from a URL is let in
 SHOWN_DISTRIBUTION = "sketch"  # a shifted image: where alpha matters
+TOUCH_CSS = """<style>
+.st-key-aud_alpha [role="slider"], .st-key-aud_poll_alpha [role="slider"] { width: 28px; height: 28px; }
+.st-key-aud_alpha [data-baseweb="slider"], .st-key-aud_poll_alpha [data-baseweb="slider"] { padding: 10px 0; }
+</style>"""  # a thumb a finger can hit on a phone
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -102,6 +106,7 @@ def poll(room: str, student: str) -> None:
         st.success(t("audience.voted", alpha=f"{st.session_state.aud_voted:g}"))
 
 
+st.html(TOUCH_CSS)
 st.title(t("audience.title"))
 room = st.query_params.get("room", "")
 if not ROOM_ID.fullmatch(room):

@@ -72,3 +72,20 @@ def test_on_a_phone_the_slider_is_a_44_px_target_that_moves_by_touch(server, pho
     value = float(re.sub(r"^α = ", "", phone.locator(".wiseft-readout").first.inner_text()))
     assert value >= 0.9, value
     phone.wait_for_function("(v) => new URL(location.href).searchParams.get('alpha') === String(v)", arg=value)
+
+
+def test_a_students_phone_follows_the_presenters_step_and_fits_the_screen(server, phone, browser):
+    projector = browser.new_context(viewport={"width": 1280, "height": 720})
+    talk = projector.new_page()
+    talk.set_default_timeout(STEP_MS * 3)
+    talk.goto(f"{server}/?page=talk&room=phone1&step=3&lang=ru")
+    talk.locator(".talk-h1").first.wait_for()
+    phone.goto(f"{server}/?page=audience&room=phone1&lang=ru")
+    phone.get_by_text("Шаг 3 из 12").first.wait_for()
+    talk.get_by_test_id("stBaseButton-secondary").filter(has_text="→").first.click()  # the presenter's next step
+    phone.get_by_text("Шаг 4 из 12").first.wait_for()
+    phone.get_by_text(re.compile(r"^Предсказание при α = ")).first.wait_for()
+    widths = phone.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], widths
+    phone.screenshot(path=str(REPO / "docs" / "screenshots" / "audience_phone.png"), full_page=True)
+    projector.close()
