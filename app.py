@@ -2,7 +2,7 @@
 
 Run ``streamlit run app.py`` (the demo pair), or preselect a pair for a talk:
 ``streamlit run app.py -- --zeroshot zs.safetensors --finetuned ft.safetensors [--device cuda] [--threads N]``.
-Operator-only options (``wiseft_core.app_launch``): ``--models-dir DIR`` (the checkpoints viewers may pick),
+Operator-only options (``wiseft_core.serve.app_launch``): ``--models-dir DIR`` (the checkpoints viewers may pick),
 ``--trust-pickle``, ``--live-models N``. ``?page=playground&alpha=0.4`` in the URL opens a page at an alpha.
 
 The page is drawn before anything heavy is imported: a new server's first viewer sees the app's name and
@@ -15,6 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.lang import keep_params, language_switch, remember_params, t
+from wiseft_core.serve.url_state import name_param
 
 FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"  # served by the app: no CDN in an offline room
 st.set_page_config(page_title="WiSE-FT Explorer", page_icon=str(FAVICON), layout="wide")
@@ -39,7 +40,7 @@ def load_pair_context(progress) -> object:
     import torch
 
     from app_pages.shared import launch_options, sidebar_pair
-    from wiseft_core.app_launch import default_threads
+    from wiseft_core.serve.app_launch import default_threads
 
     torch.set_num_threads(launch_options().threads or default_threads())
     if first_run:
@@ -48,10 +49,9 @@ def load_pair_context(progress) -> object:
 
 
 keep_params()
-requested = st.query_params.get("page", "home")
+requested = name_param(st.query_params.get("page"), PAGES, "home")
 navigation = st.navigation([
-    st.Page(path, title=t(title), icon=icon, url_path=name, default=(name == requested) or (
-        requested not in PAGES and name == "home"))
+    st.Page(path, title=t(title), icon=icon, url_path=name, default=name == requested)
     for name, (path, title, icon) in PAGES.items()
 ])
 if navigation.url_path != "talk":  # the talk has its own language switch
@@ -62,5 +62,10 @@ loading.empty()
 st.sidebar.caption(t("app.citation"))
 try:
     navigation.run()
+except Exception:  # a viewer gets one line (Streamlit's stop/rerun signals are not Exceptions and pass)
+    from app_pages.shared import LOG
+
+    LOG.exception("a page failed")
+    st.error(t("app.page_failed"))
 finally:  # also when a page stops early: what it left in the URL is kept for the next page
     remember_params()

@@ -16,11 +16,11 @@ import streamlit as st
 from app_pages.lang import current_lang, t
 from app_pages.shared import live_pool
 from wiseft_core import audience
-from wiseft_core.alpha_grid import ALPHA_GRID, compute_alpha_grid
 from wiseft_core.demo.assets import DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
-from wiseft_core.images import open_image
-from wiseft_core.predict import to_batch
+from wiseft_core.engine.predict import to_batch
+from wiseft_core.files.images import open_image
+from wiseft_core.serve.alpha_grid import ALPHA_GRID, compute_alpha_grid
 from wiseft_core.talk import STEP_COUNT, load_texts
 
 ROOM_ID = re.compile(r"[a-z0-9]{1,16}")  # as the talk's rooms: nothing else from a URL is let in

@@ -18,7 +18,9 @@ import streamlit as st
 
 from app_pages.lang import t
 from wiseft_core.errors import WiseftError
-from wiseft_core.flips import open_ref
+from wiseft_core.inspection.flips import open_ref
+from wiseft_core.serve import url_state
+from wiseft_core.serve.markup import escape_markdown
 
 FILM_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -33,7 +35,7 @@ def _png(image) -> bytes:
 def frames(pair_key: str, digest: str, alphas: tuple[float, ...], _interpolator, _image, _preprocessing,
            _classnames) -> list[tuple[bytes, str]]:
     """(overlay PNG, caption) per alpha; keyed by pair, image digest and alphas (the rest is excluded)."""
-    from wiseft_core.saliency import explain, overlay
+    from wiseft_core.inspection.saliency import explain, overlay
 
     explained = explain(_interpolator, [_image], _preprocessing, list(alphas))[0]
     return [(_png(overlay(_image, e, min_side=128)), f"α = {e.alpha:g}: {_classnames[e.predicted]} "
@@ -69,16 +71,17 @@ def filmstrip(context, samples: Sequence, alpha: float,
     pair = context.pair
     alphas = FILM_ALPHAS if round(alpha, 6) in FILM_ALPHAS else (*FILM_ALPHAS, round(alpha, 6))
     for sample in samples:
-        with st.spinner(t("filmstrip.spinner", name=sample.name)), lease() as interpolator:
+        with st.spinner(t("filmstrip.spinner", name=escape_markdown(sample.name))), lease() as interpolator:
             shown = frames(context.key, sample.digest, tuple(FILM_ALPHAS), interpolator, sample.image,
                            pair.preprocessing, pair.classnames)
             if len(alphas) > len(FILM_ALPHAS):
                 shown = shown + frames(context.key, sample.digest, (alphas[-1],), interpolator, sample.image,
                                        pair.preprocessing, pair.classnames)
-        st.caption(t("filmstrip.caption", name=sample.name))
+        st.caption(t("filmstrip.caption", name=escape_markdown(sample.name)))
         columns = st.columns(6)
-        for column, (picture, caption), a in zip(columns, shown, alphas):
-            column.image(picture, caption=("▶ " if a == round(alpha, 6) else "") + caption, width="stretch")
+        for column, (picture, caption), a in zip(columns, shown, alphas):  # captions name classes from the file
+            column.image(picture, caption=("▶ " if a == round(alpha, 6) else "") + escape_markdown(caption),
+                         width="stretch")
 
 
 MAX_LINKED = 6  # the Playground shows at most six images
@@ -94,12 +97,15 @@ def linked_images(classnames: Sequence[str]) -> list[tuple[str, bytes, str | Non
     """Images named by ``?image=`` links (comma-separated ``<spec>#<index>``) as (name, PNG bytes, label)."""
 
     out = []
-    refs = [ref for ref in st.query_params.get("image", "").split(",") if ref][:MAX_LINKED]  # a URL costs O(1)
-    for ref in refs:
+    refs, malformed = url_state.image_refs(st.query_params.get("image"), MAX_LINKED)  # a URL costs O(1)
+    if malformed:
+        st.warning(f"Ignored {malformed} image link{'s' * (malformed > 1)} not of the form <dataset>#<index>.")
+    for spec, index in refs:
+        ref = f"{spec}#{index}"
         try:
-            image, label = open_ref(ref.strip(), tuple(linked_specs()))
+            image, label = open_ref(ref, tuple(linked_specs()))
         except WiseftError as err:
-            st.warning(str(err))
+            st.warning(escape_markdown(err))
             continue
         out.append((ref, _png(image), classnames[label] if 0 <= label < len(classnames) else None))
     return out

@@ -11,14 +11,14 @@ import streamlit as st
 from app_pages.filmstrip import linked_specs
 from app_pages.lang import names_for, t
 from app_pages.shared import current_alpha, dataset_picker
-from wiseft_core.along_alpha import along_alpha
-from wiseft_core.checkpoints import file_sha256
-from wiseft_core.datasets import load_dataset
+from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.build import DEFAULT_OUT
 from wiseft_core.demo.inspection import FLIPS_FILE, POINTING_CSV, SUBDIR, read_pointing
 from wiseft_core.errors import WiseftError
-from wiseft_core.flips import GROUPS, FlipsFile, counts_along, groups_at, image_ref, load_flips, open_ref
-from wiseft_core.inspection_plots import flip_counts_figure, pointing_game_figure
+from wiseft_core.files.checkpoints import file_sha256
+from wiseft_core.inspection.along_alpha import along_alpha
+from wiseft_core.inspection.flips import GROUPS, FlipsFile, counts_along, groups_at, image_ref, load_flips, open_ref
+from wiseft_core.plots.inspection import flip_counts_figure, pointing_game_figure
 
 DEMO_FLIPS = DEFAULT_OUT / SUBDIR / FLIPS_FILE
 DEMO_POINTING = DEFAULT_OUT / SUBDIR / POINTING_CSV

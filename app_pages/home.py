@@ -4,9 +4,9 @@ import streamlit as st
 
 from app_pages.lang import t
 from app_pages.shared import current_alpha
-from wiseft_core.curve_rows import paper_curve_rows
-from wiseft_core.plots import PNG_EXPORT_CONFIG, accuracy_curves_figure
-from wiseft_core.results import PAPER_SHIFT_LABELS, load_paper_summary
+from wiseft_core.evaluate.curve_rows import paper_curve_rows
+from wiseft_core.evaluate.results import PAPER_HEADLINE_COLUMNS, PAPER_SHIFT_LABELS, load_paper_summary
+from wiseft_core.plots.curves import PNG_EXPORT_CONFIG, accuracy_curves_figure
 
 HEADLINE_MODEL = "CLIP ViT-L/14@336px"
 HEADLINE_ROWS = {  # the paper's row: its label's key in assets/i18n
@@ -30,7 +30,7 @@ with picture:
 
 st.subheader(t("home.headline"))
 summary = {row["row"]: row for row in load_paper_summary() if row["table"] == "Table 1"}
-columns = ["IN", "IN_V2", "IN_R", "IN_Sketch", "ObjectNet", "IN_A", "avg_shifts"]
+columns = PAPER_HEADLINE_COLUMNS
 table = [
     {"": t(label), **{PAPER_SHIFT_LABELS.get(c, t("home.avg_shifts")): float(summary[row][c]) for c in columns}}
     for row, label in HEADLINE_ROWS.items() if row in summary

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from app_pages.lang import t
-from wiseft_core.plots import weight_diff_figure
-from wiseft_core.weight_diff import weight_diff
+from wiseft_core.inspection.weight_diff import weight_diff
+from wiseft_core.plots.curves import weight_diff_figure
 
 
 @st.cache_data(show_spinner="Comparing the two sets of weights…", max_entries=8)

@@ -68,8 +68,8 @@ def allowed(text: str, classnames: set[str]) -> bool:
 @pytest.mark.usefixtures("app_argv")
 @pytest.mark.parametrize("page", PAGES)
 def test_in_russian_no_visible_string_on_the_page_is_left_in_english(page):
-    from wiseft_core.checkpoints import read_meta
     from wiseft_core.demo.assets import DEMO_ZEROSHOT
+    from wiseft_core.files.checkpoints import read_meta
 
     classnames = set(read_meta(str(DEMO_ZEROSHOT)).classnames) if DEMO_ZEROSHOT.is_file() else set()
     english, russian = page_texts(page, "en"), page_texts(page, "ru")

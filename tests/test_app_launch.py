@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from wiseft_core.app_launch import LaunchOptions, default_threads, model_files, parse_launch_args, resolve_model_file
 from wiseft_core.errors import WiseftError
+from wiseft_core.serve.app_launch import (
+    LaunchOptions,
+    default_threads,
+    model_files,
+    parse_launch_args,
+    resolve_model_file,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,4 +81,4 @@ def test_a_name_outside_the_folders_gets_the_same_message_whether_or_not_it_exis
 def test_the_server_listens_on_this_machine_only_and_never_shows_tracebacks_by_default():
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "127.0.0.1"
-    assert config["client"]["showErrorDetails"] is False
+    assert config["client"]["showErrorDetails"] == "none"  # `false` is the deprecated alias of "stacktrace"

@@ -66,7 +66,7 @@ def test_flips_page_opens_on_the_demo_pairs_precomputed_predictions(app_argv):
     at = open_page("flips")
     if at.selectbox(key="flips_distribution") is None:
         pytest.skip("the default pair is not the one the assets were measured on")
-    from wiseft_core.flips import load_flips
+    from wiseft_core.inspection.flips import load_flips
 
     shown = load_flips(INSPECTION / FLIPS_FILE).get(at.selectbox(key="flips_distribution").value)
     counts = metrics(at)

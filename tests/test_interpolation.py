@@ -4,13 +4,13 @@ import pytest
 import torch
 from conftest import TINY_RESNET, make_classifier, perturbed
 
-from wiseft_core.errors import WiseftError
-from wiseft_core.interpolation import (
+from wiseft_core.engine.interpolation import (
     WeightEndpoints,
     WeightInterpolator,
     ensemble_outputs,
     interpolate_state_dicts,
 )
+from wiseft_core.errors import WiseftError
 
 ALPHAS = [0.0, 0.05, 0.25, 0.5, 0.73, 1.0, -0.5, 1.5]
 

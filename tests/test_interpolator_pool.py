@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from wiseft_core.interpolator_pool import InterpolatorPool
+from wiseft_core.serve.interpolator_pool import InterpolatorPool
 
 
 class Model:
