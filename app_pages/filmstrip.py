@@ -99,7 +99,7 @@ def linked_images(classnames: Sequence[str]) -> list[tuple[str, bytes, str | Non
     out = []
     refs, malformed = url_state.image_refs(st.query_params.get("image"), MAX_LINKED)  # a URL costs O(1)
     if malformed:
-        st.warning(f"Ignored {malformed} image link{'s' * (malformed > 1)} not of the form <dataset>#<index>.")
+        st.warning(t("filmstrip.malformed", n=malformed))
     for spec, index in refs:
         ref = f"{spec}#{index}"
         try:

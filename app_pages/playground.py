@@ -226,7 +226,7 @@ def remember_alpha(key: str, low: float, high: float) -> None:
     """The live slider's callback: a valid released alpha becomes the session's before the fragment reruns."""
     alpha = released_alpha(st.session_state.get(key), low, high)
     if alpha is None:
-        st.session_state["_slider_refused"] = f"Ignored a slider value that is not an α in [{low:g}, {high:g}]."
+        st.session_state["_slider_refused"] = t("playground.slider_refused", low=f"{low:g}", high=f"{high:g}")
     else:
         set_alpha(alpha)
 

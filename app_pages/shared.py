@@ -41,7 +41,6 @@ PAIR_SOURCES = {
     "files": "Two checkpoint files",
 }
 DEFAULT_ALPHA = 0.5
-PAGE_FAILED = "Something went wrong on this page; the server's log has the details. Try again or reload."
 NO_FILE = "(none)"
 UPLOAD_CAP_BYTES = 4 << 30  # all sessions' uploads together
 UPLOAD_IDLE_SECONDS = 3600.0
@@ -230,12 +229,12 @@ def _pair_request(options: app_launch.LaunchOptions) -> tuple[Choice, Choice, st
 def classnames_input(options: app_launch.LaunchOptions) -> tuple[str, ...] | None:
     """Class names for a checkpoint that stores none (a wise-ft file): one of the operator's ``.txt`` files or
     an upload (one name a line, UTF-8). None: the file's own names (or ImageNet's for a 1000-class head)."""
-    with st.sidebar.expander("Class names (for checkpoints that store none)"):
+    with st.sidebar.expander(t("sidebar.classnames")):
         files = app_launch.classname_files(options)
         names = [NO_FILE, *files]
-        name = st.selectbox("A class-name file on the server", names, key="classnames_file",
-                            help="The `.txt` files in the operator's models folders, one class name a line.")
-        upload = admitted(st.file_uploader("…or upload one (.txt, one class name a line, in the head's order)",
+        name = st.selectbox(t("sidebar.classnames_file"), names, key="classnames_file",
+                            help=t("sidebar.classnames_help"))
+        upload = admitted(st.file_uploader(t("sidebar.classnames_upload"),
                                            type=["txt"], key="classnames_upload",
                                            max_upload_size=uploads.CLASS_NAMES.max_file_bytes // uploads.MB),
                           uploads.CLASS_NAMES)

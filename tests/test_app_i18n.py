@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from wiseft_core.i18n import load_strings
 
-PAGES = ("home", "playground", "curves", "weights", "flips", "landscape", "audience")
+PAGES = ("home", "playground", "curves", "weights", "flips", "landscape", "audience", "home+files")
 VISIBLE_FIELDS = {"label", "body", "help", "options", "placeholder", "caption", "text"}
 TIMEOUT = 300
 # Names, not words to translate: the app's and languages' names, devices, and data (the demo world's
@@ -38,9 +38,13 @@ def visible_texts(message, out: list[str], field: str = "") -> None:
 
 
 def page_texts(page: str, lang: str) -> set[str]:
+    """``page`` is a page's name, or ``name+files`` for it with the sidebar's two-files pair source."""
+    page, _, source = page.partition("+")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update({"page": page, "lang": lang, "room": "i18n"})
     at.run()
+    if source:
+        at.radio(key="pair_source").set_value(source).run()
     assert not at.exception, (page, lang, at.exception)
     texts: list[str] = []
     stack = [at._tree]
