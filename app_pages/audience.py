@@ -8,6 +8,7 @@ alpha until "Follow the presenter again". Below, the poll: which alpha is best?
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 
@@ -21,28 +22,29 @@ from wiseft_core.demo.gallery import gallery_samples
 from wiseft_core.engine.predict import to_batch
 from wiseft_core.files.images import open_image
 from wiseft_core.serve.alpha_grid import ALPHA_GRID, compute_alpha_grid
+from wiseft_core.serve.slider_data import thumbnail_data_url
 from wiseft_core.talk import STEP_COUNT, load_texts
 
 ROOM_ID = re.compile(r"[a-z0-9]{1,16}")  # as the talk's rooms: nothing else from a URL is let in
 SHOWN_DISTRIBUTION = "sketch"  # a shifted image: where alpha matters
-TOUCH_CSS = """<style>
-.st-key-aud_alpha [role="slider"], .st-key-aud_poll_alpha [role="slider"] { width: 28px; height: 28px; }
-.st-key-aud_alpha [data-baseweb="slider"], .st-key-aud_poll_alpha [data-baseweb="slider"] { padding: 10px 0; }
-</style>"""  # a thumb a finger can hit on a phone
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def shown_image(pair_key: str, _pair, device: str):
-    """(sample, probabilities at each grid alpha) for the talk's shifted sample image, or None without a gallery."""
+    """(sample, inline thumbnail, probabilities at each grid alpha) for the talk's shifted sample, or None.
+
+    The thumbnail is a data URL: the page redraws every second, and an inline picture needs no new request.
+    """
     groups = gallery_samples(DEMO_SAMPLES, _pair.classnames)
     candidates = [s for s in groups.get(SHOWN_DISTRIBUTION, []) + sum(groups.values(), []) if s.label]
     if not candidates:
         return None
     sample = candidates[0]
-    batch = to_batch([open_image(sample.path.read_bytes())], _pair.preprocessing)
+    image = open_image(sample.path.read_bytes())
+    batch = to_batch([image], _pair.preprocessing)
     with live_pool(pair_key, _pair, device).lease() as interpolator:
         grid = compute_alpha_grid(interpolator, batch)
-    return sample, grid.logits.softmax(dim=-1)[:, 0]
+    return sample, thumbnail_data_url(image, size=72), grid.logits.softmax(dim=-1)[:, 0]
 
 
 def nearest(alpha: float) -> float:
@@ -61,13 +63,14 @@ def verdict(context, alpha: float) -> None:
     shown = shown_image(context.key, context.pair, context.device) if context is not None else None
     if shown is None:
         return
-    sample, probs = shown
+    sample, thumb, probs = shown
     row = probs[ALPHA_GRID.index(alpha)]
     best = int(row.argmax())
     name = context.pair.classnames[best]
     mark = " ✓" if name == sample.label else " ✗"
     picture, words = st.columns([1, 3], vertical_alignment="center")
-    picture.image(str(sample.path), width=72)
+    picture.html(f'<img src="{thumb}" width="72" height="72" alt="{html.escape(sample.label or "")}" '
+                 'style="image-rendering: pixelated">')
     words.markdown(f"**{t('slider.prediction', alpha=f'{alpha:g}')}{name} ({float(row[best]):.0%}){mark}**")
 
 
@@ -106,7 +109,6 @@ def poll(room: str, student: str) -> None:
         st.success(t("audience.voted", alpha=f"{st.session_state.aud_voted:g}"))
 
 
-st.html(TOUCH_CSS)
 st.title(t("audience.title"))
 room = st.query_params.get("room", "")
 if not ROOM_ID.fullmatch(room):
