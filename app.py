@@ -4,40 +4,68 @@ Run ``streamlit run app.py`` (the demo pair), or preselect a pair for a talk:
 ``streamlit run app.py -- --zeroshot zs.safetensors --finetuned ft.safetensors [--device cuda] [--threads N]``.
 Operator-only options (``wiseft_core.serve.app_launch``): ``--models-dir DIR`` (the checkpoints viewers may pick),
 ``--trust-pickle``, ``--live-models N``. ``?page=playground&alpha=0.4`` in the URL opens a page at an alpha.
+
+The page is drawn before anything heavy is imported: a new server's first viewer sees the app's name and
+a progress bar at once, while PyTorch, open_clip and the model pair load behind it.
 """
 
+import sys
 from pathlib import Path
 
 import streamlit as st
-import torch
 
-from app_pages.shared import LOG, PAGE_FAILED, launch_options, sidebar_pair
-from wiseft_core.serve.app_launch import default_threads
+from app_pages.lang import keep_params, language_switch, remember_params, t
 from wiseft_core.serve.url_state import name_param
 
 FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"  # served by the app: no CDN in an offline room
 st.set_page_config(page_title="WiSE-FT Explorer", page_icon=str(FAVICON), layout="wide")
-torch.set_num_threads(launch_options().threads or default_threads())
 
-PAGES = {
-    "home": ("app_pages/home.py", "Home", ":material/home:"),
-    "playground": ("app_pages/playground.py", "Playground", ":material/tune:"),
-    "curves": ("app_pages/curves.py", "Curves", ":material/show_chart:"),
-    "weights": ("app_pages/weights.py", "Weights", ":material/balance:"),
-    "flips": ("app_pages/flips.py", "Flips", ":material/swap_horiz:"),
-    "landscape": ("app_pages/landscape.py", "Landscape", ":material/landscape:"),
-    "talk": ("app_pages/talk.py", "Talk", ":material/slideshow:"),
+PAGES = {  # name: (file, title's key in assets/i18n, icon)
+    "home": ("app_pages/home.py", "app.nav.home", ":material/home:"),
+    "playground": ("app_pages/playground.py", "app.nav.playground", ":material/tune:"),
+    "curves": ("app_pages/curves.py", "app.nav.curves", ":material/show_chart:"),
+    "weights": ("app_pages/weights.py", "app.nav.weights", ":material/balance:"),
+    "flips": ("app_pages/flips.py", "app.nav.flips", ":material/swap_horiz:"),
+    "landscape": ("app_pages/landscape.py", "app.nav.landscape", ":material/landscape:"),
+    "talk": ("app_pages/talk.py", "app.nav.talk", ":material/slideshow:"),
+    "audience": ("app_pages/audience.py", "app.nav.audience", ":material/groups:"),
 }
 
+
+def load_pair_context(progress) -> object:
+    """The heavy part of a run (PyTorch, open_clip, the pair), behind a progress bar on a new server's first run."""
+    first_run = "app_pages.shared" not in sys.modules  # later runs find it all imported: no bar flashing by
+    if first_run:
+        progress.progress(0.1, text=t("app.loading_torch"))
+    import torch
+
+    from app_pages.shared import launch_options, sidebar_pair
+    from wiseft_core.serve.app_launch import default_threads
+
+    torch.set_num_threads(launch_options().threads or default_threads())
+    if first_run:
+        progress.progress(0.6, text=t("app.loading_pair"))
+    return sidebar_pair()
+
+
+keep_params()
 requested = name_param(st.query_params.get("page"), PAGES, "home")
 navigation = st.navigation([
-    st.Page(path, title=title, icon=icon, url_path=name, default=name == requested)
+    st.Page(path, title=t(title), icon=icon, url_path=name, default=name == requested)
     for name, (path, title, icon) in PAGES.items()
 ])
-st.session_state["_pair_context_now"] = sidebar_pair()
-st.sidebar.caption("WiSE-FT: Wortsman et al., *Robust fine-tuning of zero-shot models*, CVPR 2022.")
+if navigation.url_path != "talk":  # the talk has its own language switch
+    language_switch()
+loading = st.empty()  # the first text a new server's viewer sees; the page replaces it
+st.session_state["_pair_context_now"] = load_pair_context(loading)
+loading.empty()
+st.sidebar.caption(t("app.citation"))
 try:
     navigation.run()
 except Exception:  # a viewer gets one line (Streamlit's stop/rerun signals are not Exceptions and pass)
+    from app_pages.shared import LOG
+
     LOG.exception("a page failed")
-    st.error(PAGE_FAILED)
+    st.error(t("app.page_failed"))
+finally:  # also when a page stops early: what it left in the URL is kept for the next page
+    remember_params()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages.lang import names_for, t
 from app_pages.shared import current_alpha
 from wiseft_core.demo.assets import DEMO_SWEEP
 from wiseft_core.errors import WiseftError
@@ -15,7 +16,7 @@ from wiseft_core.plots.curves import PNG_EXPORT_CONFIG, accuracy_curves_figure
 from wiseft_core.serve.markup import escape_markdown
 
 AVERAGE = "avg_shifts"
-SOURCE_LABELS = {"paper": "paper (Wortsman et al., CVPR 2022)", "demo": "demo world sweep (assets/demo/sweep.csv)"}
+SOURCE_LABELS = {"paper": "curves.source.paper", "demo": "curves.source.demo"}  # keys in assets/i18n
 
 
 @st.cache_data(show_spinner=False)
@@ -64,18 +65,17 @@ def figure_png(figure) -> bytes:
     return figure.to_image(format="png", width=1280, height=720, scale=2)
 
 
-st.title("Accuracy vs robustness curves")
-st.caption("One point per α: x = accuracy on the reference distribution, y = accuracy on a shift (or the average "
-           "of shifts). α = 0 is the zero-shot model, α = 1 the fine-tuned one.")
+st.title(t("curves.title"))
+st.caption(t("curves.intro"))
 
 sources: dict[str, list[dict]] = {"paper": paper_rows()}  # keys are the rows' "source" tags
 if DEMO_SWEEP.is_file():
     try:
         sources["demo"] = demo_rows(sweep_stamp(DEMO_SWEEP))
     except WiseftError as err:
-        st.warning(escape_markdown(f"The demo sweep could not be read: {err}"))
-upload = st.file_uploader("Your own `wiseft sweep` CSV", type=["csv"], key="curves_upload", max_upload_size=20,
-                          help="Columns: " + ",".join(SWEEP_COLUMNS))
+        st.warning(escape_markdown(t("curves.demo_unreadable", error=err)))
+upload = st.file_uploader(t("curves.upload"), type=["csv"], key="curves_upload", max_upload_size=20,
+                          help=t("curves.upload_help", columns=",".join(SWEEP_COLUMNS)))
 if upload is not None:
     try:
         sources[f"upload: {upload.name}"] = upload_rows(upload.getvalue(), upload.name)
@@ -85,44 +85,43 @@ if upload is not None:
 names = list(sources)
 default_sources = [n for n in names if n.startswith("upload")] or (
     ["demo"] if "demo" in sources else names[:1])
-chosen = sticky_multiselect(st, "Sources", names, default_sources, "curves_sources",
-                            format_func=lambda n: SOURCE_LABELS.get(n, n))
+chosen = sticky_multiselect(st, t("curves.sources"), names, default_sources, "curves_sources",
+                            format_func=names_for(names, lambda n: t(SOURCE_LABELS[n]) if n in SOURCE_LABELS else n))
 rows = [row for name in chosen for row in sources[name]]
 if not rows:
-    st.info("Choose at least one source.")
+    st.info(t("curves.choose_source"))
     st.stop()
 
 c1, c2, c3 = st.columns(3)
 models = sorted({r["model"] for r in rows})
 default_models = ["CLIP ViT-L/14@336px"] if "CLIP ViT-L/14@336px" in models and len(chosen) == 1 else models
-picked_models = sticky_multiselect(c1, "Model", models, default_models, "curves_models")
+picked_models = sticky_multiselect(c1, t("curves.model"), models, default_models, "curves_models")
 finetunings = sorted({r["finetuning"] for r in rows})
-picked_ft = sticky_multiselect(c2, "Fine-tuning", finetunings, finetunings, "curves_ft")
+picked_ft = sticky_multiselect(c2, t("curves.finetuning"), finetunings, finetunings, "curves_ft")
 ensembles = sorted({r["ensemble"] for r in rows})
-picked_ens = sticky_multiselect(c3, "Ensemble", ensembles, ensembles, "curves_ens",
-                                help="weights = WiSE-FT (interpolated weights); outputs = mixing the two models' "
-                                "logits. For a linear classifier the two coincide.")
+picked_ens = sticky_multiselect(c3, t("common.ensemble"), ensembles, ensembles, "curves_ens",
+                                help=t("curves.ensemble_help"))
 rows = [r for r in rows if r["model"] in picked_models and r["finetuning"] in picked_ft and r["ensemble"] in picked_ens]
 
 c4, c5, c6 = st.columns(3)
 shifts = shift_columns(rows)
-y = c4.selectbox("Shift (y axis)", [AVERAGE, *shifts], key="curves_shift",
-                 format_func=lambda s: "Average of shifts" if s == AVERAGE else s)
-logit = c5.radio("Axes", ["linear", "logit"], horizontal=True, key="curves_axes") == "logit"
-chord = c6.toggle("Zero-shot → fine-tuned line", value=True, key="curves_chord")
+y = c4.selectbox(t("curves.shift"), [AVERAGE, *shifts], key="curves_shift",
+                 format_func=names_for([AVERAGE, *shifts], lambda s: t("curves.average") if s == AVERAGE else s))
+logit = c5.radio(t("curves.axes"), ["linear", "logit"], horizontal=True, key="curves_axes",
+                 format_func=names_for(["linear", "logit"], lambda a: t(f"curves.axes.{a}"))) == "logit"
+chord = c6.toggle(t("curves.chord"), value=True, key="curves_chord")
 
 alpha = current_alpha()
 figure = accuracy_curves_figure(
-    rows, y, x_label="Reference accuracy (%)",  # the figure shows names from the file literally
-    y_label="Average shift accuracy (%)" if y == AVERAGE else f"{y} accuracy (%)",
+    rows, y, x_label=t("curves.x_label"),  # the figure shows names from the file literally
+    y_label=t("curves.y_average") if y == AVERAGE else t("curves.y_shift", shift=y),
     current_alpha=alpha, logit_axes=logit, endpoint_line=chord)
 if not figure.data:
-    st.warning("Nothing to plot for this selection.")
+    st.warning(t("curves.nothing"))
 else:
     st.plotly_chart(figure, config=PNG_EXPORT_CONFIG, key="curves_chart")
-    where = "" if 0.0 <= alpha <= 1.0 else " (outside the measured 0–1 range, so no star)"
-    st.caption(f"★ marks α = {alpha:.2f}, the α set in the Playground{where}. The camera icon above the chart "
-               "saves a 1280×720 PNG.")
+    where = "" if 0.0 <= alpha <= 1.0 else t("curves.outside")
+    st.caption(t("curves.star", alpha=f"{alpha:.2f}", where=where))
 
 table = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
 st.dataframe(table, hide_index=True, width="stretch")
@@ -132,7 +131,7 @@ writer = csv.DictWriter(buffer, fieldnames=fieldnames)
 writer.writeheader()
 writer.writerows(rows)
 d1, d2 = st.columns(2)
-d1.download_button("Download this table (CSV)", buffer.getvalue(), file_name="wiseft_curves.csv", mime="text/csv")
+d1.download_button(t("curves.download_csv"), buffer.getvalue(), file_name="wiseft_curves.csv", mime="text/csv")
 if figure.data:
-    d2.download_button("Download the figure (PNG, 1280×720 @2x)", lambda: figure_png(figure),
+    d2.download_button(t("curves.download_png"), lambda: figure_png(figure),
                        file_name="wiseft_curves.png", mime="image/png", key="curves_png")

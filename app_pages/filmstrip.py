@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from app_pages import room_jobs
+from app_pages.lang import t
 from app_pages.room_jobs import BY_VIEWER
 from app_pages.shared import launch_options
 from wiseft_core.errors import WiseftError
@@ -78,9 +79,7 @@ def filmstrip(context, samples: Sequence, alpha: float) -> None:
     Missing frames are computed by this session's job in the room's queue, on the shared pool's live
     models; the row shows the place in line and the progress meanwhile.
     """
-    if not st.toggle("Where the model looks (saliency filmstrip)", key="filmstrip_on",
-                     help="Class-activation maps of θ(α) for the predicted class (grad-cam): the ring marks the "
-                          "peak. Global α only (per-block α is ignored here)."):
+    if not st.toggle(t("filmstrip.toggle"), key="filmstrip_on", help=t("filmstrip.help")):
         return
     alphas = FILM_ALPHAS if round(alpha, 6) in FILM_ALPHAS else (*FILM_ALPHAS, round(alpha, 6))
     store = frame_store()
@@ -90,7 +89,7 @@ def filmstrip(context, samples: Sequence, alpha: float) -> None:
     if needed and not _frames_job(context, samples, alphas, needed, have):
         return
     for sample in samples:
-        st.caption(f"Where θ(α) looks: {escape_markdown(sample.name)}")
+        st.caption(t("filmstrip.caption", name=escape_markdown(sample.name)))
         columns = st.columns(6)
         for column, a in zip(columns, alphas):  # captions name classes from the file
             picture, caption = have[(context.key, sample.digest, a)]
@@ -135,7 +134,7 @@ def linked_images(classnames: Sequence[str]) -> list[tuple[str, bytes, str | Non
     out = []
     refs, malformed = url_state.image_refs(st.query_params.get("image"), MAX_LINKED)  # a URL costs O(1)
     if malformed:
-        st.warning(f"Ignored {malformed} image link{'s' * (malformed > 1)} not of the form <dataset>#<index>.")
+        st.warning(t("filmstrip.malformed", n=malformed))
     for spec, index in refs:
         ref = f"{spec}#{index}"
         try:

@@ -9,23 +9,16 @@ from urllib.parse import quote
 import streamlit as st
 
 from app_pages import room_jobs
+from app_pages.lang import current_lang, names_for, t
 from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.assets import DEMO_FLIPS, DEMO_POINTING, read_pointing
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.checkpoints import file_sha256
 from wiseft_core.inspection.along_alpha import along_alpha
-from wiseft_core.inspection.flips import (
-    GROUP_HELP,
-    GROUPS,
-    FlipsFile,
-    counts_along,
-    groups_at,
-    image_ref,
-    load_flips,
-    open_ref,
-)
+from wiseft_core.inspection.flips import GROUPS, FlipsFile, counts_along, groups_at, image_ref, load_flips, open_ref
 from wiseft_core.plots.inspection import flip_counts_figure, pointing_game_figure
+from wiseft_core.serve.i18n import translate
 
 THUMBNAILS = 24
 USER_KEY = "_flips_user"
@@ -54,10 +47,8 @@ def pointing_section(flips_shown: bool) -> None:
     """The demo's pointing game: does the saliency peak fall on the object, along alpha?"""
     if not (flips_shown and DEMO_POINTING.is_file()):
         return
-    st.subheader("Where the model looks, along α")
-    st.caption("Pointing game on the demo world, whose generator knows every object's mask: the share of test "
-               "images whose saliency peak (class-activation map of the prediction) falls on the object. "
-               "Dotted: chance, the object's share of the image.")
+    st.subheader(t("flips.pointing_title"))
+    st.caption(t("flips.pointing_caption"))
     st.plotly_chart(pointing_game_figure(demo_pointing(stamp_of(DEMO_POINTING)), current_alpha()),
                     key="pointing_chart")
 
@@ -76,14 +67,18 @@ def flips_work(context, spec: str, step: float):
     """The job computing per-image predictions of the loaded pair on ``spec`` (both ensembles)."""
 
     pool = room_jobs.shared_pool(context)
+    lang = current_lang()  # the worker thread has no session: its words are fixed here
 
     def work(job):
         loaded = load_dataset(spec)
         alphas = [round(k * step, 6) for k in range(int(round(1 / step)) + 1)]
-        job.report(0.0, f"predicting {len(loaded)} images at {len(alphas)} alphas")
+        job.report(0.0, translate(lang, "flips.predicting", n=len(loaded), k=len(alphas)))
+
+        def progress(done: int, total: int) -> None:
+            job.report(done / total, translate(lang, "flips.pass", done=done, total=total))
+
         results = along_alpha(context.pair, loaded, alphas, ("weights", "outputs"), room_jobs.APP_BATCH,
-                              progress=lambda done, total: job.report(done / total, f"pass {done} of {total}"),
-                              **room_jobs.along_options(pool, job))
+                              progress=progress, **room_jobs.along_options(pool, job))
         return FlipsFile(results, {"classnames": context.pair.classnames})
 
     return work
@@ -107,8 +102,8 @@ def user_section(context) -> None:
     with st.form("flips_compute"):
         c1, c2 = st.columns([3, 1])
         spec = dataset_picker(c1, "demo:sketch", key="flips_spec")
-        step = c2.selectbox("α step", [0.05, 0.1, 0.25], index=1, key="flips_step")
-        submitted = st.form_submit_button("Compute flips for the loaded pair")
+        step = c2.selectbox(t("common.alpha_step"), [0.05, 0.1, 0.25], index=1, key="flips_step")
+        submitted = st.form_submit_button(t("flips.compute"))
     job = room_jobs.current("flips")
     if submitted:
         job = room_jobs.start("flips", "Flips", flips_work(context, spec, step), (context.key, spec, step))
@@ -121,35 +116,33 @@ def user_section(context) -> None:
         st.session_state[USER_KEY] = (context.key, result)
 
 
-st.title("Which images flip")
-st.caption("Per test image: right or wrong at α = 0 (zero-shot), α = 1 (fine-tuned) and the α you pick. "
-           "**Rescued**: wrong at both ends, right at α. **Lost**: right at an end, wrong at α.")
+st.title(t("flips.title"))
+st.caption(t("flips.intro"))
 context = st.session_state.get("_pair_context_now")
 if context is None:
-    st.info("Load a model pair in the sidebar first.")
+    st.info(t("common.no_pair"))
     st.stop()
 
 flips = precomputed_for(context)
 demo_shown = flips is not None
 if flips is not None:
-    st.caption("Precomputed for the demo pair: test images of the six distributions along α "
-               "(`python -m wiseft_core.demo.inspection`).")
-with st.expander("Compute flips on a dataset for the loaded pair", expanded=flips is None):
+    st.caption(t("flips.precomputed"))
+with st.expander(t("flips.compute_expander"), expanded=flips is None):
     user_section(context)
 held = st.session_state.get(USER_KEY)
 if held is not None and held[0] == context.key:
     flips = held[1]
 if flips is None:
-    st.info("No per-image predictions yet for this pair: compute them above.")
+    st.info(t("flips.none_yet"))
     st.stop()
 
 specs = flips.specs()
 c1, c2, c3 = st.columns([2, 1, 2])
-spec = c1.selectbox("Distribution", specs, index=min(2, len(specs) - 1) if len(specs) > 2 else 0,
+spec = c1.selectbox(t("common.distribution"), specs, index=min(2, len(specs) - 1) if len(specs) > 2 else 0,
                     key="flips_distribution")
 ensembles = [r.ensemble for r in flips.results if r.spec == spec]
-ensemble = c2.radio("Ensemble", ensembles, horizontal=True, key="flips_ensemble",
-                    format_func={"weights": "weights", "outputs": "outputs"}.get)
+ensemble = c2.radio(t("common.ensemble"), ensembles, horizontal=True, key="flips_ensemble",
+                    format_func=names_for(ensembles, lambda e: t(f"flips.ensemble.{e}")))
 result = flips.get(spec, ensemble)
 measured = [a for a in result.alphas if 0 < a < 1] or result.alphas
 wanted = current_alpha()
@@ -159,21 +152,20 @@ alpha = c3.select_slider("α", options=measured, value=min(measured, key=lambda 
 groups = groups_at(result, alpha)
 columns = st.columns(len(GROUPS))
 for column, name in zip(columns, GROUPS):
-    column.metric(name, int(groups[name].sum()), help=GROUP_HELP[name])
+    column.metric(t(f"flips.group.{name}"), int(groups[name].sum()), help=t(f"flips.help.{name}"))
 st.plotly_chart(flip_counts_figure(result.alphas, counts_along(result), result.n, alpha), key="flips_chart")
 
 classnames = flips.info.get("classnames") or context.pair.classnames
 allowed = tuple(flips.specs())
-tabs = st.tabs([f"{name} ({int(groups[name].sum())})" for name in GROUPS])
+tabs = st.tabs([f"{t(f'flips.group.{name}')} ({int(groups[name].sum())})" for name in GROUPS])
 k0, k1, ka = result.index_of(0.0), result.index_of(1.0), result.index_of(alpha)
 for tab, name in zip(tabs, GROUPS):
     with tab:
         indices = groups[name].nonzero()[0][:THUMBNAILS]
         if len(indices) == 0:
-            st.caption("No image in this group at this α.")
+            st.caption(t("flips.empty_group"))
             continue
-        st.caption(f"{GROUP_HELP[name]} — the first {len(indices)}; click one to open it in the Playground at "
-                   f"α = {alpha:g}.")
+        st.caption(t("flips.group_caption", help=t(f"flips.help.{name}"), n=len(indices), alpha=f"{alpha:g}"))
         grid = st.columns(8)
         for slot, i in enumerate(indices):
             ref = image_ref(spec, int(i))

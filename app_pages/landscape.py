@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import room_jobs
+from app_pages.lang import t
 from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.assets import DEMO_LANDSCAPE, PATHS
@@ -25,7 +26,8 @@ def demo_paths(file_stamp: tuple):
 
 def show_paths(paths, key: str) -> None:
     datasets = list(dict.fromkeys(p.dataset for p in paths))
-    dataset = st.selectbox("Distribution", datasets, key=f"{key}_dataset") if len(datasets) > 1 else datasets[0]
+    dataset = (st.selectbox(t("common.distribution"), datasets, key=f"{key}_dataset") if len(datasets) > 1
+               else datasets[0])
     shown = [p for p in paths if p.dataset == dataset]
     st.plotly_chart(landscape_figure(shown, current_alpha()), key=f"{key}_chart")
     st.dataframe(barrier_table(shown), hide_index=True)
@@ -51,8 +53,8 @@ def user_section(context) -> None:
     with st.form("landscape_compute"):
         c1, c2 = st.columns([3, 1])
         spec = dataset_picker(c1, "demo:photo", key="landscape_spec")
-        step = c2.selectbox("α step", [0.1, 0.25], key="landscape_step")
-        submitted = st.form_submit_button("Compute the landscape of the loaded pair")
+        step = c2.selectbox(t("common.alpha_step"), [0.1, 0.25], key="landscape_step")
+        submitted = st.form_submit_button(t("landscape.compute"))
     job = room_jobs.current("landscape")
     if submitted:
         job = room_jobs.start("landscape", "Landscape", landscape_work(context, spec, step),
@@ -66,28 +68,24 @@ def user_section(context) -> None:
         st.session_state[USER_KEY] = (context.key, paths)
 
 
-st.title("The landscape between the weights")
-st.caption("Loss (mean cross-entropy) along θ(α) = (1 − α)·θ₀ + α·θ₁ for α in [−0.5, 1.5]. Dashed: the straight "
-           "line between the endpoints' losses. **Barrier** = the largest rise of the loss above that line "
-           "between α = 0 and 1. A fine-tune stays in its zero-shot model's basin (no barrier), which is why "
-           "averaging their weights works; models that do not share a start need not.")
+st.title(t("landscape.title"))
+st.caption(t("landscape.intro"))
 
 if DEMO_LANDSCAPE.is_file():
-    st.subheader("Demo world")
+    st.subheader(t("landscape.demo"))
     paths = demo_paths(stamp(DEMO_LANDSCAPE))
-    st.markdown("\n".join(f"- **{name}**: {what}" for name, what in PATHS.items()
-                          if any(p.path == name for p in paths)))
+    st.markdown("\n".join(f"- {t(f'landscape.path.{name}')}" for name in PATHS if any(p.path == name for p in paths)))
     missing = [name for name in PATHS if not any(p.path == name for p in paths)]
     if missing:
-        st.caption("Not measured yet: " + ", ".join(missing) + " (its checkpoints were not built).")
+        st.caption(t("landscape.not_measured", names=", ".join(missing)))
     show_paths(paths, "demo_landscape")
 else:
-    st.info("The demo's landscape is not built yet: `wiseft demo inspect`.")
+    st.info(t("landscape.not_built"))
 
-st.subheader("Your pair")
+st.subheader(t("landscape.your_pair"))
 context = st.session_state.get("_pair_context_now")
 if context is None:
-    st.info("Load a model pair in the sidebar to measure its path.")
+    st.info(t("landscape.no_pair"))
 else:
     user_section(context)
     held = st.session_state.get(USER_KEY)

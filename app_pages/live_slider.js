@@ -6,6 +6,17 @@
 // The alpha goes back to Python on `change` (release, key press): URL, Curves marker, merge download.
 
 const STATE = new WeakMap();
+// The words, in the viewer's language: Python sends them as `data.text` (assets/i18n, keys "slider.*").
+const ENGLISH = {
+  label: "α  (0 = zero-shot, 1 = fine-tuned)", prediction: "Prediction at α = {alpha}: ", true_label: "true label",
+  computing: "computing…", zero: "α = 0 (zero-shot)", one: "α = 1 (fine-tuned)",
+  chart: "p(class) vs α, {done}/{total} computed",
+};
+
+function say(data, key, fields) {
+  const text = (data.text && data.text[key]) || ENGLISH[key];
+  return text.replace(/\{([a-z_]+)\}/g, (all, name) => (fields && name in fields ? String(fields[name]) : all));
+}
 
 function fmt(alpha) {
   return String(Number(alpha.toFixed(2)));
@@ -41,7 +52,7 @@ function bars(data, image, probs, title) {
   const box = el("div", "wiseft-bars");
   box.appendChild(el("div", "wiseft-bars-title", title));
   if (!probs) {
-    box.appendChild(el("div", "wiseft-pending", "computing…"));
+    box.appendChild(el("div", "wiseft-pending", say(data, "computing")));
     return box;
   }
   for (const [cls, p] of topK(data, image, probs, data.top_k)) {
@@ -103,7 +114,7 @@ function chart(data, image, alpha) {
   }
   const label = document.createElementNS(ns, "text");
   label.setAttribute("x", String(pad)); label.setAttribute("y", String(h - 6));
-  label.textContent = `p(class) vs α, ${image.rows.filter(Boolean).length}/${data.grid.length} computed`;
+  label.textContent = say(data, "chart", { done: image.rows.filter(Boolean).length, total: data.grid.length });
   svg.appendChild(label);
   return svg;
 }
@@ -120,9 +131,10 @@ function draw(state) {
     thumb.alt = image.name;
     card.appendChild(thumb);
     const body = el("div", "wiseft-body");
-    body.appendChild(el("div", "wiseft-name", image.label ? `${image.name} — true label: ${image.label_name}` : image.name));
+    body.appendChild(el("div", "wiseft-name",
+      image.label ? `${image.name} — ${say(data, "true_label")}: ${image.label_name}` : image.name));
     const probs = probsAt(data, image, alpha);
-    let verdict = `Prediction at α = ${fmt(alpha)}: `;
+    let verdict = say(data, "prediction", { alpha: fmt(alpha) });
     if (probs) {
       const [cls, p] = topK(data, image, probs, 1)[0];
       verdict += `${data.classnames[cls]} (${(100 * p).toFixed(0)}%)`;
@@ -132,9 +144,9 @@ function draw(state) {
     }
     body.appendChild(el("div", "wiseft-verdict", verdict));
     const row = el("div", "wiseft-row");
-    row.appendChild(bars(data, image, probsAt(data, image, 0), "α = 0 (zero-shot)"));
+    row.appendChild(bars(data, image, probsAt(data, image, 0), say(data, "zero")));
     row.appendChild(bars(data, image, probs, `α = ${fmt(alpha)}`));
-    row.appendChild(bars(data, image, probsAt(data, image, 1), "α = 1 (fine-tuned)"));
+    row.appendChild(bars(data, image, probsAt(data, image, 1), say(data, "one")));
     body.appendChild(row);
     card.appendChild(body);
     card.appendChild(chart(data, image, alpha));
@@ -156,14 +168,15 @@ export default function (component) {
     input.className = "wiseft-range";
     input.setAttribute("aria-label", "α (0 = zero-shot, 1 = fine-tuned)");
     const readout = el("span", "wiseft-readout");
-    top.appendChild(el("span", "wiseft-label", "α  (0 = zero-shot, 1 = fine-tuned)"));
+    const label = el("span", "wiseft-label");
+    top.appendChild(label);
     top.appendChild(input);
     top.appendChild(readout);
     const cards = el("div", "wiseft-cards");
     root.appendChild(top);
     root.appendChild(cards);
     parentElement.appendChild(root);
-    state = { root, input, readout, cards, data: null, value: null, sent: [], frame: 0, poll: 0 };
+    state = { root, input, readout, cards, label, data: null, value: null, sent: [], frame: 0, poll: 0 };
     input.addEventListener("input", () => {
       state.value = Number(input.value);
       cancelAnimationFrame(state.frame);
@@ -196,6 +209,8 @@ export default function (component) {
     state.value = data.alpha;
   }
   state.root.dataset.pending = data.pending ? "1" : "0";
+  state.label.textContent = say(data, "label");
+  state.input.setAttribute("aria-label", say(data, "label"));
   draw(state);
   // While the charts fill in on the server, ask for fresh numbers: one request per answer received,
   // so a busy server is polled only as fast as it answers (a timer on the server would queue reruns).

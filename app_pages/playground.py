@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from app_pages.filmstrip import filmstrip, linked_images
+from app_pages.lang import names_for, t
 from app_pages.live_slider import live_slider
 from app_pages.shared import admitted, current_alpha, live_pool, set_alpha
 from wiseft_core.demo.assets import DEMO_SAMPLES
@@ -31,7 +32,7 @@ MAX_IMAGES = uploads.IMAGES.max_files
 GALLERY_COLUMNS = 8
 TOP_K = 5
 POLL_SECONDS = 1.0  # after each answer, how long a page waits to ask again while its charts fill in
-MODES = {"weights": "weight space (WiSE-FT)", "outputs": "output space (mix logits)"}
+MODES = {"weights": "playground.mode.weights", "outputs": "playground.mode.outputs"}  # keys in assets/i18n
 
 
 @dataclass
@@ -76,7 +77,7 @@ def decode_all(candidates: list[Candidate], preprocessing) -> list[Sample]:
 
 
 def uploaded_candidates() -> list[Candidate]:
-    files = st.file_uploader("Upload images (JPEG, PNG, WebP, BMP, GIF; several at once)", type=IMAGE_TYPES,
+    files = st.file_uploader(t("playground.upload"), type=IMAGE_TYPES,
                              accept_multiple_files=True, key="images_upload",
                              max_upload_size=uploads.IMAGES.max_file_bytes // uploads.MB)
     return [Candidate(f.name, ("upload", f.file_id), f.getvalue) for f in admitted(files, uploads.IMAGES)]
@@ -116,7 +117,7 @@ def draw_gallery(groups: dict, chosen: set[str]) -> None:
     gallery of ~100 elements delayed the new image's first answer.
     """
     if not groups:
-        st.info("No sample gallery: the demo world's samples (assets/demo/samples/) are not present.")
+        st.info(t("playground.no_gallery"))
         return
     for distribution, items in groups.items():
         items = items[:GALLERY_COLUMNS]
@@ -124,15 +125,15 @@ def draw_gallery(groups: dict, chosen: set[str]) -> None:
         name, pictures, picker = st.columns([1.2, 2.6, 6.2], vertical_alignment="center")
         name.markdown(f"**{escape_markdown(distribution)}**")
         pictures.image([str(item.path) for item in items], width=38)  # in the pills' order
-        picker.pills(f"Pick {distribution} samples", list(names), selection_mode="multi", format_func=names.get,
-                  default=[key for key in names if key in chosen], key=f"gallery_{distribution}",
+        picker.pills(t("playground.pick", distribution=distribution), list(names), selection_mode="multi",
+                  format_func=names.get, default=[key for key in names if key in chosen], key=f"gallery_{distribution}",
                   label_visibility="collapsed")
 
 
 def camera_candidates() -> list[Candidate]:
-    if not st.toggle("Use the camera", key="use_camera"):
+    if not st.toggle(t("playground.use_camera"), key="use_camera"):
         return []
-    shot = st.camera_input("Take a picture", key="camera")
+    shot = st.camera_input(t("playground.take_picture"), key="camera")
     return [Candidate("camera", ("camera", shot.file_id), shot.getvalue)
             for shot in admitted(shot, uploads.IMAGES)]
 
@@ -142,15 +143,14 @@ def block_alpha_controls(model: torch.nn.Module, alpha: float) -> list[tuple[str
 
     The parameter names are listed only once the viewer turns the controls on: most slider releases never need them.
     """
-    with st.expander("Per-block α (advanced)"):
-        if not st.toggle("Set α per block group", key="per_block"):
+    with st.expander(t("playground.per_block")):
+        if not st.toggle(t("playground.per_block_toggle"), key="per_block"):
             return []
-        st.caption("Each group's α overrides the global one for its parameters (patterns as in "
-                   "`wiseft interpolate --block-alpha`).")
+        st.caption(t("playground.per_block_caption"))
         block_alphas = []
         for label, blocks in block_bands(list(model.state_dict())).items():
-            value = st.slider(f"α for {label}", -0.5, 1.5, float(min(max(alpha, -0.5), 1.5)), 0.05,
-                              key=f"block_alpha_{label}")
+            value = st.slider(t("playground.block_alpha", label=label), -0.5, 1.5,
+                              float(min(max(alpha, -0.5), 1.5)), 0.05, key=f"block_alpha_{label}")
             block_alphas += [(block, round(value, 2)) for block in blocks]
         return block_alphas
 
@@ -190,9 +190,8 @@ def merge_download(context, alpha: float, block_alphas) -> None:
         return checkpoint_bytes(*pair.merged_checkpoint(alpha, block_alphas))
 
     left, right = st.columns([1, 3])
-    left.download_button("Download this merge", merged_bytes, file_name=name, mime="application/octet-stream",
-                         key="merge_download", help="safetensors, with the recipe (alpha, block alphas, the "
-                         "endpoints' SHA-256) in its metadata")
+    left.download_button(t("playground.download"), merged_bytes, file_name=name, mime="application/octet-stream",
+                         key="merge_download", help=t("playground.download_help"))
     zeroshot_name = "zeroshot.safetensors" if context.zeroshot_command else context.zeroshot_name
     command = interpolate_command(zeroshot_name, context.finetuned_name, alpha, block_alphas, out=name)
     if context.zeroshot_command:
@@ -227,7 +226,7 @@ def remember_alpha(key: str, low: float, high: float) -> None:
     """The live slider's callback: a valid released alpha becomes the session's before the fragment reruns."""
     alpha = released_alpha(st.session_state.get(key), low, high)
     if alpha is None:
-        st.session_state["_slider_refused"] = f"Ignored a slider value that is not an α in [{low:g}, {high:g}]."
+        st.session_state["_slider_refused"] = t("playground.slider_refused", low=f"{low:g}", high=f"{high:g}")
     else:
         set_alpha(alpha)
 
@@ -238,14 +237,14 @@ def prediction_area(context, samples: list[Sample]) -> None:
     classnames = pair.classnames
     alpha = current_alpha()
     top = st.columns([2, 3, 4], vertical_alignment="center")
-    extrapolate = top[0].toggle("Extrapolate", value=not 0.0 <= alpha <= 1.0, key="extrapolate",
-                                help="Extend the slider to −0.5 … 1.5: α < 0 moves away from the fine-tuned "
-                                "model, α > 1 goes beyond it.")
+    extrapolate = top[0].toggle(t("playground.extrapolate"), value=not 0.0 <= alpha <= 1.0, key="extrapolate",
+                                help=t("playground.extrapolate_help"))
     low, high = (-0.5, 1.5) if extrapolate else (0.0, 1.0)
     alpha = round(min(max(alpha, low), high), 2)
     set_alpha(alpha)
     st.query_params["alpha"] = f"{alpha:g}"
-    mode = top[1].radio("Ensemble", list(MODES), format_func=MODES.get, horizontal=True, key="ensemble_mode")
+    mode = top[1].radio(t("common.ensemble"), list(MODES), format_func=names_for(MODES, lambda m: t(MODES[m])),
+                        horizontal=True, key="ensemble_mode")
     times_slot = top[2].empty()
 
     slider_slot = st.container()  # drawn above the per-block controls, computed after them
@@ -254,8 +253,8 @@ def prediction_area(context, samples: list[Sample]) -> None:
 
     def mount(images: list[dict], pending: bool, markers: str) -> None:
         with slider_slot:
-            live_slider(slider_data(images, classnames, alpha, low, high, mode, grid_usable=not block_alphas,
-                                    pending=pending, top_k=TOP_K),
+            live_slider({**slider_data(images, classnames, alpha, low, high, mode, grid_usable=not block_alphas,
+                                       pending=pending, top_k=TOP_K), "text": slider_texts()},
                         alpha, key=key, on_change=lambda: remember_alpha(key, low, high), poll_seconds=POLL_SECONDS)
             refused = st.session_state.pop("_slider_refused", None)
             if refused:
@@ -265,7 +264,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
     if not samples:  # the slider still mounts, so a first upload finds its code loaded in the browser
         mount([], pending=False, markers="<span hidden data-wiseft-shown-none></span>")
         with slider_slot:
-            st.info("Pick a sample from the gallery, upload an image or take a picture.")
+            st.info(t("playground.nothing"))
         merge_download(context, alpha, block_alphas)
         return
     pool = live_pool(context.key, pair, context.device)
@@ -293,19 +292,23 @@ def prediction_area(context, samples: list[Sample]) -> None:
     for i, grid in enumerate(grids):  # the answer is on its way: now the charts fill in, in the background
         filler.request(pool, batch[i:i + 1], grid)
     if not prediction.finite:
-        slider_slot.warning(f"At α = {alpha:g} the model's outputs are undefined (NaN): extrapolating BatchNorm "
-                            "statistics this far makes some running variances negative. Try an α closer to [0, 1].")
+        slider_slot.warning(t("playground.nan", alpha=f"{alpha:g}"))
 
     n = len(samples)
     times = None if pending else measured_times(context, pool, batch)
     times_slot.caption(
-        f"Per prediction of {n} image{'s' * (n > 1)} on {context.device}: "
-        + ("measuring once the charts are complete…" if times is None else
-           f"**weight space {times['weights']:.1f} ms** (set α + one forward) · "
-           f"**output space {times['outputs']:.1f} ms** (two forwards + mix)")
-        + ". WiSE-FT is one model: no extra inference cost.")
+        t("playground.times_head", n=n, device=context.device)
+        + (t("playground.times_pending") if times is None else
+           t("playground.times", weights=f"{times['weights']:.1f}", outputs=f"{times['outputs']:.1f}"))
+        + t("playground.times_tail"))
     merge_download(context, alpha, block_alphas)
     filmstrip(context, samples, alpha)
+
+
+def slider_texts() -> dict[str, str]:
+    """The live slider's words in the viewer's language (the browser fills in ``{alpha}``, ``{done}``…)."""
+    return {name: t(f"slider.{name}") for name in ("label", "prediction", "true_label", "computing", "zero", "one",
+                                                   "chart")}
 
 
 def thumbnail(sample: Sample) -> str:
@@ -315,14 +318,14 @@ def thumbnail(sample: Sample) -> str:
     return cache[sample.digest]
 
 
-st.title("Playground")
+st.title(t("playground.title"))
 context = st.session_state.get("_pair_context_now")
 if context is None:
-    st.info("Load a model pair in the sidebar first.")
+    st.info(t("common.no_pair"))
     st.stop()
-st.caption("θ(α) = (1 − α)·θ_zero-shot + α·θ_fine-tuned: every number below comes from real interpolated weights.")
+st.caption(t("playground.formula"))
 live_area = st.container()  # the slider and the predictions first: a presenter sees them without scrolling
-tabs = st.tabs(["Gallery", "Upload", "Camera"])
+tabs = st.tabs([t("playground.tab.gallery"), t("playground.tab.upload"), t("playground.tab.camera")])
 with tabs[1]:
     uploaded = uploaded_candidates()
 with tabs[2]:
@@ -334,7 +337,7 @@ linked = [Candidate(ref, ("link", ref), lambda png=png: png, label)
           for ref, png, label in linked_images(context.pair.classnames)]
 candidates = linked + uploaded + camera + gallery
 if len(candidates) > MAX_IMAGES:  # counted before anything is decoded
-    live_area.warning(f"Showing the first {MAX_IMAGES} of {len(candidates)} images.")
+    live_area.warning(t("playground.too_many", shown=MAX_IMAGES, total=len(candidates)))
     candidates = candidates[:MAX_IMAGES]
 with live_area:
     samples = decode_all(candidates, context.pair.preprocessing)

@@ -22,6 +22,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
+from app_pages.lang import names_for, t
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_FINETUNED_LINEAR, DEMO_ZEROSHOT, demo_pair_available
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.zeroshot import TEMPLATE_SETS, parse_classnames
@@ -40,7 +41,6 @@ PAIR_SOURCES = {
     "files": "Two checkpoint files",
 }
 DEFAULT_ALPHA = 0.5
-PAGE_FAILED = "Something went wrong on this page; the server's log has the details. Try again or reload."
 NO_FILE = "(none)"
 UPLOAD_CAP_BYTES = 4 << 30  # all sessions' uploads together
 UPLOAD_IDLE_SECONDS = 3600.0
@@ -70,7 +70,7 @@ def dataset_picker(container, default: str, key: str) -> str:
     """A labelled dataset for an on-demand computation: the demo world's or the operator's ``--data-dir``."""
     choices = app_launch.dataset_choices(launch_options())
     names = list(choices)
-    name = container.selectbox("Dataset with labels (the demo world's, or the operator's --data-dir)", names,
+    name = container.selectbox(t("sidebar.dataset"), names,
                                index=names.index(default) if default in names else 0, key=key)
     return choices[name]
 
@@ -193,7 +193,7 @@ def build_openclip_zeroshot(model_name: str, pretrained: str, finetuned_path: st
 
 def _pick_device(requested: str) -> str:
     if requested == "cuda" and not torch.cuda.is_available():
-        st.sidebar.warning("CUDA was chosen but this machine has no CUDA device: using the CPU.")
+        st.sidebar.warning(t("sidebar.no_cuda"))
         return "cpu"
     return requested
 
@@ -212,15 +212,15 @@ def _pair_request(options: app_launch.LaunchOptions) -> tuple[Choice, Choice, st
     sources = list(PAIR_SOURCES)
     default = "files" if options.zeroshot and options.finetuned else (
         "demo" if demo_pair_available() else "files")
-    source = st.sidebar.radio("Model pair", sources, index=sources.index(default),
-                              format_func=PAIR_SOURCES.get, key="pair_source")
+    source = st.sidebar.radio(t("sidebar.pair_header"), sources, index=sources.index(default),
+                              format_func=names_for(sources, lambda s: t(f"sidebar.source.{s}")), key="pair_source")
     if source in ("demo", "demo-linear"):
         finetuned = DEMO_FINETUNED if source == "demo" else DEMO_FINETUNED_LINEAR
         return Choice(str(DEMO_ZEROSHOT), DEMO_ZEROSHOT.name), Choice(str(finetuned), finetuned.name), None
     if source == "openclip":
         return _openclip_request(options)
-    zeroshot = _checkpoint_input("Zero-shot checkpoint", "files_zs", options, options.zeroshot)
-    finetuned = _checkpoint_input("Fine-tuned checkpoint", "files_ft", options, options.finetuned)
+    zeroshot = _checkpoint_input(t("sidebar.zeroshot_checkpoint"), "files_zs", options, options.zeroshot)
+    finetuned = _checkpoint_input(t("sidebar.finetuned_checkpoint"), "files_ft", options, options.finetuned)
     if not (zeroshot and finetuned):
         return None
     return zeroshot, finetuned, None
@@ -229,12 +229,12 @@ def _pair_request(options: app_launch.LaunchOptions) -> tuple[Choice, Choice, st
 def classnames_input(options: app_launch.LaunchOptions) -> tuple[str, ...] | None:
     """Class names for a checkpoint that stores none (a wise-ft file): one of the operator's ``.txt`` files or
     an upload (one name a line, UTF-8). None: the file's own names (or ImageNet's for a 1000-class head)."""
-    with st.sidebar.expander("Class names (for checkpoints that store none)"):
+    with st.sidebar.expander(t("sidebar.classnames")):
         files = app_launch.classname_files(options)
         names = [NO_FILE, *files]
-        name = st.selectbox("A class-name file on the server", names, key="classnames_file",
-                            help="The `.txt` files in the operator's models folders, one class name a line.")
-        upload = admitted(st.file_uploader("…or upload one (.txt, one class name a line, in the head's order)",
+        name = st.selectbox(t("sidebar.classnames_file"), names, key="classnames_file",
+                            help=t("sidebar.classnames_help"))
+        upload = admitted(st.file_uploader(t("sidebar.classnames_upload"),
                                            type=["txt"], key="classnames_upload",
                                            max_upload_size=uploads.CLASS_NAMES.max_file_bytes // uploads.MB),
                           uploads.CLASS_NAMES)
@@ -254,18 +254,18 @@ def _openclip_request(options: app_launch.LaunchOptions) -> tuple[Choice, Choice
     import open_clip
 
     names = sorted(open_clip.list_models())
-    model_name = st.sidebar.selectbox("open_clip model", names, index=names.index("ViT-B-32")
+    model_name = st.sidebar.selectbox(t("sidebar.openclip_model"), names, index=names.index("ViT-B-32")
                                       if "ViT-B-32" in names else 0, key="oc_model")
     files = app_launch.model_files(options)
     tags = open_clip.list_pretrained_tags_by_model(model_name)
     weights = ["none", *tags, *(f"file: {name}" for name in files)]
-    pretrained = st.sidebar.selectbox("pretrained weights ('none' = random)", weights,
+    pretrained = st.sidebar.selectbox(t("sidebar.pretrained"), weights,
                                       index=weights.index("openai") if "openai" in weights else 0,
                                       key="oc_pretrained")
     if pretrained.startswith("file: "):
         pretrained = str(app_launch.resolve_model_file(pretrained[len("file: "):], options))
-    templates = st.sidebar.selectbox("templates", list(TEMPLATE_SETS), key="oc_templates")
-    finetuned = _checkpoint_input("Fine-tuned checkpoint", "oc_ft", options, options.finetuned)
+    templates = st.sidebar.selectbox(t("sidebar.templates"), list(TEMPLATE_SETS), key="oc_templates")
+    finetuned = _checkpoint_input(t("sidebar.finetuned_checkpoint"), "oc_ft", options, options.finetuned)
     if not finetuned:
         return None
     zeroshot = build_openclip_zeroshot(model_name, pretrained, finetuned.path, templates)
@@ -280,11 +280,11 @@ def _checkpoint_input(label: str, key: str, options: app_launch.LaunchOptions,
     files = app_launch.model_files(options)
     names = [NO_FILE, *files]
     default = Path(default_path).name if default_path else NO_FILE
-    name = st.sidebar.selectbox(f"{label} (on the server)", names,
+    name = st.sidebar.selectbox(t("sidebar.on_server", label=label), names,
                                 index=names.index(default) if default in names else 0, key=f"{key}_file",
-                                help="The checkpoints the operator made available (`--models-dir`).")
-    upload = st.sidebar.file_uploader(f"…or upload the {label.lower()}", type=["safetensors", "pt", "pth", "bin"],
-                                      key=f"{key}_upload")
+                                help=t("sidebar.on_server_help"))
+    upload = st.sidebar.file_uploader(t("sidebar.or_upload", label=label.lower()),
+                                      type=["safetensors", "pt", "pth", "bin"], key=f"{key}_upload")
     kept = admitted(upload, uploads.CHECKPOINT, st.sidebar)
     if kept:
         return Choice(store_upload(kept[0], key), kept[0].name, uploaded=True)
@@ -305,7 +305,7 @@ def _viewer_message(err: Exception, *choices: Choice) -> str:
 def sidebar_pair() -> PairContext | None:
     """Render the sidebar's pair controls and return the loaded pair (or the last good one on error)."""
     options = launch_options()
-    st.sidebar.header("Model pair")
+    st.sidebar.header(t("sidebar.pair_header"))
     request = None
     try:
         chosen = _pair_request(options)
@@ -316,13 +316,12 @@ def sidebar_pair() -> PairContext | None:
         st.sidebar.error(escape_markdown(err))
     except OSError:  # e.g. an upload that could not be written: no server path in the message
         LOG.exception("storing an upload failed")
-        st.sidebar.error("The upload could not be stored on the server; please try again.")
+        st.sidebar.error(t("sidebar.upload_failed"))
     devices = ["cpu", "cuda"]
     wanted = options.device if options.device in devices else ("cuda" if torch.cuda.is_available() else "cpu")
-    device = _pick_device(st.sidebar.selectbox("Device", devices, index=devices.index(wanted), key="device"))
+    device = _pick_device(st.sidebar.selectbox(t("sidebar.device"), devices, index=devices.index(wanted), key="device"))
     if options.trust_pickle:
-        st.sidebar.warning("Started with `--trust-pickle`: pickled `.pt` checkpoints in the operator's folders "
-                           "are unpickled (this runs code from the file). Uploads are never unpickled.")
+        st.sidebar.warning(t("sidebar.trust_pickle"))
     context = st.session_state.get("_pair_context")
     if request is not None:
         zeroshot, finetuned, command, classnames = request
@@ -342,12 +341,12 @@ def sidebar_pair() -> PairContext | None:
             except Exception as err:  # a viewer gets one line, the server log the traceback
                 if not isinstance(err, WiseftError):
                     LOG.exception("loading %s + %s failed", zeroshot.path, finetuned.path)
-                    err = WiseftError(f"{zeroshot.name} + {finetuned.name}: these checkpoints could not be loaded")
+                    err = WiseftError(t("sidebar.load_failed", zeroshot=zeroshot.name, finetuned=finetuned.name))
                 st.sidebar.error(escape_markdown(_viewer_message(err, zeroshot, finetuned)))
                 if context is not None:
-                    st.sidebar.warning("Keeping the previously loaded pair.")
+                    st.sidebar.warning(t("sidebar.keeping_pair"))
     elif context is None:
-        st.sidebar.info("Choose two checkpoints to load a pair.")
+        st.sidebar.info(t("sidebar.choose_two"))
     if context is not None:
         st.sidebar.caption(pair_summary(context))
     return context
@@ -359,5 +358,5 @@ def pair_summary(context: PairContext) -> str:
     pair = context.pair
     meta = pair.zeroshot.meta
     params = count_parameters(pair.zeroshot.model)
-    return (f"**{escape_markdown(meta.model_name)}** · {params / 1e6:.2f} M parameters · "
-            f"{len(pair.classnames)} classes · {context.device} · loaded in {context.load_seconds:.2f} s")
+    return t("sidebar.summary", name=escape_markdown(meta.model_name), params=f"{params / 1e6:.2f}",
+             classes=len(pair.classnames), device=context.device, seconds=f"{context.load_seconds:.2f}")

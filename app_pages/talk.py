@@ -16,6 +16,7 @@ import streamlit as st
 
 from app_pages.shared import current_alpha, set_alpha
 from wiseft_core.errors import WiseftError
+from wiseft_core.serve import audience
 from wiseft_core.talk import LANGS, STEP_COUNT, TalkState, build_slide, build_talk, load_texts
 from wiseft_core.talk.data import build_talk_data, default_sweep
 from wiseft_core.talk.export import talk_html
@@ -157,6 +158,7 @@ def slide_view(context, texts) -> None:
     slide = build_slide(step, data, texts, state)
     fit_figures(slide, height, font)
     rooms().update(st.session_state.talk_room, step, texts.lang)
+    audience.publish(st.session_state.talk_room, step, alpha, texts.lang)  # students' phones follow
 
     box = st.container(key="talk_slide")
     if slide.layout == "center":

@@ -16,7 +16,12 @@ Chromium through Playwright in the same run, and reports:
   the app's share (its time minus that floor) can be compared with the forward; medians of ``--uploads``
   uploads of never-seen images.
 
-``python benchmarks/browser_latency.py [--json] [--presses 20] [--uploads 5] [--skip-vit] [--first-answer-only]``
+Cold start (``--cold-start``, the room/i18n rows): a new server each time, the time from navigation to the
+first text painted in the page's main area, for the app and for the bare app (same run, median of
+``--cold-runs``), and from navigation to the Playground's first prediction on the demo pair.
+
+``python benchmarks/browser_latency.py [--json] [--presses 20] [--uploads 5] [--skip-vit] [--first-answer-only]
+[--cold-start [--cold-runs 3]]``
 """
 
 from __future__ import annotations
@@ -199,6 +204,63 @@ def press_and_drag(page, app: str, floor: str, presses: int) -> dict:
     return {"press_to_paint": ptp, "drag_distinct_alphas": drag_alphas(page, slider)}
 
 
+# ---- cold start (room/i18n rows): first text and first prediction on a new server ----
+
+FIRST_TEXT_JS = """() => {
+  window.__firstText = null; window.__firstVerdict = null;
+  const look = () => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    if (window.__firstText === null && main && main.innerText.trim()) window.__firstText = performance.now();
+    const verdict = document.querySelector('.wiseft-verdict');
+    if (verdict && /\\(\\d+%\\)/.test(verdict.innerText)) { window.__firstVerdict = performance.now(); return; }
+    requestAnimationFrame(look);
+  };
+  requestAnimationFrame(look);
+}"""
+
+
+def cold_visit(browser, script: Path, log: Path, path: str, prediction: bool) -> dict:
+    """A new server; ms from navigation start to the first text (and to the first prediction) painted."""
+    with streamlit_server(script, log) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        page = context.new_page()
+        page.set_default_timeout(300_000)
+        page.add_init_script(f"({FIRST_TEXT_JS})()")
+        page.goto(f"{base}{path}")
+        page.wait_for_function("() => window.__firstText !== null")
+        row = {"first_text_ms": page.evaluate("() => window.__firstText")}
+        if prediction:
+            page.wait_for_function("() => window.__firstVerdict !== null")
+            row["first_prediction_ms"] = page.evaluate("() => window.__firstVerdict")
+        context.close()
+    return row
+
+
+def cold_start(browser, tmp: Path, floor_script: Path, runs: int) -> dict:
+    """Medians of ``runs`` cold servers each: the bare app, the app's Home, the app's Playground (interleaved)."""
+    bare, home, play = [], [], []
+    for i in range(runs):
+        bare.append(cold_visit(browser, floor_script, tmp / f"cold_floor{i}.log", "/", False)["first_text_ms"])
+        home.append(cold_visit(browser, REPO / "app.py", tmp / f"cold_home{i}.log", "/", False)["first_text_ms"])
+        play.append(cold_visit(browser, REPO / "app.py", tmp / f"cold_play{i}.log", "/playground?alpha=0.5", True))
+    med = statistics.median
+    row = {"bare_first_text_ms": round(med(bare)), "home_first_text_ms": round(med(home)),
+           "playground_first_text_ms": round(med(r["first_text_ms"] for r in play)),
+           "playground_first_prediction_ms": round(med(r["first_prediction_ms"] for r in play)), "runs": runs}
+    row["home_ratio"] = round(row["home_first_text_ms"] / row["bare_first_text_ms"], 2)
+    row["playground_ratio"] = round(row["playground_first_text_ms"] / row["bare_first_text_ms"], 2)
+    row["prediction_after_text_ms"] = row["playground_first_prediction_ms"] - row["playground_first_text_ms"]
+    return row
+
+
+def print_cold_start(row: dict) -> None:
+    print(f"cold start, median of {row['runs']} new servers: first text bare {row['bare_first_text_ms']} ms, "
+          f"Home {row['home_first_text_ms']} ms ({row['home_ratio']}x, goal <= 1.3x), Playground "
+          f"{row['playground_first_text_ms']} ms ({row['playground_ratio']}x); first prediction "
+          f"{row['playground_first_prediction_ms']} ms = first text + {row['prediction_after_text_ms']} ms "
+          "(goal <= + 2000 ms)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
@@ -206,6 +268,8 @@ def main() -> None:
     parser.add_argument("--skip-vit", action="store_true")
     parser.add_argument("--first-answer-only", action="store_true", help="only the first-answer measurements")
     parser.add_argument("--uploads", type=int, default=5, help="first answers per pair (median; default 5)")
+    parser.add_argument("--cold-start", action="store_true", help="only the cold-start rows (new servers)")
+    parser.add_argument("--cold-runs", type=int, default=3, help="new servers per cold-start row (median)")
     args = parser.parse_args()
     torch.set_num_threads(default_threads())
     from playwright.sync_api import sync_playwright
@@ -223,6 +287,11 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 720})
             page.set_default_timeout(120_000)
+            if args.cold_start:
+                results = {"cold_start": cold_start(browser, tmp, floor_script, args.cold_runs)}
+                browser.close()
+                print(json.dumps(results, indent=2)) if args.json else print_cold_start(results["cold_start"])
+                return
             with streamlit_server(REPO / "app.py", tmp / "app.log") as app, \
                     streamlit_server(floor_script, tmp / "floor.log") as floor:
                 if not args.first_answer_only:

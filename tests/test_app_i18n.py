@@ -1,0 +1,88 @@
+"""Every page but the talk (its texts are assets/talk/) in Russian: no visible string left in English.
+
+Each page runs through AppTest in ``lang=en`` and ``lang=ru``; every visible text (titles, Markdown,
+captions, alerts, widget labels, options and help, tab and expander labels, metrics) is collected, and
+a text that reads the same in both languages is an untranslated string, unless it is on the small
+allowlist below (numbers and symbols, proper names, data such as class and file names).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from app_pair import APP
+from streamlit.testing.v1 import AppTest
+
+from wiseft_core.serve.i18n import load_strings
+
+PAGES = ("home", "playground", "curves", "weights", "flips", "landscape", "audience", "home+files")
+VISIBLE_FIELDS = {"label", "body", "help", "options", "placeholder", "caption", "text"}
+TIMEOUT = 300
+# Names, not words to translate: the app's and languages' names, devices, and data (the demo world's
+# distributions, the sweep CSVs' fine-tuning and ensemble values, file, dataset and model names).
+PROPER_NAMES = {"WiSE-FT Explorer", "Language / Язык", "English", "Русский", "cpu", "cuda", "(none)", "paper", "demo",
+                "weights", "outputs", "end-to-end", "linear classifier", "photo", "v2", "sketch", "rendition",
+                "objectnet", "adversarial"}
+DATA = re.compile(r"^(demo:\w+|\w+\.safetensors|demo-clip.*|CLIP .*|ViT-.*|RN\d.*)$")
+
+
+def visible_texts(message, out: list[str], field: str = "") -> None:
+    """The strings of a Streamlit proto a viewer can read (recursively), by field name."""
+    for descriptor, value in message.ListFields():
+        if descriptor.type == descriptor.TYPE_MESSAGE:
+            for item in [value] if hasattr(value, "ListFields") else value:
+                visible_texts(item, out, descriptor.name)
+        elif descriptor.type == descriptor.TYPE_STRING and descriptor.name in VISIBLE_FIELDS:
+            out += [value] if isinstance(value, str) else list(value)
+
+
+def page_texts(page: str, lang: str) -> set[str]:
+    """``page`` is a page's name, or ``name+files`` for it with the sidebar's two-files pair source."""
+    page, _, source = page.partition("+")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"page": page, "lang": lang, "room": "i18n"})
+    at.run()
+    if source:
+        at.radio(key="pair_source").set_value(source).run()
+    assert not at.exception, (page, lang, at.exception)
+    texts: list[str] = []
+    stack = [at._tree]
+    while stack:
+        node = stack.pop()
+        if getattr(node, "type", "") == "html":  # hidden markers for the browser tests, no visible text
+            continue
+        if getattr(node, "proto", None) is not None:
+            visible_texts(node.proto, texts)
+        stack += list(getattr(node, "children", {}).values())
+    return {text.strip() for text in texts if text.strip()}
+
+
+def allowed(text: str, classnames: set[str]) -> bool:
+    """Nothing to translate: once link targets, class names and names are taken out, no English word is left."""
+    if DATA.match(text):
+        return True
+    rest = re.sub(r"\]\([^)]*\)", "]", text)
+    for name in sorted(PROPER_NAMES | classnames, key=len, reverse=True):
+        rest = re.sub(rf"(?<![A-Za-z]){re.escape(name)}(?![A-Za-z])", " ", rest)
+    return not re.search(r"[A-Za-z]{3,}", rest)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+@pytest.mark.parametrize("page", PAGES)
+def test_in_russian_no_visible_string_on_the_page_is_left_in_english(page):
+    from wiseft_core.demo.assets import DEMO_ZEROSHOT
+    from wiseft_core.files.checkpoints import read_meta
+
+    classnames = set(read_meta(str(DEMO_ZEROSHOT)).classnames) if DEMO_ZEROSHOT.is_file() else set()
+    english, russian = page_texts(page, "en"), page_texts(page, "ru")
+    assert russian, page
+    untranslated = sorted(text for text in english & russian if not allowed(text, classnames))
+    assert untranslated == [], untranslated
+
+
+def test_the_shipped_russian_strings_differ_from_english_except_names_and_symbols():
+    english, russian = load_strings("en"), load_strings("ru")
+    same = sorted(key for key, text in english.items() if russian[key] == text)
+    assert same == ["app.language", "home.title", "slider.zero"], same
