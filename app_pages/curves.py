@@ -6,7 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.shared import current_alpha
+from app_pages.shared import admitted, current_alpha
+from wiseft_core import uploads
 from wiseft_core.curve_rows import paper_curve_rows, shift_columns, sweep_curve_rows
 from wiseft_core.demo.assets import DEMO_SWEEP
 from wiseft_core.errors import WiseftError
@@ -74,9 +75,10 @@ if DEMO_SWEEP.is_file():
         sources["demo"] = demo_rows(sweep_stamp(DEMO_SWEEP))
     except WiseftError as err:
         st.warning(escape_markdown(f"The demo sweep could not be read: {err}"))
-upload = st.file_uploader("Your own `wiseft sweep` CSV", type=["csv"], key="curves_upload", max_upload_size=20,
+sweep_upload = st.file_uploader("Your own `wiseft sweep` CSV", type=["csv"], key="curves_upload",
+                          max_upload_size=uploads.SWEEP_CSV.max_file_bytes // uploads.MB,
                           help="Columns: " + ",".join(SWEEP_COLUMNS))
-if upload is not None:
+for upload in admitted(sweep_upload, uploads.SWEEP_CSV):  # the size is checked on the server too
     try:
         sources[f"upload: {upload.name}"] = upload_rows(upload.getvalue(), upload.name)
     except WiseftError as err:

@@ -8,6 +8,7 @@ import pytest
 from app_pair import APP, plain
 from streamlit.testing.v1 import AppTest
 
+from app_pages.shared import PAGE_FAILED
 from wiseft_core import url_state
 
 TIMEOUT = 120
@@ -79,3 +80,16 @@ def test_a_malformed_image_link_is_named_in_one_line_and_a_good_one_still_opens(
     assert not at.exception
     assert any("Ignored 1 image link" in plain(w.value) for w in at.warning), [w.value for w in at.warning]
     assert at.session_state["wiseft_alpha"] == 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_a_page_that_fails_shows_one_line_and_the_log_gets_the_traceback(monkeypatch, caplog):
+    def broken():
+        raise RuntimeError("/srv/secret/path.py line 3")
+
+    monkeypatch.setattr("wiseft_core.results.load_paper_summary", broken)
+    at = open_link(page="home")
+    assert not at.exception
+    assert [e.value for e in at.error] == [PAGE_FAILED]
+    assert "/srv/secret/path.py" in caplog.text and "/srv/secret" not in " ".join(e.value for e in at.error)
