@@ -76,8 +76,8 @@ if DEMO_SWEEP.is_file():
     except WiseftError as err:
         st.warning(escape_markdown(f"The demo sweep could not be read: {err}"))
 sweep_upload = st.file_uploader("Your own `wiseft sweep` CSV", type=["csv"], key="curves_upload",
-                          max_upload_size=uploads.SWEEP_CSV.max_file_bytes // uploads.MB,
-                          help="Columns: " + ",".join(SWEEP_COLUMNS))
+                                max_upload_size=uploads.SWEEP_CSV.max_file_bytes // uploads.MB,
+                                help="Columns: " + ",".join(SWEEP_COLUMNS))
 for upload in admitted(sweep_upload, uploads.SWEEP_CSV):  # the size is checked on the server too
     try:
         sources[f"upload: {upload.name}"] = upload_rows(upload.getvalue(), upload.name)
