@@ -13,7 +13,7 @@ from PIL import Image
 
 from app_pages.filmstrip import filmstrip, linked_images
 from app_pages.live_slider import live_slider
-from app_pages.shared import admitted, current_alpha, live_pool, set_alpha
+from app_pages.shared import admitted, current_alpha, live_pool, one_line_errors, set_alpha
 from wiseft_core import alpha_grid, uploads, url_state
 from wiseft_core.blocks import block_bands
 from wiseft_core.checkpoints import checkpoint_bytes
@@ -339,6 +339,6 @@ if len(candidates) > MAX_IMAGES:  # counted before anything is decoded
 with live_area:
     samples = decode_all(candidates, context.pair.preprocessing)
 with live_area:
-    st.fragment(prediction_area)(context, samples)
+    st.fragment(one_line_errors(prediction_area))(context, samples)
 with tabs[0]:
     draw_gallery(groups, chosen)

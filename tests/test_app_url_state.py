@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import pytest
@@ -89,7 +90,12 @@ def test_a_page_that_fails_shows_one_line_and_the_log_gets_the_traceback(monkeyp
         raise RuntimeError("/srv/secret/path.py line 3")
 
     monkeypatch.setattr("wiseft_core.results.load_paper_summary", broken)
-    at = open_link(page="home")
+    log = logging.getLogger("wiseft.app")
+    log.addHandler(caplog.handler)  # whatever another test did to propagation
+    try:
+        at = open_link(page="home")
+    finally:
+        log.removeHandler(caplog.handler)
     assert not at.exception
     assert [e.value for e in at.error] == [PAGE_FAILED]
     assert "/srv/secret/path.py" in caplog.text and "/srv/secret" not in " ".join(e.value for e in at.error)
