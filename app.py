@@ -2,7 +2,7 @@
 
 Run ``streamlit run app.py`` (the demo pair), or preselect a pair for a talk:
 ``streamlit run app.py -- --zeroshot zs.safetensors --finetuned ft.safetensors [--device cuda] [--threads N]``.
-Operator-only options (``wiseft_core.app_launch``): ``--models-dir DIR`` (the checkpoints viewers may pick),
+Operator-only options (``wiseft_core.serve.app_launch``): ``--models-dir DIR`` (the checkpoints viewers may pick),
 ``--trust-pickle``, ``--live-models N``. ``?page=playground&alpha=0.4`` in the URL opens a page at an alpha.
 """
 
@@ -12,8 +12,8 @@ import streamlit as st
 import torch
 
 from app_pages.shared import LOG, PAGE_FAILED, launch_options, sidebar_pair
-from wiseft_core.app_launch import default_threads
-from wiseft_core.url_state import name_param
+from wiseft_core.serve.app_launch import default_threads
+from wiseft_core.serve.url_state import name_param
 
 FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"  # served by the app: no CDN in an offline room
 st.set_page_config(page_title="WiSE-FT Explorer", page_icon=str(FAVICON), layout="wide")

@@ -7,13 +7,13 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.shared import admitted, current_alpha
-from wiseft_core import uploads
-from wiseft_core.curve_rows import paper_curve_rows, shift_columns, sweep_curve_rows
 from wiseft_core.demo.assets import DEMO_SWEEP
 from wiseft_core.errors import WiseftError
-from wiseft_core.markup import escape_markdown
-from wiseft_core.plots import PNG_EXPORT_CONFIG, accuracy_curves_figure
-from wiseft_core.results import SWEEP_COLUMNS
+from wiseft_core.evaluate.curve_rows import paper_curve_rows, shift_columns, sweep_curve_rows
+from wiseft_core.evaluate.results import SWEEP_COLUMNS
+from wiseft_core.plots.curves import PNG_EXPORT_CONFIG, accuracy_curves_figure
+from wiseft_core.serve import uploads
+from wiseft_core.serve.markup import escape_markdown
 
 AVERAGE = "avg_shifts"
 SOURCE_LABELS = {"paper": "paper (Wortsman et al., CVPR 2022)", "demo": "demo world sweep (assets/demo/sweep.csv)"}

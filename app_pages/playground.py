@@ -14,17 +14,17 @@ from PIL import Image
 from app_pages.filmstrip import filmstrip, linked_images
 from app_pages.live_slider import live_slider
 from app_pages.shared import admitted, current_alpha, live_pool, one_line_errors, set_alpha
-from wiseft_core import alpha_grid, uploads, url_state
-from wiseft_core.blocks import block_bands
-from wiseft_core.checkpoints import checkpoint_bytes
-from wiseft_core.commands import interpolate_command
 from wiseft_core.demo.assets import DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
-from wiseft_core.images import ImageMemo, model_sized
-from wiseft_core.markup import escape_markdown
-from wiseft_core.predict import to_batch
-from wiseft_core.slider_data import grid_probs, image_entry, released_alpha, slider_data, thumbnail_data_url
-from wiseft_core.timer import timed
+from wiseft_core.engine.blocks import block_bands
+from wiseft_core.engine.predict import to_batch
+from wiseft_core.files.checkpoints import checkpoint_bytes
+from wiseft_core.files.images import ImageMemo, model_sized
+from wiseft_core.serve import alpha_grid, uploads, url_state
+from wiseft_core.serve.commands import interpolate_command
+from wiseft_core.serve.markup import escape_markdown
+from wiseft_core.serve.slider_data import grid_probs, image_entry, released_alpha, slider_data, thumbnail_data_url
+from wiseft_core.serve.timer import timed
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 MAX_IMAGES = uploads.IMAGES.max_files
@@ -305,7 +305,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
            f"**output space {times['outputs']:.1f} ms** (two forwards + mix)")
         + ". WiSE-FT is one model: no extra inference cost.")
     merge_download(context, alpha, block_alphas)
-    filmstrip(context, samples, alpha, lease=pool.lease)
+    filmstrip(context, samples, alpha)
 
 
 def thumbnail(sample: Sample) -> str:

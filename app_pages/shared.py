@@ -24,14 +24,14 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from wiseft_core import app_launch, uploads, url_state
-from wiseft_core.commands import zeroshot_command
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_FINETUNED_LINEAR, DEMO_ZEROSHOT, demo_pair_available
 from wiseft_core.errors import WiseftError
-from wiseft_core.interpolator_pool import InterpolatorPool
-from wiseft_core.markup import escape_markdown
-from wiseft_core.uploads import UploadStore
-from wiseft_core.zeroshot import TEMPLATE_SETS, parse_classnames
+from wiseft_core.serve import app_launch, uploads, url_state
+from wiseft_core.serve.commands import zeroshot_command
+from wiseft_core.serve.interpolator_pool import InterpolatorPool
+from wiseft_core.serve.markup import escape_markdown
+from wiseft_core.serve.uploads import UploadStore
+from wiseft_core.train.zeroshot import TEMPLATE_SETS, parse_classnames
 
 LOG = logging.getLogger("wiseft.app")
 ALPHA_KEY = "wiseft_alpha"  # the Playground's alpha, read by Curves to mark it on every curve
@@ -53,7 +53,7 @@ SESSION_UPLOAD_CAP_BYTES = 2 << 30  # one viewer's checkpoints on disk (a pair o
 class PairContext:
     """What the pages need about the current pair: the shared pair, where it came from, and its device."""
 
-    pair: object  # wiseft_core.pair.ClassifierPair
+    pair: object  # wiseft_core.engine.pair.ClassifierPair
     key: str
     zeroshot_path: str
     finetuned_path: str
@@ -122,7 +122,7 @@ def load_pair_cached(zeroshot_path: str, finetuned_path: str, device: str, trust
 
     ``classnames`` name the classes of a zero-shot file that stores none (a wise-ft file).
     """
-    from wiseft_core.pair import load_pair
+    from wiseft_core.engine.pair import load_pair
 
     start = time.perf_counter()
     pair = load_pair(zeroshot_path, finetuned_path, device=device, trust_pickle=trust_pickle,
@@ -199,8 +199,8 @@ def store_upload(upload, slot: str) -> str:
 @st.cache_resource(show_spinner="Building the zero-shot head with open_clip…", max_entries=2)
 def build_openclip_zeroshot(model_name: str, pretrained: str, finetuned_path: str, templates: str) -> str:
     """Build a zero-shot classifier for the fine-tuned checkpoint's classes and save it to a private folder."""
-    from wiseft_core.checkpoints import read_meta
-    from wiseft_core.zeroshot import build_zeroshot_checkpoint
+    from wiseft_core.files.checkpoints import read_meta
+    from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
 
     ft_meta = read_meta(finetuned_path)
     digest = hashlib.sha256(f"{model_name}|{pretrained}|{finetuned_path}|{templates}".encode()).hexdigest()[:16]
@@ -372,7 +372,7 @@ def sidebar_pair() -> PairContext | None:
 
 
 def pair_summary(context: PairContext) -> str:
-    from wiseft_core.models import count_parameters
+    from wiseft_core.files.models import count_parameters
 
     pair = context.pair
     meta = pair.zeroshot.meta

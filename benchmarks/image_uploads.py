@@ -54,9 +54,9 @@ def _variant(name: str, count: int, side: int) -> dict:
     """Runs inside the child process."""
     import gc
 
-    from wiseft_core import uploads
-    from wiseft_core.images import ImageMemo, model_sized, open_image_with_notes
-    from wiseft_core.models import Preprocessing
+    from wiseft_core.files.images import ImageMemo, model_sized, open_image_with_notes
+    from wiseft_core.files.models import Preprocessing
+    from wiseft_core.serve import uploads
 
     files = _files(count, side)
     preprocessing = Preprocessing(224, (0.48, 0.46, 0.41), (0.27, 0.26, 0.28))

@@ -9,9 +9,9 @@ import wiseft_reference as ref
 from app_pair import APP, plain
 from streamlit.testing.v1 import AppTest
 
-from wiseft_core.app_launch import LaunchOptions, classname_files
 from wiseft_core.errors import WiseftError
-from wiseft_core.zeroshot import parse_classnames
+from wiseft_core.serve.app_launch import LaunchOptions, classname_files
+from wiseft_core.train.zeroshot import parse_classnames
 
 CLASSES = ["cat", "dog", "bird", "fish", "horse"]
 TIMEOUT = 120

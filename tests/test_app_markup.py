@@ -12,15 +12,18 @@ import json
 import sys
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 from app_pair import APP, plain, png_bytes
 from streamlit.testing.v1 import AppTest
 
 from wiseft_core import testing
-from wiseft_core.inspection_plots import landscape_figure, pointing_game_figure
-from wiseft_core.markup import escape_markdown, plot_text
-from wiseft_core.plots import accuracy_curves_figure, probability_vs_alpha_figure, top_k_figure, weight_diff_figure
+from wiseft_core.plots.curves import (
+    accuracy_curves_figure,
+    top_k_figure,
+    weight_diff_figure,
+)
+from wiseft_core.plots.inspection import landscape_figure, pointing_game_figure
+from wiseft_core.serve.markup import escape_markdown, plot_text
 
 HOSTILE = ["[x](http://evil.example)", "<img src=x onerror=alert(1)>", "**bold**", "$math$"]
 CLASSES = [*HOSTILE, "plain"]
@@ -76,8 +79,7 @@ def test_every_figure_builder_shows_names_from_files_literally():
     pointing = [{"distribution": name, "alpha": a, "pointing": 50.0, "object_area": 20.0}
                 for name in names for a in (0.0, 1.0)]
     figures = [curves, weight_diff_figure(diffs), landscape_figure(paths), pointing_game_figure(pointing),
-               top_k_figure([(name, 0.2) for name in names], title=HOSTILE[0], true_label=HOSTILE[1]),
-               probability_vs_alpha_figure([0.0, 1.0], np.full((2, len(names)), 0.2), names, top_n=len(names))]
+               top_k_figure([(name, 0.2) for name in names], title=HOSTILE[0], true_label=HOSTILE[1])]
     for figure in figures:
         texts = literal_in_plot(json.loads(figure.to_json()))
         assert all(shows(texts, name) for name in names), texts

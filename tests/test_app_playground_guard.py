@@ -10,7 +10,7 @@ from PIL import Image
 from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
-from wiseft_core import images
+from wiseft_core.files import images
 
 TIMEOUT = 120
 
@@ -101,7 +101,7 @@ def test_an_unexpected_error_in_the_prediction_shows_one_line_and_the_rest_of_th
     def broken(*args, **kwargs):
         raise RuntimeError("/srv/app/secret.py")
 
-    monkeypatch.setattr("wiseft_core.alpha_grid.logits_at", broken)
+    monkeypatch.setattr("wiseft_core.serve.alpha_grid.logits_at", broken)
     at.file_uploader(key="images_upload").set_value([("a.png", png_bytes(), "image/png")]).run()
     assert not at.exception
     assert [e.value for e in at.error] == [PAGE_FAILED]

@@ -6,8 +6,8 @@ import json
 
 import torch
 
-from wiseft_core.alpha_grid import ALPHA_GRID, PartialGrid
-from wiseft_core.slider_data import grid_probs, image_entry, slider_data
+from wiseft_core.serve.alpha_grid import ALPHA_GRID, PartialGrid
+from wiseft_core.serve.slider_data import grid_probs, image_entry, slider_data
 
 
 def grid_with(rows: dict[float, torch.Tensor], classes: int = 50) -> PartialGrid:
@@ -49,7 +49,7 @@ def test_rows_not_computed_yet_travel_as_null_and_output_space_waits_for_both_en
 
 
 def test_a_forged_slider_message_is_refused_and_a_real_release_is_rounded_to_the_slider_step():
-    from wiseft_core.slider_data import released_alpha
+    from wiseft_core.serve.slider_data import released_alpha
 
     assert released_alpha({"alpha": 0.4300000001}, 0.0, 1.0) == 0.43
     assert released_alpha({"alpha": 1}, 0.0, 1.0) == 1.0

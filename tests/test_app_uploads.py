@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from wiseft_core.uploads import UploadError, UploadStore
+from wiseft_core.serve.uploads import UploadError, UploadStore
 
 
 class Clock:
@@ -48,7 +48,7 @@ def test_a_hostile_file_name_cannot_steer_where_the_upload_is_written(store):
 
 def test_a_planted_file_or_symlink_at_the_target_makes_the_write_fail_instead_of_being_used(store, tmp_path,
                                                                                           monkeypatch):
-    from wiseft_core import uploads
+    from wiseft_core.serve import uploads
 
     put(store, "A", b"first")
     folder = store._sessions["A"].folder
@@ -137,7 +137,7 @@ class Upload:
 
 
 def test_a_widgets_limits_are_checked_on_the_server_before_any_file_is_read():
-    from wiseft_core.uploads import UploadLimit, admit
+    from wiseft_core.serve.uploads import UploadLimit, admit
 
     limit = UploadLimit(max_files=2, max_file_bytes=100, max_total_bytes=150)
     files = [Upload("a.png", 90), Upload("big.png", 101), Upload("b.png", 70), Upload("c.png", 10)]
@@ -150,8 +150,8 @@ def test_a_widgets_limits_are_checked_on_the_server_before_any_file_is_read():
 
 
 def test_the_playground_widgets_limits_match_what_the_page_shows():
-    from wiseft_core import uploads
-    from wiseft_core.images import MAX_BYTES
+    from wiseft_core.files.images import MAX_BYTES
+    from wiseft_core.serve import uploads
 
     assert uploads.IMAGES.max_files == 6 and uploads.IMAGES.max_file_bytes == MAX_BYTES  # the decoder's own cap
     assert uploads.CLASS_NAMES.max_file_bytes == 1 << 20

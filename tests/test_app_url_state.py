@@ -1,4 +1,4 @@
-"""What a viewer can type into a link: each parameter is checked in wiseft_core.url_state; no link breaks a page."""
+"""What a viewer can type into a link: each parameter is checked in serve/url_state.py; no link breaks a page."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from app_pair import APP, plain
 from streamlit.testing.v1 import AppTest
 
 from app_pages.shared import PAGE_FAILED
-from wiseft_core import url_state
+from wiseft_core.serve import url_state
 
 TIMEOUT = 120
 
@@ -89,7 +89,7 @@ def test_a_page_that_fails_shows_one_line_and_the_log_gets_the_traceback(monkeyp
     def broken():
         raise RuntimeError("/srv/secret/path.py line 3")
 
-    monkeypatch.setattr("wiseft_core.results.load_paper_summary", broken)
+    monkeypatch.setattr("wiseft_core.evaluate.results.load_paper_summary", broken)
     log = logging.getLogger("wiseft.app")
     log.addHandler(caplog.handler)  # whatever another test did to propagation
     try:

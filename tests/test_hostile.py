@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from hostile.corpus import CHECKPOINT_CASES, CSV_CASES, IMAGE_CASES, MEMORY_CASES, PASSWD
 
-from wiseft_core import checkpoints
-from wiseft_core.cli import main
-from wiseft_core.datasets import load_dataset
+from wiseft_core.cli.dispatch import main
+from wiseft_core.data.datasets import load_dataset
 from wiseft_core.errors import WiseftError
+from wiseft_core.files import checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,7 +103,7 @@ def test_metadata_is_checked_before_any_model_is_built(tmp_path, tiny_pair_files
 
 
 # Runs `wiseft inspect --zeroshot <each path> --finetuned <ft>` in one process; prints exit codes and VmPeak (bytes).
-_INSPECT_ALL = ("import sys; from wiseft_core.cli import main; "
+_INSPECT_ALL = ("import sys; from wiseft_core.cli.dispatch import main; "
                 "codes = [main(['inspect', '--zeroshot', p, '--finetuned', sys.argv[1]]) for p in sys.argv[2:]]; "
                 "peak = [l for l in open('/proc/self/status') if l.startswith('VmPeak')][0].split()[1]; "
                 "print(codes, int(peak) * 1024)")

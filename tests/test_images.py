@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from wiseft_core.errors import WiseftError
-from wiseft_core.images import open_image, open_image_with_notes
+from wiseft_core.files.images import open_image, open_image_with_notes
 
 
 def encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -70,9 +70,9 @@ def test_decompression_bombs_are_refused_before_decoding():
 def test_the_kept_model_sized_copy_gives_exactly_the_model_input_of_the_full_image(mode):
     import torch
 
-    from wiseft_core.images import model_sized
-    from wiseft_core.models import Preprocessing
-    from wiseft_core.predict import to_batch
+    from wiseft_core.engine.predict import to_batch
+    from wiseft_core.files.images import model_sized
+    from wiseft_core.files.models import Preprocessing
 
     rng = np.random.default_rng(0)
     preprocessing = Preprocessing(64, (0.4, 0.4, 0.4), (0.3, 0.3, 0.3), "bicubic", mode)
@@ -84,7 +84,7 @@ def test_the_kept_model_sized_copy_gives_exactly_the_model_input_of_the_full_ima
 
 
 def test_each_file_is_decoded_once_and_forgotten_when_the_viewer_removes_it():
-    from wiseft_core.images import ImageMemo
+    from wiseft_core.files.images import ImageMemo
 
     memo, reads = ImageMemo(), []
 

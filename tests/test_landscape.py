@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 from wiseft_test_data import image_folder
 
-from wiseft_core.cli import main
-from wiseft_core.datasets import load_dataset
+from wiseft_core.cli.dispatch import main
+from wiseft_core.data.datasets import load_dataset
+from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.evaluation import iterate_batches
-from wiseft_core.landscape import barrier_height, barrier_table, measure_path, read_csv, write_csv
-from wiseft_core.pair import load_pair
+from wiseft_core.evaluate.evaluation import iterate_batches
+from wiseft_core.inspection.landscape import barrier_height, barrier_table, measure_path, read_csv, write_csv
 
 FOLDERS = ["cat", "dog", "bird", "fish", "horse"]
 
@@ -81,7 +81,7 @@ def test_bad_path_argument_is_one_line(capsys):
 
 
 def test_sweep_metrics_loss_writes_a_loss_column_that_matches_the_landscape(tiny_pair_files, folder_spec, tmp_path):
-    from wiseft_core.results import LOSS_COLUMN, SWEEP_COLUMNS, read_sweep_csv
+    from wiseft_core.evaluate.results import LOSS_COLUMN, SWEEP_COLUMNS, read_sweep_csv
 
     zs, ft, _ = tiny_pair_files
     out = tmp_path / "sweep.csv"
@@ -100,7 +100,7 @@ def test_sweep_metrics_loss_writes_a_loss_column_that_matches_the_landscape(tiny
 
 def test_sweep_without_loss_keeps_the_old_header_and_refuses_to_add_loss_to_it(tiny_pair_files, folder_spec,
                                                                                 tmp_path, capsys):
-    from wiseft_core.results import SWEEP_COLUMNS
+    from wiseft_core.evaluate.results import SWEEP_COLUMNS
 
     zs, ft, _ = tiny_pair_files
     out = tmp_path / "sweep.csv"

@@ -1,7 +1,7 @@
 import pytest
 
 from wiseft_core.errors import WiseftError
-from wiseft_core.results import (
+from wiseft_core.evaluate.results import (
     SWEEP_COLUMNS,
     append_rows,
     format_alpha,
