@@ -11,8 +11,7 @@ import streamlit as st
 from app_pages import room_jobs
 from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.data.datasets import load_dataset
-from wiseft_core.demo.build import DEFAULT_OUT
-from wiseft_core.demo.inspection import FLIPS_FILE, POINTING_CSV, SUBDIR, read_pointing
+from wiseft_core.demo.assets import DEMO_FLIPS, DEMO_POINTING, read_pointing
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.checkpoints import file_sha256
 from wiseft_core.inspection.along_alpha import along_alpha
@@ -28,8 +27,6 @@ from wiseft_core.inspection.flips import (
 )
 from wiseft_core.plots.inspection import flip_counts_figure, pointing_game_figure
 
-DEMO_FLIPS = DEFAULT_OUT / SUBDIR / FLIPS_FILE
-DEMO_POINTING = DEFAULT_OUT / SUBDIR / POINTING_CSV
 THUMBNAILS = 24
 USER_KEY = "_flips_user"
 

@@ -7,12 +7,10 @@ import streamlit as st
 from app_pages import room_jobs
 from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.data.datasets import load_dataset
-from wiseft_core.demo.build import DEFAULT_OUT
-from wiseft_core.demo.inspection import LANDSCAPE_CSV, PATHS, SUBDIR
+from wiseft_core.demo.assets import DEMO_LANDSCAPE, PATHS
 from wiseft_core.inspection.landscape import barrier_table, measure_path, read_csv
 from wiseft_core.plots.inspection import landscape_figure
 
-DEMO_LANDSCAPE = DEFAULT_OUT / SUBDIR / LANDSCAPE_CSV
 USER_KEY = "_landscape_user"
 
 

@@ -26,12 +26,12 @@ import torch
 
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_FINETUNED_LINEAR, DEMO_ZEROSHOT, demo_pair_available
 from wiseft_core.errors import WiseftError
+from wiseft_core.files.zeroshot import TEMPLATE_SETS, parse_classnames
 from wiseft_core.serve import app_launch, uploads, url_state
 from wiseft_core.serve.commands import zeroshot_command
 from wiseft_core.serve.interpolator_pool import InterpolatorPool
 from wiseft_core.serve.markup import escape_markdown
 from wiseft_core.serve.uploads import UploadStore
-from wiseft_core.train.zeroshot import TEMPLATE_SETS, parse_classnames
 
 LOG = logging.getLogger("wiseft.app")
 ALPHA_KEY = "wiseft_alpha"  # the Playground's alpha, read by Curves to mark it on every curve
@@ -200,7 +200,7 @@ def store_upload(upload, slot: str) -> str:
 def build_openclip_zeroshot(model_name: str, pretrained: str, finetuned_path: str, templates: str) -> str:
     """Build a zero-shot classifier for the fine-tuned checkpoint's classes and save it to a private folder."""
     from wiseft_core.files.checkpoints import read_meta
-    from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
+    from wiseft_core.files.zeroshot import build_zeroshot_checkpoint
 
     ft_meta = read_meta(finetuned_path)
     digest = hashlib.sha256(f"{model_name}|{pretrained}|{finetuned_path}|{templates}".encode()).hexdigest()[:16]

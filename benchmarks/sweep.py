@@ -34,7 +34,7 @@ from wiseft_core.engine.pair import load_pair
 from wiseft_core.evaluate import evaluation
 from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
 from wiseft_core.files.checkpoints import save_classifier
-from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
+from wiseft_core.files.zeroshot import build_zeroshot_checkpoint
 
 MODEL_NAME = "wiseft-bench-vit"
 MODEL_CONFIG = {

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from wiseft_core.files.checkpoints import save_classifier
-from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
+from wiseft_core.files.zeroshot import build_zeroshot_checkpoint
 
 TINY_VIT = {
     "embed_dim": 32,

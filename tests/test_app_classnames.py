@@ -10,8 +10,8 @@ from app_pair import APP, plain
 from streamlit.testing.v1 import AppTest
 
 from wiseft_core.errors import WiseftError
+from wiseft_core.files.zeroshot import parse_classnames
 from wiseft_core.serve.app_launch import LaunchOptions, classname_files
-from wiseft_core.train.zeroshot import parse_classnames
 
 CLASSES = ["cat", "dog", "bird", "fish", "horse"]
 TIMEOUT = 120

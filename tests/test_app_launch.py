@@ -88,3 +88,11 @@ def test_the_server_listens_on_this_machine_only_and_never_shows_tracebacks_by_d
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "127.0.0.1"
     assert config["client"]["showErrorDetails"] == "none"  # `false` is the deprecated alias of "stacktrace"
+
+
+def test_only_the_operators_flag_unpickles_and_never_a_viewers_upload():
+    from wiseft_core.serve.app_launch import LaunchOptions
+
+    assert not LaunchOptions().may_unpickle(False, False)
+    assert LaunchOptions(trust_pickle=True).may_unpickle(False, False)
+    assert not LaunchOptions(trust_pickle=True).may_unpickle(False, True)

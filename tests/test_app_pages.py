@@ -351,7 +351,8 @@ def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_th
 @pytest.mark.usefixtures("app_argv")
 def test_weights_page_says_only_the_head_differs_for_a_linear_classifier_pair(app_pair, tmp_path,
                                                                               monkeypatch):
-    from wiseft_core.files.checkpoints import load_classifier, save_classifier
+    from wiseft_core.files.checkpoints import save_classifier
+    from wiseft_core.files.reader import load_classifier
 
     zeroshot = load_classifier(app_pair[0])
     theta = zeroshot.model.state_dict()

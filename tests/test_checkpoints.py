@@ -9,8 +9,9 @@ from torch import nn
 
 from tests.conftest import TINY_RESNET, make_classifier
 from wiseft_core.errors import WiseftError
-from wiseft_core.files import checkpoints
-from wiseft_core.files.checkpoints import load_classifier, read_meta, save_classifier
+from wiseft_core.files import checkpoints, reader
+from wiseft_core.files.checkpoints import read_meta, save_classifier
+from wiseft_core.files.reader import load_classifier
 
 
 def test_round_trip_keeps_every_tensor_and_the_metadata(tmp_path, tiny_vit):
@@ -166,7 +167,7 @@ def test_shapes_are_checked_from_the_header_before_tensors_are_read(tmp_path, ti
     state = classifier.state_dict()
     state["head.weight"] = torch.zeros(9, 32)
     save_classifier(tmp_path / "bad.safetensors", state, meta)
-    monkeypatch.setattr(checkpoints, "_read_safetensors", lambda *a: pytest.fail("tensors were read"))
+    monkeypatch.setattr(reader, "read_safetensors", lambda *a: pytest.fail("tensors were read"))
     with pytest.raises(WiseftError, match=r"head\.weight: \(5, 32\) vs \(9, 32\)"):
         load_classifier(tmp_path / "bad.safetensors")
 

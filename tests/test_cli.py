@@ -10,7 +10,8 @@ from PIL import Image
 
 from wiseft_core.cli.dispatch import main
 from wiseft_core.engine.interpolation import interpolate_state_dicts
-from wiseft_core.files.checkpoints import load_classifier, read_meta
+from wiseft_core.files.checkpoints import read_meta
+from wiseft_core.files.reader import load_classifier
 
 
 @pytest.fixture

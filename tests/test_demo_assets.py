@@ -10,7 +10,8 @@ from wiseft_core.demo.build import CLIP_FILE, FULL, SAMPLE_SCALE, reusable_clip
 from wiseft_core.demo.findings import check_findings, format_findings
 from wiseft_core.evaluate.results import read_sweep_csv
 from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
-from wiseft_core.files.checkpoints import load_classifier, read_meta
+from wiseft_core.files.checkpoints import read_meta
+from wiseft_core.files.reader import load_classifier
 
 DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo"
 CHECKPOINTS = ("zeroshot", "finetuned", "finetuned_linear")

@@ -10,7 +10,8 @@ from wiseft_core.data import world
 from wiseft_core.demo.build import CLIP_FILE, QUICK, reusable_clip
 from wiseft_core.demo.pretrain import world_fingerprint
 from wiseft_core.evaluate.results import read_sweep_csv
-from wiseft_core.files.checkpoints import file_sha256, load_classifier
+from wiseft_core.files.checkpoints import file_sha256
+from wiseft_core.files.reader import load_classifier
 
 
 @pytest.mark.slow

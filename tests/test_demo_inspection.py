@@ -10,15 +10,9 @@ import pytest
 
 from wiseft_core.cli.dispatch import main as cli_main
 from wiseft_core.data import world
+from wiseft_core.demo.assets import FLIPS_FILE, INFO_FILE, LANDSCAPE_CSV, POINTING_CSV, read_pointing
 from wiseft_core.demo.build import DEFAULT_OUT
-from wiseft_core.demo.inspection import (
-    FLIPS_FILE,
-    INFO_FILE,
-    LANDSCAPE_CSV,
-    POINTING_CSV,
-    image_and_mask,
-    read_pointing,
-)
+from wiseft_core.demo.inspection import image_and_mask
 from wiseft_core.inspection.flips import load_flips
 from wiseft_core.inspection.landscape import read_csv
 

@@ -13,7 +13,8 @@ from wiseft_core.data.datasets import PATH_KINDS
 from wiseft_core.data.world import DISTRIBUTIONS
 from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.checkpoints import file_sha256, load_classifier, read_meta, save_classifier
+from wiseft_core.files.checkpoints import file_sha256, read_meta, save_classifier
+from wiseft_core.files.reader import load_classifier
 from wiseft_core.train import finetune as ft
 from wiseft_core.train.finetune import FinetuneConfig, cosine_lr, finetune
 

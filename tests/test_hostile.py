@@ -20,7 +20,7 @@ from hostile.corpus import CHECKPOINT_CASES, CSV_CASES, IMAGE_CASES, MEMORY_CASE
 from wiseft_core.cli.dispatch import main
 from wiseft_core.data.datasets import load_dataset
 from wiseft_core.errors import WiseftError
-from wiseft_core.files import checkpoints
+from wiseft_core.files import checkpoints, reader
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,11 +94,12 @@ def test_metadata_is_checked_before_any_model_is_built(tmp_path, tiny_pair_files
         return original(meta, device)
 
     monkeypatch.setattr(checkpoints, "build_classifier", spy)
+    monkeypatch.setattr(reader, "build_classifier", spy)
     zs, ft, _ = tiny_pair_files
     for case in CHECKPOINT_CASES:
         if case.name in MEMORY_CASES:
             with pytest.raises(WiseftError):
-                checkpoints.load_classifier(case.make(tmp_path, zs))
+                reader.load_classifier(case.make(tmp_path, zs))
     assert set(built) <= {"meta"}  # at most shape checks on the meta device, never real weights
 
 

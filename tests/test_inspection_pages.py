@@ -10,11 +10,10 @@ from app_pair import APP, launch_with, plain
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from wiseft_core.demo.build import DEFAULT_OUT
-from wiseft_core.demo.inspection import FLIPS_FILE, LANDSCAPE_CSV, SUBDIR
+from wiseft_core.demo.assets import DEMO_INSPECTION, FLIPS_FILE, LANDSCAPE_CSV
 
 TIMEOUT = 180
-INSPECTION = DEFAULT_OUT / SUBDIR
+INSPECTION = DEMO_INSPECTION
 
 
 def open_page(page: str) -> AppTest:

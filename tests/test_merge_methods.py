@@ -10,7 +10,8 @@ from wiseft_core.engine.merge_methods import METHODS, make_spec
 from wiseft_core.engine.merge_methods.dare import keep_mask
 from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.checkpoints import load_classifier, save_classifier
+from wiseft_core.files.checkpoints import save_classifier
+from wiseft_core.files.reader import load_classifier
 
 BASE = torch.tensor([1.0, 2.0, 3.0, 4.0])
 FINETUNED = [BASE + torch.tensor([1.0, -2.0, 3.0, 0.1]), BASE + torch.tensor([-1.0, 1.0, 2.0, -4.0])]

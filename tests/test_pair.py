@@ -5,7 +5,8 @@ from wiseft_core.devices import resolve_device
 from wiseft_core.engine.interpolation import interpolate_state_dicts
 from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.checkpoints import checkpoint_bytes, load_classifier, save_classifier
+from wiseft_core.files.checkpoints import checkpoint_bytes, save_classifier
+from wiseft_core.files.reader import load_classifier
 
 
 def test_pair_endpoints_share_memory_with_the_engine(tiny_pair_files):
@@ -101,3 +102,12 @@ def test_a_merged_checkpoint_is_the_formula_with_a_recipe_that_names_both_endpoi
     assert merged.meta.classnames == pair.classnames
     save_classifier(tmp_path / "m.safetensors", *merged)
     assert (tmp_path / "m.safetensors").read_bytes() == checkpoint_bytes(*merged)
+
+
+def test_a_viewer_asking_for_cuda_without_it_gets_the_cpu_and_a_flag_to_say_so(monkeypatch):
+    from wiseft_core import devices
+
+    monkeypatch.setattr(devices.torch.cuda, "is_available", lambda: False)
+    assert devices.viewer_device("cuda") == ("cpu", True)
+    assert devices.viewer_device("cpu") == ("cpu", False)
+    assert devices.default_viewer_device(None) == "cpu" and devices.default_viewer_device("cuda") == "cuda"

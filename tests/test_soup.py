@@ -11,7 +11,8 @@ from wiseft_core.cli.dispatch import main
 from wiseft_core.errors import WiseftError
 from wiseft_core.evaluate import soup as soup_module
 from wiseft_core.evaluate.soup import SoupConfig, run_soup
-from wiseft_core.files.checkpoints import load_classifier, read_meta, save_classifier
+from wiseft_core.files.checkpoints import read_meta, save_classifier
+from wiseft_core.files.reader import load_classifier
 
 # (head.bias[0], head.bias[1]) of four ingredients. The fake held-out accuracy is
 # 100 - 10 * (|b0 - 0.5| + |b1 - 0.5|): a 96, b 95, c 93, d 92, so the greedy order is a, b, c, d.

@@ -19,7 +19,7 @@ from wiseft_core.evaluate import evaluation, results, sweep
 from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
 from wiseft_core.files.checkpoints import save_classifier
 from wiseft_core.files.images import open_image
-from wiseft_core.train.zeroshot import build_zeroshot_checkpoint, load_classnames
+from wiseft_core.files.zeroshot import build_zeroshot_checkpoint, load_classnames
 
 
 @pytest.fixture(scope="module")

@@ -22,3 +22,20 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise WiseftError(f"no device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
+
+
+def viewer_device(requested: str) -> tuple[str, bool]:
+    """The device a viewer's choice gets (``cpu``/``cuda``) and whether CUDA was asked for but is missing.
+
+    A viewer cannot fix the machine, so the app falls back to the CPU (and says so) instead of failing.
+    """
+    if requested == "cuda" and not torch.cuda.is_available():
+        return "cpu", True
+    return ("cuda" if requested == "cuda" else "cpu"), False
+
+
+def default_viewer_device(launch_device: str | None) -> str:
+    """The app's preselected device: the operator's ``--device``, else CUDA when present."""
+    if launch_device in ("cpu", "cuda"):
+        return launch_device
+    return "cuda" if torch.cuda.is_available() else "cpu"

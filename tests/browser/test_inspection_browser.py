@@ -12,11 +12,10 @@ import pytest
 from app_pair import APP, REPO, server_app_args, streamlit_server
 from test_browser_e2e import screenshot, wait_idle
 
-from wiseft_core.demo.build import DEFAULT_OUT
-from wiseft_core.demo.inspection import FLIPS_FILE, LANDSCAPE_CSV, SUBDIR
+from wiseft_core.demo.assets import DEMO_INSPECTION, FLIPS_FILE, LANDSCAPE_CSV
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-INSPECTION = DEFAULT_OUT / SUBDIR
+INSPECTION = DEMO_INSPECTION
 FIRST_RUN_MS = 240_000  # first script run imports torch, open_clip and grad-cam (scikit-learn): slow on a busy CPU
 
 

@@ -97,20 +97,29 @@ def _add_pair_args(parser: argparse.ArgumentParser, merges: bool = False) -> Non
     parser.add_argument("--classnames", default=None, metavar="imagenet|FILE",
                         help="class names of a zero-shot side that stores none (a wise-ft file); "
                              "default for those: ImageNet's when the head has 1000 classes")
+    _add_activation_arg(parser)
+
+
+def _add_activation_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--activation", choices=("quickgelu", "gelu"), default=None,
+                        help="ViT activation of a state dict that does not say (wise-ft layout): quickgelu for "
+                             "OpenAI CLIP, gelu for most open_clip models; never guessed")
 
 
 def _load_sides(args: argparse.Namespace):
     """Zero-shot and fine-tuned side(s) as LoadedClassifiers (fine-tuned sides may borrow the zero-shot metadata)."""
-    from wiseft_core.files.checkpoints import load_classifier
+    from wiseft_core.files.reader import load_classifier
 
-    zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle, classnames=args.classnames)
+    zeroshot = load_classifier(args.zeroshot, trust_pickle=args.trust_pickle, classnames=args.classnames,
+                               activation=args.activation)
     paths = args.finetuned if isinstance(args.finetuned, list) else [args.finetuned]
-    return [zeroshot, *(load_classifier(path, trust_pickle=args.trust_pickle, like=zeroshot.meta) for path in paths)]
+    return [zeroshot, *(load_classifier(path, trust_pickle=args.trust_pickle, like=zeroshot, activation=args.activation)
+                        for path in paths)]
 
 
 def _cmd_zeroshot(args: argparse.Namespace) -> int:
     from wiseft_core.devices import resolve_device
-    from wiseft_core.train.zeroshot import build_zeroshot_checkpoint, load_classnames, load_templates
+    from wiseft_core.files.zeroshot import build_zeroshot_checkpoint, load_classnames, load_templates
 
     device = resolve_device(args.device)
     classnames = load_classnames(args.classnames)
@@ -148,7 +157,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from wiseft_core.files.images import open_images_for_cli
 
     pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle, args.classnames,
-                     merge_spec_of(args))
+                     merge_spec_of(args), activation=args.activation)
     block_alphas = _block_alphas(args.block_alpha)
     images = open_images_for_cli(args.images)
     batch = to_batch(images, pair.preprocessing, pair.device)
@@ -203,9 +212,9 @@ def _cmd_soup(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from wiseft_core.files.wiseft_import import convert_pair
+    from wiseft_core.engine.pair import convert_pair
 
-    for path in convert_pair(args.zeroshot, args.finetuned, args.out_dir, args.classnames):
+    for path in convert_pair(args.zeroshot, args.finetuned, args.out_dir, args.classnames, args.activation):
         print(f"wrote {path}")
     return 0
 
@@ -279,12 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_inspect)
 
-    p = sub.add_parser("convert", help="wise-ft (or plain state dict) checkpoints -> wiseft safetensors")
-    p.add_argument("zeroshot", help="zero-shot side, e.g. wise-ft's zeroshot.pt")
-    p.add_argument("finetuned", help="fine-tuned side, e.g. finetuned/checkpoint_10.pt or wise_ft_alpha=0.500.pt")
+    p = sub.add_parser("convert", help="wise-ft, model soups, Hugging Face CLIP or state-dict checkpoints -> "
+                                       "wiseft safetensors")
+    p.add_argument("zeroshot", help="zero-shot side, e.g. wise-ft's zeroshot.pt, soups' zero-shot-vit-l14.pt, "
+                                    "a Hugging Face CLIPModel folder")
+    p.add_argument("finetuned", help="fine-tuned side, e.g. finetuned/checkpoint_10.pt, soups' model_1.pt")
     p.add_argument("--classnames", default=None, metavar="imagenet|FILE",
                    help="class names, in the head's order (default: ImageNet's for a 1000-class head)")
     p.add_argument("--out-dir", required=True, help="writes zeroshot.safetensors and finetuned.safetensors here")
+    _add_activation_arg(p)
     p.set_defaults(func=_cmd_convert)
 
     _add_soup_parser(sub)

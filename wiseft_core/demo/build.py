@@ -22,11 +22,12 @@ import torch
 
 from wiseft_core.data import world
 from wiseft_core.data.tokenizer import DemoTokenizer
+from wiseft_core.demo.assets import DEMO_DIR
 from wiseft_core.demo.model_config import MODEL_NAME, register
 from wiseft_core.demo.pretrain import PretrainRecipe, generate_pairs, pretrain, world_fingerprint
 from wiseft_core.evaluate.results import merge_sweeps, write_sweep_csv
 
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "assets" / "demo"
+DEFAULT_OUT = DEMO_DIR
 PRETRAINED_TAG = "wiseft-demo-world"  # not an open_clip tag: the weights exist only in these files
 SAMPLE_INDICES = (1, 6, 13, 28, 36)  # test images: large circle, small plus, large star, small ring, small crescent
 CLIP_FILE = "pretrained_clip.safetensors"  # both towers: lets a rebuild skip pretraining (--reuse-pretrained)
@@ -212,7 +213,7 @@ def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], r
     With ``keep``, an existing zero-shot file made from that very CLIP stays as it is (so the fine-tunes
     that recorded its sha256 stay reusable).
     """
-    from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
+    from wiseft_core.files.zeroshot import build_zeroshot_checkpoint
 
     clip_path = clip_path or out / CLIP_FILE
     target = target or out / "zeroshot.safetensors"

@@ -29,17 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from wiseft_core.data import world
+from wiseft_core.demo.assets import FLIPS_FILE, INFO_FILE, LANDSCAPE_CSV, PATHS, POINTING_CSV, SUBDIR
 from wiseft_core.engine.alphas import ENSEMBLES, alpha_range
 
-SUBDIR = "inspection"
-POINTING_CSV, FLIPS_FILE, LANDSCAPE_CSV, INFO_FILE = ("pointing_game.csv", "flips.npz", "landscape.csv",
-                                                      "inspection.json")
 POINTING_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
-PATHS = {
-    "zero-shot to fine-tuned": "the WiSE-FT path (shared zero-shot start)",
-    "fine-tune seeds 0 and 1": "two fine-tunes of the same zero-shot model, different data order",
-    "pretraining seeds 0 and 1": "fine-tunes of two CLIPs pretrained from different seeds",
-}
 POINTING_FIELDS = ("distribution", "alpha", "n", "pointing", "pointing_when_right", "pointing_when_wrong",
                    "empty_maps", "top1", "object_area")
 
@@ -124,18 +117,6 @@ def write_rows(path: Path, rows: Sequence[dict], fields: Sequence[str]) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(fields))
         writer.writeheader()
         writer.writerows(rows)
-
-
-def read_pointing(path: str | Path) -> list[dict]:
-    """``pointing_game.csv`` rows with numbers as floats (empty cells as None)."""
-    import csv
-
-    def number(value: str):
-        return float(value) if value not in ("", None) else None
-
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        return [{k: (v if k == "distribution" else number(v)) for k, v in row.items()}
-                for row in csv.DictReader(handle)]
 
 
 # ------------------------------------------------------------------------------------------ landscape paths

@@ -17,8 +17,9 @@ import torch
 from wiseft_core.devices import resolve_device
 from wiseft_core.engine.interpolation import WeightEndpoints, WeightInterpolator
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.checkpoints import CheckpointMeta, LoadedClassifier, build_classifier, load_classifier
+from wiseft_core.files.checkpoints import CheckpointMeta, LoadedClassifier, build_classifier
 from wiseft_core.files.models import Preprocessing
+from wiseft_core.files.reader import load_classifier
 
 
 @dataclass

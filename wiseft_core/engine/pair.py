@@ -19,8 +19,9 @@ from wiseft_core.engine.interpolation import (
 )
 from wiseft_core.engine.merge_methods import DEFAULT_METHOD, MergeSpec, make_spec
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.checkpoints import CheckpointMeta, LoadedClassifier, build_classifier, load_classifier
+from wiseft_core.files.checkpoints import CheckpointMeta, LoadedClassifier, build_classifier, save_classifier
 from wiseft_core.files.models import ImageClassifier, Preprocessing
+from wiseft_core.files.reader import import_recipe, load_classifier
 
 
 @dataclass
@@ -172,13 +173,33 @@ def load_pair(
     trust_pickle: bool = False,
     classnames: list[str] | str | None = None,
     merge: MergeSpec | None = None,
+    activation: str | None = None,
 ) -> ClassifierPair:
     """Load both checkpoints (the fine-tuned one may be a plain state dict using the zero-shot metadata).
 
-    ``classnames`` names the classes of a zero-shot side that stores none (a wise-ft file). Several
-    fine-tuned paths are merged by ``merge`` (e.g. ``make_spec("ties", ["density=0.2"])``).
+    ``classnames`` names the classes of a zero-shot side that stores none (a wise-ft file); ``activation``
+    ('quickgelu' | 'gelu') the ViT activation of state dicts that cannot say it. Several fine-tuned paths
+    are merged by ``merge`` (e.g. ``make_spec("ties", ["density=0.2"])``).
     """
-    zeroshot = load_classifier(zeroshot_path, trust_pickle=trust_pickle, classnames=classnames)
+    zeroshot = load_classifier(zeroshot_path, trust_pickle=trust_pickle, classnames=classnames,
+                               activation=activation)
     paths = finetuned_path if isinstance(finetuned_path, (list, tuple)) else [finetuned_path]
-    finetuned = [load_classifier(path, trust_pickle=trust_pickle, like=zeroshot.meta) for path in paths]
+    finetuned = [load_classifier(path, trust_pickle=trust_pickle, like=zeroshot, activation=activation)
+                 for path in paths]
     return make_pair(zeroshot, finetuned, device, merge)
+
+
+def convert_pair(zeroshot: str | Path, finetuned: str | Path, out_dir: str | Path,
+                 classnames: list[str] | str | None = None, activation: str | None = None) -> tuple[Path, Path]:
+    """``wiseft convert``: both sides of a pair in any layout we read as our safetensors, with full metadata
+    and their sources (wise-ft, model soups, Hugging Face, open_clip state dicts)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise WiseftError(f"--out-dir {out_dir} is a file; give a folder")
+    zs = load_classifier(zeroshot, classnames=classnames, activation=activation)
+    ft = load_classifier(finetuned, like=zs, classnames=classnames, activation=activation)
+    make_pair(zs, ft, "cpu")  # the same checks as any pair: classes, shapes, dtypes
+    paths = out_dir / "zeroshot.safetensors", out_dir / "finetuned.safetensors"
+    for loaded, path in zip((zs, ft), paths):
+        save_classifier(path, loaded.model, replace(loaded.meta, recipe=import_recipe(loaded)))
+    return paths

@@ -30,7 +30,7 @@ from wiseft_core.files.checkpoints import (
     save_classifier,
     write_atomically,
 )
-from wiseft_core.files.wiseft_import import read_as_checkpoint
+from wiseft_core.files.reader import read_as_checkpoint
 
 SOUP_METHODS = ("uniform", "greedy")
 STATE_VERSION = 1

@@ -207,7 +207,7 @@ def save_classifier(
 MAX_FILE_BYTES = 16 << 30  # larger than any CLIP image classifier in fp32 (ViT-bigG/14's tower is ~7 GB)
 
 
-def _check_file(path: Path, label: str) -> int:
+def check_file(path: Path, label: str) -> int:
     try:
         if not path.is_file():
             raise WiseftError(f"checkpoint not found: {label}")
@@ -230,7 +230,7 @@ def _head(path: Path, label: str, count: int = 16) -> bytes:
         raise WiseftError(f"cannot read checkpoint {label}: {err.strerror or err}") from None
 
 
-def _is_safetensors(path: Path) -> bool:
+def is_safetensors(path: Path) -> bool:
     head = _head(path, str(path), 9)
     if len(head) < 9:
         return False
@@ -241,7 +241,7 @@ def _is_safetensors(path: Path) -> bool:
 def file_kind(path: str | os.PathLike) -> str:
     """'safetensors', 'zip' (torch.save), 'pickle' (legacy torch.save or a raw pickle) or 'unknown'."""
     path = Path(path)
-    if _is_safetensors(path):
+    if is_safetensors(path):
         return "safetensors"
     head = _head(path, str(path))
     if head.startswith(b"PK\x03\x04"):
@@ -268,13 +268,13 @@ def _read_meta(path: Path, label: str) -> CheckpointMeta:
 def read_meta(path: str | os.PathLike) -> CheckpointMeta:
     """Read and validate only the metadata (cheap: no tensor is loaded)."""
     path = Path(path)
-    _check_file(path, str(path))
-    if not _is_safetensors(path):
+    check_file(path, str(path))
+    if not is_safetensors(path):
         raise WiseftError(f"{path} is not a safetensors file")
     return _read_meta(path, str(path))
 
 
-def _safetensors_shapes(path: Path, label: str) -> dict[str, tuple[int, ...]]:
+def safetensors_shapes(path: Path, label: str) -> dict[str, tuple[int, ...]]:
     """Shapes from the header alone (nothing is read into memory)."""
     try:
         with safe_open(str(path), framework="pt") as handle:
@@ -283,7 +283,7 @@ def _safetensors_shapes(path: Path, label: str) -> dict[str, tuple[int, ...]]:
         raise WiseftError(f"{label}: corrupt or truncated safetensors file ({err})") from None
 
 
-def _read_safetensors(path: Path, label: str) -> dict[str, torch.Tensor]:
+def read_safetensors(path: Path, label: str) -> dict[str, torch.Tensor]:
     try:
         with safe_open(str(path), framework="pt") as handle:
             return {key: handle.get_tensor(key) for key in handle.keys()}
@@ -373,9 +373,9 @@ def _unpickle_trusted(path: Path, label: str) -> object:
             raise WiseftError(f"{label} cannot be unpickled ({type(err).__name__}: {str(err)[:100]})") from None
 
 
-def _read_torch_file(path: Path, label: str, trust_pickle: bool) -> tuple[dict[str, torch.Tensor], object]:
+def read_torch_file(path: Path, label: str, trust_pickle: bool) -> tuple[dict[str, torch.Tensor], object]:
     """A non-safetensors file's tensors and, for pickled models, what the restricted reader learnt about them."""
-    from wiseft_core.files.safe_pickle import RefusedGlobal, read_pickled
+    from wiseft_core.files.safe_pickle import PickledCheckpoint, RefusedGlobal, checkpoint_hints, read_pickled
 
     kind = file_kind(path)
     if kind == "unknown":
@@ -385,7 +385,7 @@ def _read_torch_file(path: Path, label: str, trust_pickle: bool) -> tuple[dict[s
         try:
             # mmap: tensors stay in the file until their shapes have been checked
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            return _state_dict_from(obj, label), None
+            return _state_dict_from(obj, label), PickledCheckpoint({}, hints=checkpoint_hints(obj))
         except pickle.UnpicklingError:
             pass  # more than plain tensors (or malformed): the restricted reader below says which
         except Exception as err:  # any failure to parse untrusted bytes is the file's fault, not a bug
@@ -478,72 +478,8 @@ def check_same_activation(meta: CheckpointMeta, other: CheckpointMeta, label: st
                           "side from the same source)")
 
 
-def _load(path: Path, label: str, device: str | torch.device, trust_pickle: bool,
-          like: CheckpointMeta | None, classnames: list[str] | str | None = None) -> LoadedClassifier:
-    _check_file(path, label)
-    if _is_safetensors(path):
-        meta = _read_meta(path, label)
-        if like is not None:
-            check_same_activation(meta, like, label)
-        check_shapes(_safetensors_shapes(path, label), meta, label)
-        tensors = _read_safetensors(path, label)
-    else:
-        from wiseft_core.files import wiseft_import
-
-        raw, found = _read_torch_file(path, label, trust_pickle)
-        tensors = normalise_keys(raw)
-        check_fits_file(tensors, path.stat().st_size, label)
-        openai = wiseft_import.is_openai_clip(raw, found)
-        if like is None and not openai:
-            raise WiseftError(
-                f"{label} is a plain state dict without metadata; load it as the fine-tuned side of a pair "
-                "whose zero-shot side is a wiseft safetensors checkpoint"
-            )
-        if like is None:
-            source = f"wise-ft ({found.root_class or 'state dict'})" if found is not None else "wise-ft state dict"
-            sidecar = path.parent / "classnames.txt"
-            if classnames is None and sidecar.is_file():
-                classnames = str(sidecar)  # class names kept next to the file (an operator's model folder)
-            meta = wiseft_import.meta_for(tensors, found, classnames, label, source)
-        else:
-            meta = like
-            if openai and uses_gelu_variant(like) and like.quick_gelu != wiseft_import.file_quick_gelu(found):
-                raise WiseftError(
-                    f"{label} is an OpenAI CLIP model from the wise-ft code "
-                    f"({'QuickGELU' if not like.quick_gelu else 'GELU'}) but the zero-shot side uses "
-                    f"{'GELU' if not like.quick_gelu else 'QuickGELU'}: the numbers would differ silently; "
-                    "use the wise-ft zeroshot.pt as the zero-shot side (or `wiseft convert` both)")
-        check_shapes({k: tuple(v.shape) for k, v in tensors.items()}, meta, label)
-    check_finite(tensors, label)
-    model = build_classifier(meta)
-    model.load_state_dict(tensors, strict=True)  # copies (and casts fp16/bf16 to fp32) into fresh weights
-    model.requires_grad_(False)
-    return LoadedClassifier(model=model.to(device).eval(), meta=meta, path=str(path))
-
-
-def load_classifier(
-    path: str | os.PathLike,
-    device: str | torch.device = "cpu",
-    trust_pickle: bool = False,
-    like: CheckpointMeta | None = None,
-    classnames: list[str] | str | None = None,
-) -> LoadedClassifier:
-    """Load a classifier checkpoint in fp32, eval mode, on ``device``.
-
-    Safetensors files carry their metadata. Files of the reference wise-ft code (raw pickles, pickled
-    or plain state dicts) are read without running code; their architecture comes from the tensor
-    shapes and their class names from ``classnames`` ('imagenet', a file, a list), else a
-    ``classnames.txt`` beside the file, else ImageNet's for a 1000-class head; or from ``like``, the
-    other side of a pair, which plain state dicts of other code need.
-    ``trust_pickle`` unpickles other pickled models with their own classes. Metadata, shapes and sizes
-    are validated before any model is built; NaN/Inf weights are refused.
-    """
-    path = Path(path)
-    return _load(path, str(path), device, trust_pickle, like, classnames)
-
-
 __all__ = [
     "CheckpointMeta", "LoadedClassifier", "build_classifier", "check_finite", "check_shapes", "checkpoint_bytes",
-    "describe_mismatch", "expected_shapes", "file_kind", "file_sha256", "load_classifier",
+    "describe_mismatch", "expected_shapes", "file_kind", "file_sha256",
     "normalise_keys", "read_meta", "save_classifier",
 ]

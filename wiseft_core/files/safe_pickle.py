@@ -258,6 +258,17 @@ class PickledCheckpoint:
     root_class: str | None = None  # e.g. src.models.modeling.ImageClassifier
     module_classes: dict[str, str] = field(default_factory=dict)  # module key -> class path
     preprocess: dict = field(default_factory=dict)  # from a pickled val_preprocess, when present
+    hints: dict = field(default_factory=dict)  # a checkpoint dict's plain entries (model name, config)
+
+
+HINT_KEYS = ("model_name", "model", "arch", "pretrained", "model_config", "model_cfg", "config")
+
+
+def checkpoint_hints(root) -> dict:
+    """Plain-data entries beside a ``state_dict`` that may name the architecture (strings and small dicts only)."""
+    if not isinstance(root, dict):
+        return {}
+    return {k: root[k] for k in HINT_KEYS if isinstance(root.get(k), (str, dict)) and len(str(root[k])) < 10_000}
 
 
 def _walk_module(obj: Inert, prefix: str, out: PickledCheckpoint, depth: int, seen: set[int]) -> None:
@@ -307,10 +318,11 @@ def _collect(root, label: str) -> PickledCheckpoint:
                 out.preprocess = _transform_settings(holder.attributes()["val_preprocess"])
                 break
         return out
+    hints = checkpoint_hints(root)
     if isinstance(root, dict) and isinstance(root.get("state_dict"), dict):
         root = root["state_dict"]
     if isinstance(root, dict) and root and all(isinstance(v, torch.Tensor) for v in root.values()):
-        return PickledCheckpoint({str(k): v for k, v in root.items()})
+        return PickledCheckpoint({str(k): v for k, v in root.items()}, hints=hints)
     raise WiseftError(f"{label} does not hold a model or a state dict of tensors (found {type(root).__name__})")
 
 

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
-from pathlib import Path
 
 import open_clip
 import torch
 
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.checkpoints import CheckpointMeta, LoadedClassifier, load_classifier, save_classifier
+from wiseft_core.files.checkpoints import CheckpointMeta
 from wiseft_core.files.models import Preprocessing
 from wiseft_core.files.safe_pickle import PickledCheckpoint
 
@@ -39,12 +37,58 @@ def is_openai_clip(raw_keys, info: PickledCheckpoint | None) -> bool:
     return any(re.match(r"(module\.)?image_encoder\.model\.visual\.", key) for key in raw_keys)
 
 
-def file_quick_gelu(info: PickledCheckpoint | None) -> bool:
-    """The activation of the pickled ViT blocks; OpenAI CLIP (and so every wise-ft state dict) uses QuickGELU."""
+ACTIVATIONS = {"quickgelu": True, "gelu": False}  # --activation NAME -> open_clip's quick_gelu flag
+
+
+def file_quick_gelu(info: PickledCheckpoint | None) -> bool | None:
+    """The activation of the pickled ViT blocks (True: QuickGELU), or None when the file does not say.
+
+    A pickled model names its activation's class; a state dict cannot say: OpenAI CLIP (QuickGELU, the
+    reference code) and open_clip-based forks (GELU for most pretrained tags) write the same keys.
+    """
     for key, class_path in (info.module_classes.items() if info is not None else ()):
         if key.endswith("mlp.gelu") and ".visual." in f".{key}":
             return class_path.endswith("QuickGELU")
-    return True
+    return hinted_quick_gelu(info.hints) if info is not None else None
+
+
+def hinted_quick_gelu(hints: dict) -> bool | None:
+    """What a checkpoint dict's own entries say about the activation (open_clip config or model name + tag)."""
+    for key in ("model_config", "model_cfg", "config"):
+        config = hints.get(key)
+        if isinstance(config, dict) and isinstance(config.get("quick_gelu"), bool):
+            return config["quick_gelu"]
+    name = next((hints[k] for k in ("model_name", "model", "arch") if isinstance(hints.get(k), str)), None)
+    if name is None:
+        return None
+    if name.endswith("-quickgelu"):
+        return True
+    tag = hints.get("pretrained")
+    if isinstance(tag, str) and open_clip.get_model_config(name) is not None:
+        return bool((open_clip.get_pretrained_cfg(name, tag) or {}).get("quick_gelu", False))
+    return None
+
+
+def resolve_quick_gelu(info: PickledCheckpoint | None, activation: str | None, label: str,
+                       layout_default: bool | None = None) -> bool:
+    """The tower's activation: what the file says, else what its layout implies, else the user's --activation.
+
+    Never guessed: a ViT state dict whose file cannot tell and no ``activation`` is an error naming the option.
+    """
+    said = file_quick_gelu(info)
+    if said is None:
+        said = layout_default
+    wanted = ACTIVATIONS.get(activation) if activation else None
+    if activation and wanted is None:
+        raise WiseftError(f"--activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+    if said is not None and wanted is not None and said != wanted:
+        raise WiseftError(f"{label} says its ViT uses {'QuickGELU' if said else 'GELU'} but --activation "
+                          f"{activation} was given; drop --activation or check the file")
+    if said is None and wanted is None:
+        raise WiseftError(f"{label} is a state dict that does not say whether its ViT uses QuickGELU (OpenAI CLIP, "
+                          "the reference wise-ft code) or GELU (most open_clip models): pass --activation "
+                          "quickgelu|gelu")
+    return said if said is not None else wanted
 
 
 def _count(tensors: dict[str, torch.Tensor], pattern: str) -> int:
@@ -120,7 +164,7 @@ def _preprocessing(image_size: int, info: PickledCheckpoint | None) -> Preproces
 def resolve_classnames(classnames: list[str] | str | None, rows: int, label: str) -> list[str]:
     """Class names for a head of ``rows`` classes: given, from ``imagenet`` / a file, or ImageNet's for 1000 rows."""
     if isinstance(classnames, str):
-        from wiseft_core.train.zeroshot import load_classnames
+        from wiseft_core.files.zeroshot import load_classnames
 
         classnames = load_classnames(classnames)
     if classnames is None:
@@ -137,11 +181,17 @@ def resolve_classnames(classnames: list[str] | str | None, rows: int, label: str
 
 
 def meta_for(tensors: dict[str, torch.Tensor], info: PickledCheckpoint | None, classnames, label: str,
-             source: str) -> CheckpointMeta:
-    """Full metadata for an OpenAI-layout classifier read from a wise-ft file (keys already ``image_encoder.*``)."""
+             source: str, activation: str | None = None, layout_quick_gelu: bool | None = None) -> CheckpointMeta:
+    """Full metadata for an OpenAI-layout classifier (keys already ``image_encoder.*`` / ``head.*``).
+
+    The ViT activation comes from the file, else from what its layout implies (``layout_quick_gelu``),
+    else from ``activation``; ResNet towers have no GELU, so they need none of these.
+    """
     if "head.weight" not in tensors:
         raise WiseftError(f"{label} has no classification head (classification_head.weight)")
-    config = infer_model_config(tensors, label, quick_gelu=file_quick_gelu(info))
+    config = infer_model_config(tensors, label)
+    if not isinstance(config["vision_cfg"]["layers"], list):
+        config["quick_gelu"] = resolve_quick_gelu(info, activation, label, layout_quick_gelu)
     name = _model_name(config)
     if not name.startswith("openai-clip-"):
         config = {**open_clip.get_model_config(name), "quick_gelu": config["quick_gelu"]}
@@ -153,39 +203,4 @@ def meta_for(tensors: dict[str, torch.Tensor], info: PickledCheckpoint | None, c
     )
 
 
-def read_as_checkpoint(path: str | Path, classnames: list[str] | str | None = None,
-                       like: CheckpointMeta | None = None) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
-    """Any file we read (wise-ft pickle, state dict, safetensors) as ``(state_dict, meta)``, our checkpoint's parts.
-
-    ``save_classifier(out, *read_as_checkpoint(path))`` converts one file; ``checkpoint_bytes(...)`` serves it.
-    The recipe notes the source file and its SHA-256.
-    """
-    loaded = load_classifier(path, like=like, classnames=classnames)
-    return loaded.model.state_dict(), replace(loaded.meta, recipe=loaded.meta.recipe or import_recipe(loaded))
-
-
-def import_recipe(loaded: LoadedClassifier) -> dict:
-    """Where an imported checkpoint came from: its file name and SHA-256."""
-    return {"method": "import", "source": loaded.meta.extra.get("imported_from", "torch file"),
-            "file": Path(loaded.path).name if loaded.path else None, "sha256": loaded.sha256}
-
-
-def convert_pair(zeroshot: str | Path, finetuned: str | Path, out_dir: str | Path,
-                 classnames: list[str] | str | None = None) -> tuple[Path, Path]:
-    """``wiseft convert``: both sides of a wise-ft pair as our safetensors, with full metadata and their sources."""
-    from wiseft_core.engine.pair import make_pair
-
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise WiseftError(f"--out-dir {out_dir} is a file; give a folder")
-    zs = load_classifier(zeroshot, classnames=classnames)
-    ft = load_classifier(finetuned, like=zs.meta, classnames=classnames)
-    make_pair(zs, ft, "cpu")  # the same checks as any pair: classes, shapes, dtypes
-    paths = out_dir / "zeroshot.safetensors", out_dir / "finetuned.safetensors"
-    for loaded, path in zip((zs, ft), paths):
-        save_classifier(path, loaded.model, replace(loaded.meta, recipe=import_recipe(loaded)))
-    return paths
-
-
-__all__ = ["convert_pair", "import_recipe", "infer_model_config", "is_openai_clip", "meta_for", "read_as_checkpoint",
-           "resolve_classnames"]
+__all__ = ["infer_model_config", "is_openai_clip", "meta_for", "resolve_classnames"]

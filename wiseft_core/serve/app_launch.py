@@ -34,6 +34,10 @@ class LaunchOptions:
     live_models: int = 2  # live model copies shared by the room (off-grid and per-block alphas)
     job_workers: int = 1  # viewers' long computations (flips, landscape, saliency) run this many at a time
 
+    def may_unpickle(self, *uploaded: bool) -> bool:
+        """Pickles run code: only the operator's flag allows it, and never for a file a viewer uploaded."""
+        return self.trust_pickle and not any(uploaded)
+
 
 def parse_launch_args(argv: Sequence[str]) -> LaunchOptions:
     """Parse the app's own options; unknown arguments are ignored so Streamlit's flags never break it."""

@@ -167,11 +167,10 @@ def build_talk_data(pair=None, sweep=None, source: str = "") -> TalkData:
 
 def demo_landscape() -> list:
     """The demo world's loss-along-alpha paths, once ``python -m wiseft_core.demo.inspection`` has measured them."""
-    from wiseft_core.demo.inspection import LANDSCAPE_CSV, SUBDIR
     from wiseft_core.errors import WiseftError
     from wiseft_core.inspection.landscape import read_csv
 
-    path = assets.DEMO_DIR / SUBDIR / LANDSCAPE_CSV
+    path = assets.DEMO_LANDSCAPE
     try:
         return read_csv(path) if path.is_file() else []
     except WiseftError:

@@ -1,1 +1,1 @@
-"""Making the endpoints: zero-shot heads from a CLIP's text tower, fine-tuning (end-to-end or linear), DDP."""
+"""Making the fine-tuned endpoint: end-to-end or linear-classifier fine-tuning, resumable, on one or N processes."""
