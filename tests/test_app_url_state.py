@@ -98,3 +98,12 @@ def test_a_page_that_fails_shows_one_line_and_the_log_gets_the_traceback(monkeyp
     assert not at.exception
     assert [e.value for e in at.error] == [PAGE_FAILED]
     assert [str(err) for err in logged] == ["/srv/secret/path.py line 3"]  # the details go to the server's log
+
+
+def test_the_flips_link_parser_itself_refuses_unicode_digits():
+    from wiseft_core.errors import WiseftError
+    from wiseft_core.inspection.flips import parse_ref
+
+    assert parse_ref("demo:sketch#17") == ("demo:sketch", 17)
+    with pytest.raises(WiseftError, match="expected <dataset spec>#<index>"):
+        parse_ref("demo:sketch#²")
