@@ -7,12 +7,13 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.lang import names_for, t
-from app_pages.shared import current_alpha
+from app_pages.shared import admitted, current_alpha
 from wiseft_core.demo.assets import DEMO_SWEEP
 from wiseft_core.errors import WiseftError
 from wiseft_core.evaluate.curve_rows import paper_curve_rows, shift_columns, sweep_curve_rows
 from wiseft_core.evaluate.results import SWEEP_COLUMNS
 from wiseft_core.plots.curves import PNG_EXPORT_CONFIG, accuracy_curves_figure
+from wiseft_core.serve import uploads
 from wiseft_core.serve.markup import escape_markdown
 
 AVERAGE = "avg_shifts"
@@ -74,9 +75,10 @@ if DEMO_SWEEP.is_file():
         sources["demo"] = demo_rows(sweep_stamp(DEMO_SWEEP))
     except WiseftError as err:
         st.warning(escape_markdown(t("curves.demo_unreadable", error=err)))
-upload = st.file_uploader(t("curves.upload"), type=["csv"], key="curves_upload", max_upload_size=20,
-                          help=t("curves.upload_help", columns=",".join(SWEEP_COLUMNS)))
-if upload is not None:
+sweep_upload = st.file_uploader(t("curves.upload"), type=["csv"], key="curves_upload",
+                                max_upload_size=uploads.SWEEP_CSV.max_file_bytes // uploads.MB,
+                                help=t("curves.upload_help", columns=",".join(SWEEP_COLUMNS)))
+for upload in admitted(sweep_upload, uploads.SWEEP_CSV):  # the size is checked on the server too
     try:
         sources[f"upload: {upload.name}"] = upload_rows(upload.getvalue(), upload.name)
     except WiseftError as err:

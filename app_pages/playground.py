@@ -14,7 +14,7 @@ from PIL import Image
 from app_pages.filmstrip import filmstrip, linked_images
 from app_pages.lang import names_for, t
 from app_pages.live_slider import live_slider
-from app_pages.shared import admitted, current_alpha, live_pool, set_alpha
+from app_pages.shared import admitted, current_alpha, live_pool, one_line_errors, set_alpha
 from wiseft_core.demo.assets import DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
 from wiseft_core.engine.blocks import block_bands
@@ -342,6 +342,6 @@ if len(candidates) > MAX_IMAGES:  # counted before anything is decoded
 with live_area:
     samples = decode_all(candidates, context.pair.preprocessing)
 with live_area:
-    st.fragment(prediction_area)(context, samples)
+    st.fragment(one_line_errors(prediction_area))(context, samples)
 with tabs[0]:
     draw_gallery(groups, chosen)

@@ -8,6 +8,7 @@ so a room costs O(1) model copies and no viewer's forward reads weights another 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import sys
@@ -16,6 +17,7 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +62,22 @@ class PairContext:
     zeroshot_command: str | None = None  # how to rebuild a zero-shot side that was built in the app
     zeroshot_name: str = ""  # what the viewer chose (a listed name or an upload's name), for messages
     finetuned_name: str = ""
+
+
+def one_line_errors(render: Callable) -> Callable:
+    """``render`` that shows one line (and logs the traceback) on an unexpected error.
+
+    For fragments: their reruns happen outside the page-wide guard in ``app.py``.
+    """
+    @functools.wraps(render)
+    def guarded(*args, **kwargs):
+        try:
+            return render(*args, **kwargs)
+        except Exception:  # Streamlit's stop/rerun signals are not Exceptions and pass
+            LOG.exception("%s failed", render.__name__)
+            st.error(t("app.page_failed"))
+
+    return guarded
 
 
 def launch_options() -> app_launch.LaunchOptions:

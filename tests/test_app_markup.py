@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -119,6 +120,10 @@ def test_class_names_and_an_uploads_file_name_reach_the_playground_and_filmstrip
     assert not at.exception, at.exception
     at.file_uploader(key="images_upload").set_value([(f"{HOSTILE[0]}.png", png_bytes(), "image/png")]).run()
     at.toggle(key="filmstrip_on").set_value(True).run()
+    deadline = time.time() + TIMEOUT
+    while not any(c.value.startswith("Where θ(α) looks") for c in at.caption) and time.time() < deadline:
+        time.sleep(0.25)  # the frames are this session's job in the room's queue
+        at.run()
     assert not at.exception, at.exception
     bodies = markdown_bodies(at)
     captions = [img.caption for element in at.get("image") for img in element.proto.imgs]

@@ -89,3 +89,20 @@ def test_images_are_counted_before_decoding_decoded_once_and_kept_only_model_siz
     size = at.session_state["_pair_context"].pair.preprocessing.image_size
     kept = [entry.image for entry in at.session_state["_images"].entries.values() if entry.image is not None]
     assert kept and all(min(image.size) <= size for image in kept)  # never the 3000x3000 decode
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_an_unexpected_error_in_the_prediction_shows_one_line_and_the_rest_of_the_page(monkeypatch):
+    from app_pages.shared import PAGE_FAILED
+
+    at = playground()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("/srv/app/secret.py")
+
+    monkeypatch.setattr("wiseft_core.serve.alpha_grid.logits_at", broken)
+    at.file_uploader(key="images_upload").set_value([("a.png", png_bytes(), "image/png")]).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [PAGE_FAILED]
+    assert at.tabs and at.title[0].value == "Playground"  # drawn after the fragment

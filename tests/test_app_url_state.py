@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 from app_pair import APP, plain
 from streamlit.testing.v1 import AppTest
 
+from app_pages.shared import PAGE_FAILED
 from wiseft_core.serve import url_state
 
 TIMEOUT = 120
@@ -79,3 +81,29 @@ def test_a_malformed_image_link_is_named_in_one_line_and_a_good_one_still_opens(
     assert not at.exception
     assert any("Ignored 1 image link" in plain(w.value) for w in at.warning), [w.value for w in at.warning]
     assert at.session_state["wiseft_alpha"] == 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_a_page_that_fails_shows_one_line_and_the_log_gets_the_traceback(monkeypatch):
+    from app_pages import shared
+
+    def broken():
+        raise RuntimeError("/srv/secret/path.py line 3")
+
+    logged = []
+    monkeypatch.setattr("wiseft_core.evaluate.results.load_paper_summary", broken)
+    monkeypatch.setattr(shared.LOG, "exception", lambda *args: logged.append(sys.exc_info()[1]))
+    at = open_link(page="home")
+    assert not at.exception
+    assert [e.value for e in at.error] == [PAGE_FAILED]
+    assert [str(err) for err in logged] == ["/srv/secret/path.py line 3"]  # the details go to the server's log
+
+
+def test_the_flips_link_parser_itself_refuses_unicode_digits():
+    from wiseft_core.errors import WiseftError
+    from wiseft_core.inspection.flips import parse_ref
+
+    assert parse_ref("demo:sketch#17") == ("demo:sketch", 17)
+    with pytest.raises(WiseftError, match="expected <dataset spec>#<index>"):
+        parse_ref("demo:sketch#²")

@@ -85,7 +85,7 @@ def image_ref(spec: str, index: int) -> str:
 
 def parse_ref(ref: str) -> tuple[str, int]:
     spec, sep, index = ref.rpartition("#")
-    if not sep or not spec or not index.isdigit():
+    if not sep or not spec or not (index.isascii() and index.isdigit()):
         raise WiseftError(f"image link {ref!r}: expected <dataset spec>#<index>, e.g. demo:sketch#17")
     return spec, int(index)
 

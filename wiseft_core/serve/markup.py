@@ -13,13 +13,21 @@ import re
 _ACTIVE = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
 
 
+WORD_JOINER = "\u2060"  # invisible, zero width: the text reads and prints the same
+# What GitHub-flavoured Markdown links by itself, even when every character is escaped (the autolink
+# rule runs on the text after escapes are resolved): a scheme's "://", "www." and an e-mail's "@".
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
+
+
 def escape_markdown(text: object) -> str:
     """``text`` with every Markdown/HTML-active character backslash-escaped and newlines flattened.
 
-    Colons are escaped too, so ``https://…`` cannot be auto-linked; ``&`` so no HTML entity forms.
+    ``&`` is escaped so no HTML entity forms; a word joiner goes inside ``://``, ``www.`` and before
+    ``@`` so ``https://…``, ``www.…`` and addresses are never auto-linked (a browser test shows they
+    were, with the colon escaped).
     """
     flat = " ".join(str(text).split())
-    return _ACTIVE.sub(r"\\\1", flat)
+    return _ACTIVE.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, flat))
 
 
 def plot_text(text: object, template: bool = False) -> str:
