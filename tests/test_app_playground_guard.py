@@ -94,7 +94,9 @@ def test_images_are_counted_before_decoding_decoded_once_and_kept_only_model_siz
 @pytest.mark.slow
 @pytest.mark.usefixtures("app_argv")
 def test_an_unexpected_error_in_the_prediction_shows_one_line_and_the_rest_of_the_page(monkeypatch):
-    from app_pages.shared import PAGE_FAILED
+    from wiseft_core.serve.i18n import translate
+
+    PAGE_FAILED = translate("en", "app.page_failed")
 
     at = playground()
 

@@ -9,8 +9,10 @@ import pytest
 from app_pair import APP, plain
 from streamlit.testing.v1 import AppTest
 
-from app_pages.shared import PAGE_FAILED
 from wiseft_core.serve import url_state
+from wiseft_core.serve.i18n import translate
+
+PAGE_FAILED = translate("en", "app.page_failed")
 
 TIMEOUT = 120
 
