@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from wiseft_core.train.distributed import GlobalBatchSampler, shard
 from wiseft_test_data import image_folder
 
+from wiseft_core.distributed import GlobalBatchSampler, shard
 from wiseft_core.errors import WiseftError
 from wiseft_core.evaluate import results
 from wiseft_core.evaluate.sweep import SweepConfig, run_sweep

@@ -10,12 +10,12 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from wiseft_core import distributed
 from wiseft_core.cli.dispatch import add_method_args
 from wiseft_core.data.datasets import PATH_KINDS
 from wiseft_core.data.world import DISTRIBUTIONS
 from wiseft_core.engine.alphas import parse_alphas, parse_ensembles
 from wiseft_core.evaluate.sweep import SweepConfig, parse_metrics, run_sweep, summary_for
-from wiseft_core.train import distributed
 from wiseft_core.train.finetune import FinetuneConfig, finetune
 
 DATASET_HELP = (f"NAME=PATH with NAME in {', '.join(PATH_KINDS)}; or demo:<name> ({', '.join(DISTRIBUTIONS)}; "

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from wiseft_core import distributed
 from wiseft_core.data.datasets import LoadedDataset
 from wiseft_core.engine.interpolation import WeightEndpoints, WeightInterpolator, ensemble_outputs
 from wiseft_core.errors import WiseftError
-from wiseft_core.train import distributed
 
 SHOW_UNREADABLE = 5
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from wiseft_core import distributed
 from wiseft_core.data.datasets import LoadedDataset, default_reference, load_dataset, matches
 from wiseft_core.engine.alphas import ENSEMBLES, parse_alphas
 from wiseft_core.engine.merge_methods import DEFAULT_METHOD, make_spec
 from wiseft_core.engine.pair import ClassifierPair, load_pair
 from wiseft_core.errors import WiseftError
 from wiseft_core.evaluate import evaluation, results
-from wiseft_core.train import distributed
 
 METRICS = ("top1", "loss")
 

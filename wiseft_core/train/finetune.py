@@ -35,13 +35,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from wiseft_core import distributed
 from wiseft_core.data.datasets import LoadedDataset, load_dataset
 from wiseft_core.errors import WiseftError
 from wiseft_core.evaluate.evaluation import PreparedImages, Unreadable, collate_readable
 from wiseft_core.evaluate.results import FINETUNING_LABELS
 from wiseft_core.files.checkpoints import CheckpointMeta, file_sha256, save_classifier, write_atomically
 from wiseft_core.files.reader import load_classifier
-from wiseft_core.train import distributed
 
 MODES = ("end-to-end", "linear")
 PRECISIONS = ("fp32", "bf16")
