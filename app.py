@@ -25,6 +25,7 @@ PAGES = {
     "weights": ("app_pages/weights.py", "Weights", ":material/balance:"),
     "flips": ("app_pages/flips.py", "Flips", ":material/swap_horiz:"),
     "landscape": ("app_pages/landscape.py", "Landscape", ":material/landscape:"),
+    "soups": ("app_pages/soups.py", "Soups", ":material/blender:"),
     "talk": ("app_pages/talk.py", "Talk", ":material/slideshow:"),
 }
 

@@ -237,3 +237,10 @@ def _build_soups(base, out: Path, target: Path, work: Path, quick: bool, quiet: 
     (target / RESULTS_JSON).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     log(f"done in {log.elapsed():.0f}s")
     return info
+
+
+def shipped_soup_files(out: Path) -> dict[str, Path]:
+    """The models the Soups page mixes, by name: the plane's three models and the greedy soup (those present)."""
+    files = {"zero-shot θ₀": out / "zeroshot.safetensors", "fine-tune θ₁ (shipped)": out / "finetuned.safetensors",
+             "fine-tune θ₂": out / SUBDIR / PLANE_FILE, "greedy soup": out / SUBDIR / GREEDY_FILE}
+    return {name: path for name, path in files.items() if path.is_file()}
