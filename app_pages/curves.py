@@ -70,6 +70,29 @@ def figure_png(figure) -> bytes:
     return figure.to_image(format="png", width=1280, height=720, scale=2)
 
 
+def soups_cloud() -> None:
+    """The 72 published ViT-B/32 fine-tunes and their soups, beside the demo's fine-tunes, soups and curves."""
+    from wiseft_core.demo.assets import DEMO_DIR
+    from wiseft_core.demo.soup_results import demo_soup_curves, read_results_csv
+    from wiseft_core.demo.soups import RESULTS_CSV, SUBDIR, SWEEP_CSV
+    from wiseft_core.published_soups import load_published_soups
+    from wiseft_core.soup_plots import soup_cloud_figure
+
+    soups = DEMO_DIR / SUBDIR
+    try:
+        published = load_published_soups()
+        demo = read_results_csv(soups / RESULTS_CSV) if (soups / RESULTS_CSV).is_file() else []
+        curves = demo_soup_curves(soups / SWEEP_CSV, DEMO_SWEEP) if demo and (soups / SWEEP_CSV).is_file() else []
+    except WiseftError as err:
+        st.warning(escape_markdown(str(err)))
+        return
+    st.plotly_chart(soup_cloud_figure(published, demo, curves), key="curves_soups_chart")
+    st.caption("Left: Wortsman et al., *Model soups* (ICML 2022), 72 CLIP ViT-B/32 ImageNet fine-tunes from a "
+               "random hyper-parameter search, their uniform soup (all weights averaged) and greedy soup "
+               "(assets/model_soups/). Right: the demo's fine-tunes and soups (`wiseft demo build --soups`) with "
+               "WiSE-FT from its zero-shot model to the shipped fine-tune and to each soup.")
+
+
 st.title("Accuracy vs robustness curves")
 st.caption("One point per α: x = accuracy on the reference distribution, y = accuracy on a shift (or the average "
            "of shifts). α = 0 is the zero-shot model, α = 1 the fine-tuned one.")
@@ -129,6 +152,9 @@ else:
     where = "" if 0.0 <= alpha <= 1.0 else " (outside the measured 0–1 range, so no star)"
     st.caption(f"★ marks α = {alpha:.2f}, the α set in the Playground{where}. The camera icon above the chart "
                "saves a 1280×720 PNG.")
+
+if st.toggle("Model soups: the published cloud and the demo's soups", key="curves_soups"):
+    soups_cloud()
 
 table = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
 st.dataframe(table, hide_index=True, width="stretch")

@@ -144,3 +144,18 @@ def results_markdown(models: Sequence[Scored], greedy: Sequence[int], trace: Seq
         lines += [f"- [{'ok' if f.holds else 'NO'}] {f.name}: {f.detail}" for f in soup_findings(models, split)]
         lines.append("")
     return "\n".join(lines)
+
+
+def demo_soup_curves(sweep_soups: Path, demo_sweep: Path | None = None) -> list[dict]:
+    """Summary rows of WiSE-FT from the zero-shot model to each soup, and to the shipped fine-tune when
+    ``demo_sweep`` (``sweep.csv``) is given, labelled by where the curve ends (the ``finetuning`` column)."""
+    from wiseft_core.curve_rows import sweep_curve_rows
+    from wiseft_core.demo.findings import END_TO_END, seed_rows
+    from wiseft_core.results import read_sweep_csv, summary_table
+
+    rows = sweep_curve_rows(sweep_soups, "demo soups")
+    if demo_sweep is not None and demo_sweep.is_file():
+        shipped = [r for r in seed_rows(read_sweep_csv(demo_sweep))
+                   if r["finetuning"] == END_TO_END and r["ensemble"] == "weights"]
+        rows += [{**r, "source": "demo", "finetuning": "the shipped fine-tune"} for r in summary_table(shipped)]
+    return rows
