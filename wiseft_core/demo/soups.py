@@ -11,6 +11,7 @@ reported on the test draw, as the demo build does.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import shutil
@@ -30,7 +31,7 @@ from wiseft_core.soup_plane import measure_plane, plane_axis, write_plane_csv
 from wiseft_core.state_dict_scorer import StateDictScorer
 
 SEARCH_SEED = 20220305  # the random search's own seed (arXiv:2203.05482)
-INGREDIENTS = 10
+INGREDIENTS = 8  # the shipped fine-tune and seven more: about 20 min of one core
 QUICK_INGREDIENTS = 3
 LR_RANGE = (1.5e-4, 1e-3)  # log-uniform around the shipped 5e-4
 WD_RANGE = (0.01, 0.3)  # log-uniform around the shipped 0.1
@@ -95,9 +96,11 @@ SWEEP_CSV = "sweep_soups.csv"
 PLANE_CSV = "plane.csv"
 GREEDY_FILE = "greedy_soup.safetensors"
 PLANE_FILE = "plane_finetune.safetensors"  # the plane's second fine-tune (the first is the shipped one)
-SOUP_ALPHAS = "0:1:0.1"
-PLANE_AXIS = (-0.25, 1.25, 0.125)
-PLANE_DATASETS = ("photo", "sketch")
+SOUP_ALPHAS = "0:1:0.25"
+PLANE_AXIS = (-0.5, 1.5, 0.25)  # wide enough to see the basin's walls; 81 points
+PLANE_DATASETS = ("photo", "sketch")  # the reference and the shift where WiSE-FT gains most
+PLANE_SPLIT = "val"  # a picture for understanding, not a reported number
+PLANE_PARTNER = 1  # theta2: the random search's first draw (theta1 is the shipped fine-tune), not picked by score
 
 
 def specs_of(split: str, names=world.DISTRIBUTIONS) -> list[str]:
@@ -151,13 +154,52 @@ def sweep_soups(zeroshot: Path, soups: dict[str, Path], target: Path, quiet: boo
         ))
 
 
-def plane_partner(ingredients: list[Scored]) -> int:
-    """The plane's second fine-tune: the best other ingredient on the reference's validation draw."""
-    return max(range(1, len(ingredients)), key=lambda i: ingredients[i].val[world.REFERENCE])
+def cached_json(work: Path, key: dict, compute: Callable[[], object]) -> object:
+    """``compute()``, kept in ``work/cache`` under a hash of ``key`` (what the result depends on), so an
+    interrupted build, or one run after the measurements were made alongside the fine-tunes, measures nothing twice."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    path = work / "cache" / f"{digest}.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value), encoding="utf-8")
+    return value
+
+
+def _sizes() -> dict:
+    return dict(world.DEFAULT_SIZES)
+
+
+def scored_file(name: str, path: Path, scorers: dict[str, StateDictScorer], work: Path,
+                recipe: dict | None = None) -> Scored:
+    """``score_both`` of the checkpoint at ``path``, cached by its sha256 and the draws' sizes."""
+    from wiseft_core.checkpoints import file_sha256, load_classifier
+
+    key = {"what": "scores", "sha256": file_sha256(path), "sizes": _sizes(), "look": world.LOOK.to_dict()}
+    tables = cached_json(work, key, lambda: dataclasses.asdict(
+        score_both(name, load_classifier(path).model.state_dict(), scorers)))
+    return Scored(name, tables["val"], tables["test"], recipe)
+
+
+def plane_cells_for(paths: list[Path], axis: list[float], work: Path, meta) -> list:
+    """The plane grid through the three checkpoints ``paths`` on the plane's datasets, cached."""
+    from wiseft_core.checkpoints import file_sha256, load_classifier
+    from wiseft_core.soup_plane import PlaneCell
+
+    key = {"what": "plane", "sha256": [file_sha256(p) for p in paths], "axis": axis, "sizes": _sizes(),
+           "datasets": list(PLANE_DATASETS), "split": PLANE_SPLIT, "look": world.LOOK.to_dict()}
+
+    def compute() -> list[dict]:
+        scorer = StateDictScorer(meta, specs_of(PLANE_SPLIT, PLANE_DATASETS))
+        thetas = [load_classifier(p).model.state_dict() for p in paths]
+        return [dataclasses.asdict(c) for c in measure_plane(thetas, scorer, axis, axis)]
+
+    return [PlaneCell(**c) for c in cached_json(work, key, compute)]
 
 
 def build_soups(out: Path, work: Path | None = None, quick: bool = False, quiet: bool = False,
-                threads: int | None = None) -> dict:
+                threads: int | None = None, ingredients: int | None = None) -> dict:
     """Fine-tune the ingredients (or reuse them), soup them, sweep WiSE-FT to the soups, grid the plane."""
     from wiseft_core.demo.build import QUICK, BuildLog
 
@@ -168,7 +210,8 @@ def build_soups(out: Path, work: Path | None = None, quick: bool = False, quiet:
     log = BuildLog(target / "build.log")
     log(f"wiseft demo build --soups{' --quick' if quick else ''} -> {target}")
     with world.default_sizes(**base.split_sizes):
-        return _build_soups(base, out, target, work or default_soups_work(out), quick, quiet, log)
+        count = ingredients or (QUICK_INGREDIENTS if quick else INGREDIENTS)
+        return _build_soups(base, out, target, work or default_soups_work(out), count, quick, quiet, log)
 
 
 class _Timer:
@@ -195,34 +238,32 @@ def _make_soups(zeroshot, paths: list[Path], state_dicts: list[dict], chosen: li
     return {UNIFORM: uniform, GREEDY: greedy}
 
 
-def _build_soups(base, out: Path, target: Path, work: Path, quick: bool, quiet: bool, log) -> dict:
+def _build_soups(base, out: Path, target: Path, work: Path, count: int, quick: bool, quiet: bool, log) -> dict:
     from wiseft_core.checkpoints import file_sha256, load_classifier
     from wiseft_core.demo.soup_results import results_markdown, write_results_csv
 
     timer = _Timer(log)
-    recipes = random_search(QUICK_INGREDIENTS if quick else INGREDIENTS, base=base.end_to_end,
+    recipes = random_search(count, base=base.end_to_end,
                             steps=(base.end_to_end.steps,) if quick else STEPS)
     paths = make_ingredients(out, work, recipes, quiet, log)
     timer.done("finetune", f"{len(paths)} ingredients ready")
     zeroshot = load_classifier(out / "zeroshot.safetensors")
     state_dicts = [load_classifier(p).model.state_dict() for p in paths]
     scorers = {split: StateDictScorer(zeroshot.meta, specs_of(split)) for split in ("val", "test")}
-    models = [score_both(ZERO_SHOT, zeroshot.model.state_dict(), scorers)]
-    models += [score_both(f"fine-tune {i}", sd, scorers, dataclasses.asdict(r))
-               for i, (sd, r) in enumerate(zip(state_dicts, recipes, strict=True))]
+    models = [scored_file(ZERO_SHOT, out / "zeroshot.safetensors", scorers, work)]
+    models += [scored_file(f"fine-tune {i}", p, scorers, work, dataclasses.asdict(r))
+               for i, (p, r) in enumerate(zip(paths, recipes, strict=True))]
     timer.done("score", "scored zero-shot and every ingredient on both draws")
     chosen, trace = choose_greedy(models[1:], state_dicts, scorers["val"])
     soups = _make_soups(zeroshot, paths, state_dicts, chosen, target, work)
-    models += [score_both(label, load_classifier(path).model.state_dict(), scorers) for label, path in soups.items()]
+    models += [scored_file(label, path, scorers, work) for label, path in soups.items()]
     timer.done("soups", f"greedy soup of fine-tunes {', '.join(map(str, chosen))}; both soups scored")
     sweep_soups(out / "zeroshot.safetensors", soups, target / SWEEP_CSV, quiet)
     timer.done("sweep", f"swept WiSE-FT to both soups ({SOUP_ALPHAS}) into {SWEEP_CSV}")
-    partner = plane_partner(models[1:])
+    partner = PLANE_PARTNER
     shutil.copyfile(paths[partner], target / PLANE_FILE)
     axis = plane_axis(*((0.0, 1.0, 0.5) if quick else PLANE_AXIS))
-    plane_scorer = StateDictScorer(zeroshot.meta, specs_of("test", PLANE_DATASETS))
-    cells = measure_plane([zeroshot.model.state_dict(), state_dicts[0], state_dicts[partner]], plane_scorer,
-                          axis, axis)
+    cells = plane_cells_for([out / "zeroshot.safetensors", paths[0], paths[partner]], axis, work, zeroshot.meta)
     write_plane_csv(target / PLANE_CSV, cells)
     timer.done("plane", f"plane through zero-shot, fine-tunes 0 and {partner}: {len(axis)}x{len(axis)} points")
     write_results_csv(target / RESULTS_CSV, models)
@@ -231,7 +272,7 @@ def _build_soups(base, out: Path, target: Path, work: Path, quick: bool, quiet: 
                                             for p, r in zip(paths, recipes, strict=True)],
             "greedy": {"ingredients": chosen, "trace": trace}, "search_seed": SEARCH_SEED,
             "plane": {"theta0": "zero-shot", "theta1": 0, "theta2": partner, "axis": axis,
-                      "datasets": [f"demo:{d}" for d in PLANE_DATASETS], "file": PLANE_FILE},
+                      "datasets": specs_of(PLANE_SPLIT, PLANE_DATASETS), "file": PLANE_FILE},
             "alphas": SOUP_ALPHAS, "timings": timer.timings, "threads": torch.get_num_threads()}
     info["timings"]["total_s"] = log.elapsed()
     (target / RESULTS_JSON).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
