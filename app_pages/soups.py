@@ -57,7 +57,7 @@ def free_weights(names: list[str]) -> tuple[list[str], list[float]]:
 
 
 def show_predictions(models: dict, names: list[str], weights: list[float]) -> None:
-    """Top-1 of the mixed model on every gallery image, a row per distribution."""
+    """Top-1 of the mixed model on every gallery image, a compact row per distribution."""
     first = models[names[0]]
     model = mixed_classifier([models[n] for n in names], weights)
     groups = gallery_samples(DEMO_SAMPLES, first.meta.classnames)
@@ -69,13 +69,13 @@ def show_predictions(models: dict, names: list[str], weights: list[float]) -> No
         right = sum(p[0] == s.label for p, s in zip(predictions, samples))
         st.markdown(f"**{distribution}**: {right} of {len(samples)} right")
         for col, sample, (label, prob) in zip(st.columns(len(samples)), samples, predictions):
-            mark = "✅" if label == sample.label else "❌"
-            col.image(str(sample.path), width=96)
+            mark = "✓" if label == sample.label else "✗"
+            col.image(str(sample.path), width=64)
             col.caption(f"{mark} {label} ({prob:.0%})")
 
 
-def mix_section(models: dict) -> tuple[float, float] | None:
-    """The mix controls and its predictions; returns the plane point when the mix is one."""
+def mix_section(models: dict) -> tuple[list[str], list[float], tuple[float, float] | None]:
+    """The mix controls: (ingredient names, weights, the plane point when the mix is one); no names: nothing."""
     mode = st.radio("Mix", ["a point in the plane of three models", "any ingredients and weights"],
                     horizontal=True, key="soups_mode")
     point = None
@@ -88,15 +88,14 @@ def mix_section(models: dict) -> tuple[float, float] | None:
         names, weights = free_weights(list(models))
         if not names:
             st.info("Pick at least one ingredient.")
-            return None
+            return [], [], None
         try:
             weights = normalised(weights)
         except WiseftError as err:
             st.warning(escape_markdown(str(err)))
-            return None
+            return [], [], None
         st.caption("Normalised weights: " + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights)))
-    show_predictions(models, names, weights)
-    return point
+    return names, weights, point
 
 
 def plane_section(point: tuple[float, float] | None) -> None:
@@ -138,7 +137,13 @@ try:
 except WiseftError as err:
     st.error(escape_markdown(str(err)))
     st.stop()
-current = mix_section(loaded)
-st.subheader("The plane through the zero-shot model and two fine-tunes")
-plane_section(current)
+names, weights, current = mix_section(loaded)
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("The plane through the zero-shot model and two fine-tunes")
+    plane_section(current)
+with right:
+    st.subheader("The mix on the sample gallery")
+    if names:
+        show_predictions(loaded, names, weights)
 results_section()
