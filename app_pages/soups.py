@@ -121,7 +121,9 @@ def results_section() -> None:
     models = soup_results(stamp(path))
     st.subheader("The demo's fine-tunes and soups")
     st.markdown("\n".join(results_table(models, "test")))
-    st.markdown("\n".join(f"- {'✅' if f.holds else '❌'} {f.name}: {f.detail}" for f in soup_findings(models)))
+    st.markdown("\n".join(f"- **{'holds' if f.holds else 'does not hold'}**: {f.name} ({f.detail})"
+                          for f in soup_findings(models)))
+    st.caption("Why, and what the validation draw shows: assets/demo/soups/README.md.")
 
 
 st.title("Model soups: averaging many fine-tunes")
