@@ -110,8 +110,10 @@ def plane_section(point: tuple[float, float] | None) -> None:
     metric = c2.radio("Show", ["top1", "loss"], horizontal=True, key="soups_plane_metric",
                       format_func=lambda m: "accuracy" if m == "top1" else "loss")
     st.plotly_chart(plane_figure(cells, dataset, metric, point), key="soups_plane_chart")
-    st.caption("θ(u, v) = θ₀ + u (θ₁ − θ₀) + v (θ₂ − θ₀), measured on the test draw (2000 images). Dotted: WiSE-FT "
-               "from the zero-shot model to each fine-tune and to their uniform soup (u = v = α/2).")
+    n = next(c.n for c in cells if c.dataset == dataset)
+    draw = "validation" if dataset.endswith("@val") else "test"
+    st.caption(f"θ(u, v) = θ₀ + u (θ₁ − θ₀) + v (θ₂ − θ₀), measured on the {draw} draw ({n} images). Dotted: "
+               "WiSE-FT from the zero-shot model to each fine-tune and to their uniform soup (u = v = α/2).")
 
 
 def results_section() -> None:

@@ -81,7 +81,8 @@ def plane_figure(cells: Sequence[PlaneCell], dataset: str, metric: str, point: t
                                  marker={"size": 18, "symbol": "star", "color": "white",
                                          "line": {"width": 2, "color": "black"}},
                                  hovertemplate="your mix: u = %{x:.2f}, v = %{y:.2f}<extra></extra>"))
-    fig.update_layout(height=520, margin={"t": 30, "l": 10, "r": 10, "b": 10}, legend={"orientation": "h"},
+    fig.update_layout(height=560, margin={"t": 30, "l": 10, "r": 10, "b": 10},
+                      legend={"orientation": "h", "y": -0.18, "yanchor": "top"},
                       xaxis={"title": "u (towards fine-tune θ₁)", "range": [us[0], us[-1]]},
                       yaxis={"title": "v (towards fine-tune θ₂)", "range": [vs[0], vs[-1]], "scaleanchor": "x"})
     return fig
