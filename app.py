@@ -27,6 +27,7 @@ PAGES = {  # name: (file, title's key in assets/i18n, icon)
     "weights": ("app_pages/weights.py", "app.nav.weights", ":material/balance:"),
     "flips": ("app_pages/flips.py", "app.nav.flips", ":material/swap_horiz:"),
     "landscape": ("app_pages/landscape.py", "app.nav.landscape", ":material/landscape:"),
+    "soups": ("app_pages/soups.py", "app.nav.soups", ":material/blender:"),
     "talk": ("app_pages/talk.py", "app.nav.talk", ":material/slideshow:"),
     "audience": ("app_pages/audience.py", "app.nav.audience", ":material/groups:"),
 }

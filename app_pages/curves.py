@@ -66,6 +66,26 @@ def figure_png(figure) -> bytes:
     return figure.to_image(format="png", width=1280, height=720, scale=2)
 
 
+def soups_cloud() -> None:
+    """The 72 published ViT-B/32 fine-tunes and their soups, beside the demo's fine-tunes, soups and curves."""
+    from wiseft_core.demo.assets import DEMO_DIR
+    from wiseft_core.demo.soup_results import demo_soup_curves, read_results_csv
+    from wiseft_core.demo.soups import RESULTS_CSV, SUBDIR, SWEEP_CSV
+    from wiseft_core.evaluate.published_soups import load_published_soups
+    from wiseft_core.plots.soups import soup_cloud_figure
+
+    soups = DEMO_DIR / SUBDIR
+    try:
+        published = load_published_soups()
+        demo = read_results_csv(soups / RESULTS_CSV) if (soups / RESULTS_CSV).is_file() else []
+        curves = demo_soup_curves(soups / SWEEP_CSV, DEMO_SWEEP) if demo and (soups / SWEEP_CSV).is_file() else []
+    except WiseftError as err:
+        st.warning(escape_markdown(str(err)))
+        return
+    st.plotly_chart(soup_cloud_figure(published, demo, curves), key="curves_soups_chart")
+    st.caption(t("curves.soups_caption"))
+
+
 st.title(t("curves.title"))
 st.caption(t("curves.intro"))
 
@@ -124,6 +144,9 @@ else:
     st.plotly_chart(figure, config=PNG_EXPORT_CONFIG, key="curves_chart")
     where = "" if 0.0 <= alpha <= 1.0 else t("curves.outside")
     st.caption(t("curves.star", alpha=f"{alpha:.2f}", where=where))
+
+if st.toggle(t("curves.soups_toggle"), key="curves_soups"):
+    soups_cloud()
 
 table = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
 st.dataframe(table, hide_index=True, width="stretch")

@@ -15,6 +15,8 @@ def _cmd_demo_build(args: argparse.Namespace) -> int:
     from wiseft_core.demo.findings import check_findings, format_findings
 
     out = Path(args.out) if args.out else DEFAULT_OUT
+    if args.soups:
+        return _demo_soups(out, args)
     build(out, quick=args.quick, quiet=args.quiet, reuse_pretrained=args.reuse_pretrained,
           seeds_work=Path(args.work) if args.work else None, reuse_finetuned=args.reuse_finetuned,
           threads=args.threads)
@@ -27,6 +29,26 @@ def _cmd_demo_build(args: argparse.Namespace) -> int:
         build_inspection(out, Path(args.work) if args.work else default_seeds_work(out), quick=args.quick,
                          quiet=args.quiet)
     return 0
+
+
+def _demo_soups(out: Path, args: argparse.Namespace) -> int:
+    from wiseft_core.demo.soup_results import read_results_csv, soup_findings
+    from wiseft_core.demo.soups import RESULTS_CSV, SUBDIR, build_soups
+    from wiseft_core.errors import WiseftError
+
+    if not (out / "zeroshot.safetensors").is_file():
+        raise WiseftError(f"{out}: no zeroshot.safetensors; run `wiseft demo build` before `--soups`")
+    build_soups(out, Path(args.work) / "soups" if args.work else None, quick=args.quick, quiet=args.quiet,
+                threads=args.threads, ingredients=args.ingredients)
+    for finding in soup_findings(read_results_csv(out / SUBDIR / RESULTS_CSV)):
+        print(f"[{'ok' if finding.holds else 'NO'}] {finding.name}: {finding.detail}")
+    return 0
+
+
+def _ingredient_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, at least 3")
+    return int(text)
 
 
 def _seed_list(text: str) -> list[int]:
@@ -76,6 +98,12 @@ def register(subparsers) -> None:
     p.add_argument("--inspect", action="store_true",
                    help="then `wiseft demo inspect`: pointing game, flips and the loss landscape, pretraining the "
                    "second CLIP (pretraining seed 1) for the barrier path when it is missing")
+    p.add_argument("--soups", action="store_true",
+                   help="only the model-soups step on OUT's zero-shot model: fine-tunes from a random "
+                   "hyper-parameter search (kept in the work folder), their uniform and greedy soups, WiSE-FT to "
+                   "the soups and the plane through zero-shot and two fine-tunes, into OUT/soups (~30 min on 2 cores)")
+    p.add_argument("--ingredients", type=_ingredient_count, default=None,
+                   help="with --soups: how many fine-tunes of the random search (default 8; the shipped one first)")
     p.set_defaults(func=_cmd_demo_build)
     s = demo_sub.add_parser("seeds", help="criteria 2-4 on the validation draw for several fine-tuning and "
                             "pretraining seeds (writes SEEDS.md and seeds_val.csv)")

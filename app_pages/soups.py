@@ -1,0 +1,153 @@
+"""Soups: mix several fine-tunes of one start (model soups), see the mix's predictions, and the plane of three."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+from PIL import Image
+
+from wiseft_core.demo.assets import DEMO_DIR, DEMO_SAMPLES
+from wiseft_core.demo.gallery import gallery_samples
+from wiseft_core.demo.soup_results import read_results_csv, results_table, soup_findings
+from wiseft_core.demo.soups import PLANE_CSV, RESULTS_CSV, SUBDIR, shipped_soup_files
+from wiseft_core.errors import WiseftError
+from wiseft_core.files.reader import load_classifier
+from wiseft_core.inspection.soup_plane import plane_weights, read_plane_csv
+from wiseft_core.plots.soups import plane_figure
+from wiseft_core.serve.markup import escape_markdown
+from wiseft_core.serve.soup_mix import mixed_classifier, normalised, top1_predictions
+
+SOUPS_DIR = DEMO_DIR / SUBDIR
+PLANE_NAMES = ["zero-shot θ₀", "fine-tune θ₁ (shipped)", "fine-tune θ₂"]
+
+
+def stamp(path: Path) -> tuple:
+    return (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else ()
+
+
+@st.cache_resource(show_spinner="Loading the demo models…", max_entries=2)
+def demo_models(stamps: tuple) -> dict:
+    """The shipped models by name; ``stamps`` (each file's mtime and size) makes a rebuilt file load again."""
+    return {name: load_classifier(path) for name, path in shipped_soup_files(DEMO_DIR).items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def plane_cells(file_stamp: tuple):
+    return read_plane_csv(SOUPS_DIR / PLANE_CSV)
+
+
+@st.cache_data(show_spinner=False, max_entries=2)
+def soup_results(file_stamp: tuple):
+    return read_results_csv(SOUPS_DIR / RESULTS_CSV)
+
+
+def plane_point() -> tuple[float, float]:
+    c1, c2 = st.columns(2)
+    u = c1.slider("u: towards fine-tune θ₁", -0.25, 1.25, 0.5, 0.05, key="soups_u")
+    v = c2.slider("v: towards fine-tune θ₂", -0.25, 1.25, 0.5, 0.05, key="soups_v")
+    return u, v
+
+
+def free_weights(names: list[str]) -> tuple[list[str], list[float]]:
+    picked = st.multiselect("Ingredients", names, default=names[1:], key="soups_picked")
+    columns = st.columns(max(1, len(picked)))
+    weights = [col.slider(name, 0.0, 1.0, 1.0, 0.05, key=f"soups_w_{name}") for col, name in zip(columns, picked)]
+    return picked, weights
+
+
+def show_predictions(models: dict, names: list[str], weights: list[float]) -> None:
+    """Top-1 of the mixed model on every gallery image, a compact row per distribution."""
+    first = models[names[0]]
+    model = mixed_classifier([models[n] for n in names], weights)
+    groups = gallery_samples(DEMO_SAMPLES, first.meta.classnames)
+    if not groups:
+        st.info("No sample gallery: the demo world's samples (assets/demo/samples/) are not present.")
+        return
+    for distribution, samples in groups.items():
+        predictions = top1_predictions(model, [Image.open(s.path).convert("RGB") for s in samples], first.meta)
+        right = sum(p[0] == s.label for p, s in zip(predictions, samples))
+        st.markdown(f"**{distribution}**: {right} of {len(samples)} right")
+        for col, sample, (label, prob) in zip(st.columns(len(samples)), samples, predictions):
+            mark = "✓" if label == sample.label else "✗"
+            col.image(str(sample.path), width=64)
+            col.caption(f"{mark} {label} ({prob:.0%})")
+
+
+def mix_section(models: dict) -> tuple[list[str], list[float], tuple[float, float] | None]:
+    """The mix controls: (ingredient names, weights, the plane point when the mix is one); no names: nothing."""
+    mode = st.radio("Mix", ["a point in the plane of three models", "any ingredients and weights"],
+                    horizontal=True, key="soups_mode")
+    point = None
+    if mode.startswith("a point") and all(n in models for n in PLANE_NAMES):
+        point = plane_point()
+        names, weights = PLANE_NAMES, plane_weights(*point)
+        st.caption("Weights (θ₀, θ₁, θ₂) = (" + ", ".join(f"{w:.2f}" for w in weights) + "): "
+                   "θ₀ + u (θ₁ − θ₀) + v (θ₂ − θ₀). Outside the triangle the mix extrapolates.")
+    else:
+        names, weights = free_weights(list(models))
+        if not names:
+            st.info("Pick at least one ingredient.")
+            return [], [], None
+        try:
+            weights = normalised(weights)
+        except WiseftError as err:
+            st.warning(escape_markdown(str(err)))
+            return [], [], None
+        st.caption("Normalised weights: " + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights)))
+    return names, weights, point
+
+
+def plane_section(point: tuple[float, float] | None) -> None:
+    path = SOUPS_DIR / PLANE_CSV
+    if not path.is_file():
+        st.info("The plane is not built yet: `wiseft demo build --soups`.")
+        return
+    cells = plane_cells(stamp(path))
+    datasets = list(dict.fromkeys(c.dataset for c in cells))
+    c1, c2 = st.columns(2)
+    dataset = c1.selectbox("Distribution", datasets, key="soups_plane_dataset")
+    metric = c2.radio("Show", ["top1", "loss"], horizontal=True, key="soups_plane_metric",
+                      format_func=lambda m: "accuracy" if m == "top1" else "loss")
+    st.plotly_chart(plane_figure(cells, dataset, metric, point), key="soups_plane_chart")
+    n = next(c.n for c in cells if c.dataset == dataset)
+    draw = "validation" if dataset.endswith("@val") else "test"
+    st.caption(f"θ(u, v) = θ₀ + u (θ₁ − θ₀) + v (θ₂ − θ₀), measured on the {draw} draw ({n} images). Dotted: "
+               "WiSE-FT from the zero-shot model to each fine-tune and to their uniform soup (u = v = α/2).")
+
+
+def results_section() -> None:
+    path = SOUPS_DIR / RESULTS_CSV
+    if not path.is_file():
+        return
+    models = soup_results(stamp(path))
+    st.subheader("The demo's fine-tunes and soups")
+    st.markdown("\n".join(results_table(models, "test")))
+    st.markdown("\n".join(f"- **{'holds' if f.holds else 'does not hold'}**: {f.name} ({f.detail})"
+                          for f in soup_findings(models)))
+    st.caption("Why, and what the validation draw shows: assets/demo/soups/README.md.")
+
+
+st.title("Model soups: averaging many fine-tunes")
+st.caption("Model soups (Wortsman et al., ICML 2022) average the weights of several fine-tunes of one zero-shot "
+           "model: one model, no extra inference cost, often better than each ingredient. It works when the "
+           "fine-tunes share a basin, which the plane below shows.")
+files = shipped_soup_files(DEMO_DIR)
+if "zero-shot θ₀" not in files:
+    st.info("The demo models are not present (assets/demo/): run `wiseft demo build`.")
+    st.stop()
+try:
+    loaded = demo_models(tuple(stamp(p) for p in files.values()))
+except WiseftError as err:
+    st.error(escape_markdown(str(err)))
+    st.stop()
+names, weights, current = mix_section(loaded)
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("The plane through the zero-shot model and two fine-tunes")
+    plane_section(current)
+with right:
+    st.subheader("The mix on the sample gallery")
+    if names:
+        show_predictions(loaded, names, weights)
+results_section()

@@ -1,0 +1,88 @@
+"""Figures of model soups: the published cloud next to the demo's, and the plane through three models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from wiseft_core.inspection.soup_plane import PlaneCell, plane_matrix
+from wiseft_core.plots.curves import COLORS, MUTED
+
+SOUP_SYMBOLS = {"uniform soup": "diamond", "greedy soup": "star", "zero-shot": "square", "LP init": "square"}
+SOUP_COLORS = {"uniform soup": COLORS[1], "greedy soup": COLORS[2], "zero-shot": COLORS[4], "LP init": COLORS[4]}
+
+
+def _points(fig: go.Figure, points: Sequence[tuple[str, str, float, float]], col: int) -> None:
+    """``points``: (name, kind, reference accuracy, average shift accuracy); one trace per kind."""
+    for kind in dict.fromkeys(p[1] for p in points):
+        chosen = [p for p in points if p[1] == kind]
+        soup = kind in SOUP_SYMBOLS
+        fig.add_trace(go.Scatter(
+            x=[p[2] for p in chosen], y=[p[3] for p in chosen], mode="markers", name=kind, legendgroup=kind,
+            showlegend=col == 1 or kind not in ("fine-tune", "uniform soup", "greedy soup"),
+            marker={"size": 16 if soup else 8, "symbol": SOUP_SYMBOLS.get(kind, "circle"),
+                    "color": SOUP_COLORS.get(kind, MUTED), "line": {"width": 1, "color": "white"}},
+            text=[p[0] for p in chosen], hovertemplate="%{text}<br>reference %{x:.2f}<br>avg shifts %{y:.2f}"
+                                                       "<extra>" + kind + "</extra>"), row=1, col=col)
+
+
+def soup_cloud_figure(published: Sequence, demo_models: Sequence = (), demo_curves: Sequence[dict] = ()
+                      ) -> go.Figure:
+    """Left: the published 72 fine-tunes and their soups (ImageNet vs the mean of five shifts). Right: the
+    demo's fine-tunes and soups on its test draw, with WiSE-FT curves from its zero-shot model (summary rows)."""
+    fig = make_subplots(rows=1, cols=2 if demo_models else 1, horizontal_spacing=0.08, subplot_titles=(
+        "Model soups paper: CLIP ViT-B/32 on ImageNet", *(["Demo world (test draw)"] if demo_models else [])))
+    _points(fig, [(m.name, m.kind, m.reference, m.avg_shifts) for m in published], 1)
+    if demo_models:
+        kinds = {m.name: m.name if not m.is_fine_tune else "fine-tune" for m in demo_models}
+        _points(fig, [(m.name, kinds[m.name], m.test["photo"], m.avg_shifts("test")) for m in demo_models], 2)
+        for k, label in enumerate(dict.fromkeys(r["finetuning"] for r in demo_curves)):
+            rows = sorted((r for r in demo_curves if r["finetuning"] == label), key=lambda r: r["alpha"])
+            fig.add_trace(go.Scatter(
+                x=[r["reference"] for r in rows], y=[r["avg_shifts"] for r in rows], mode="lines",
+                name=f"WiSE-FT: zero-shot → {label}", line={"color": COLORS[(k + 3) % len(COLORS)], "width": 2},
+                customdata=[r["alpha"] for r in rows],
+                hovertemplate="α = %{customdata:.2f}<br>reference %{x:.2f}<br>avg shifts %{y:.2f}<extra></extra>"),
+                row=1, col=2)
+    fig.update_xaxes(title_text="Reference accuracy (%)")
+    fig.update_yaxes(title_text="Average shift accuracy (%)", col=1)
+    fig.update_layout(height=460, margin={"t": 40, "l": 10, "r": 10, "b": 10}, legend={"orientation": "h"})
+    return fig
+
+
+PLANE_MARKS = {"zero-shot θ₀": (0.0, 0.0), "fine-tune θ₁": (1.0, 0.0), "fine-tune θ₂": (0.0, 1.0),
+               "uniform soup of θ₁, θ₂": (0.5, 0.5)}
+WISE_FT_SEGMENTS = {"WiSE-FT to θ₁": (1.0, 0.0), "WiSE-FT to θ₂": (0.0, 1.0), "WiSE-FT to the soup": (0.5, 0.5)}
+
+
+def plane_figure(cells: Sequence[PlaneCell], dataset: str, metric: str, point: tuple[float, float] | None = None
+                 ) -> go.Figure:
+    """Heatmap of ``metric`` ("top1" or "loss") over (u, v), the three models, the soup and the WiSE-FT segments."""
+    us, vs, values = plane_matrix(cells, dataset, metric)
+    label = "top-1 (%)" if metric == "top1" else "loss"
+    fig = go.Figure(go.Heatmap(
+        x=us, y=vs, z=values, zsmooth="best", colorscale="Viridis" if metric == "top1" else "Viridis_r",
+        colorbar={"title": {"text": label}}, hovertemplate="u = %{x:.3f}, v = %{y:.3f}<br>" + label
+                                                           + " %{z:.3f}<extra></extra>", name=label))
+    for name, (u, v) in WISE_FT_SEGMENTS.items():
+        fig.add_trace(go.Scatter(x=[0.0, u], y=[0.0, v], mode="lines", name=name, legendgroup="wise-ft",
+                                 line={"color": "white", "width": 2, "dash": "dot"}, hoverinfo="skip"))
+    marks = list(PLANE_MARKS.items())
+    fig.add_trace(go.Scatter(
+        x=[m[1][0] for m in marks], y=[m[1][1] for m in marks], mode="markers+text", name="models",
+        text=[m[0] for m in marks], textposition="top center", textfont={"color": "white"},
+        marker={"size": 12, "color": ["#ff7f0e", "#d62728", "#d62728", "#2ca02c"], "symbol":
+                ["square", "circle", "circle", "diamond"], "line": {"width": 1, "color": "white"}},
+        hovertemplate="%{text}<extra></extra>"))
+    if point is not None:
+        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="your mix",
+                                 marker={"size": 18, "symbol": "star", "color": "white",
+                                         "line": {"width": 2, "color": "black"}},
+                                 hovertemplate="your mix: u = %{x:.2f}, v = %{y:.2f}<extra></extra>"))
+    fig.update_layout(height=560, margin={"t": 30, "l": 10, "r": 10, "b": 10},
+                      legend={"orientation": "h", "y": -0.18, "yanchor": "top"},
+                      xaxis={"title": "u (towards fine-tune θ₁)", "range": [us[0], us[-1]]},
+                      yaxis={"title": "v (towards fine-tune θ₂)", "range": [vs[0], vs[-1]], "scaleanchor": "x"})
+    return fig
