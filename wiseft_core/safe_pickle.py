@@ -212,6 +212,14 @@ class _Reader:
             raise WiseftError(f"{self.label}: storage views of very old torch files are not supported")
         return str(pid[2]), pid[1].dtype, pid[4]
 
+    def _is_module_ref(self, pid) -> bool:
+        """``torch.save(model)`` in the legacy format names each module class (with its source) by reference."""
+        if not (isinstance(pid, tuple) and pid and pid[0] == "module"):
+            return False
+        if len(pid) < 2 or not (isinstance(pid[1], type) and issubclass(pid[1], Inert)):
+            raise WiseftError(f"{self.label}: malformed module reference")
+        return True
+
     def legacy_stream(self, data) -> object:
         """Old torch.save format: magic, protocol, sys info, the object, storage keys, raw storages."""
         if not isinstance(data, (bytes, bytearray)):
@@ -237,6 +245,8 @@ class _Reader:
         pending: dict[str, _Pending] = {}
 
         def record(pid):
+            if self._is_module_ref(pid):
+                return pid[1]
             key, dtype, numel = self._storage_ref(pid)
             pending[key] = _Pending(dtype, numel)
             return pending[key]
@@ -263,7 +273,8 @@ class _Reader:
                                           else torch.empty(0, dtype=want.dtype))
         end = stream.tell()
         stream.seek(start)
-        obj = self.unpickler(stream, lambda pid: storages[self._storage_ref(pid)[0]]).load()
+        obj = self.unpickler(stream, lambda pid: pid[1] if self._is_module_ref(pid)
+                             else storages[self._storage_ref(pid)[0]]).load()
         stream.seek(end)
         return obj
 
