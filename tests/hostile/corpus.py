@@ -252,6 +252,37 @@ CHECKPOINT_CASES.append(Case("declares_vit_l_14", "zeroshot", declares_vit_l_14,
                              r"does not match ViT-L-14 with 5 classes"))
 
 
+def _sincos(image_size: int, patch_size: int, width: int):
+    def edit(meta: dict) -> None:
+        meta["model_config"]["vision_cfg"].update(pos_embed_type="sin_cos_2d", image_size=image_size,
+                                                  patch_size=patch_size, width=width)
+        meta["preprocessing"]["image_size"] = image_size
+    return edit
+
+
+# Configs whose construction open_clip does eagerly, in CPU memory, even on the meta device.
+EAGER_CASES = ["sincos_1024_patch_1", "sincos_wide"]
+CHECKPOINT_CASES += [
+    Case("sincos_1024_patch_1", "zeroshot", _tiny_with_meta(_sincos(1024, 1, 256), "sincos"),
+         r"pos_embed_type 'sin_cos_2d' at image_size 1024, patch_size 1, width 256 would take 5,120 MiB"),
+    Case("sincos_wide", "zeroshot", _tiny_with_meta(_sincos(512, 2, 8192), "sincos_wide"),
+         r"sin_cos_2d' .* width 8192 would take .* MiB to build \(limit 128 MiB\)"),
+    Case("sincos_not_square", "zeroshot", _tiny_with_meta(
+        lambda m: m["model_config"]["vision_cfg"].update(pos_embed_type="sin_cos_2d", image_size=[64, 32]),
+        "sincos_rect"), r"sin_cos_2d' needs a square image_size"),
+    Case("pos_embed_unknown", "zeroshot", _tiny_with_meta(_set("model_config", "vision_cfg", "pos_embed_type",
+                                                               "rope"), "rope"),
+         r"pos_embed_type 'rope' is not one of learnable, sin_cos_2d"),
+    Case("norm_kwargs_device", "zeroshot", _tiny_with_meta(_set("model_config", "vision_cfg", "norm_kwargs",
+                                                                {"device": "cpu"}), "norm_device"),
+         r"vision_cfg norm_kwargs may only set eps, elementwise_affine, bias"),
+    Case("pooler_queries_huge", "zeroshot", _tiny_with_meta(_set("model_config", "vision_cfg",
+                                                                 "attn_pooler_queries", 10 ** 9), "pooler"),
+         r"attn_pooler_queries = 1000000000 is outside"),
+]
+MEMORY_CASES += EAGER_CASES
+
+
 # ---------------------------------------------------------------------------- amplification through the memo
 
 def legacy_storage_bytes(numel: int) -> bytes:
