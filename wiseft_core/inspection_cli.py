@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from wiseft_core.cli import alpha_value, output_folder
 from wiseft_core.errors import WiseftError
 
 DEFAULT_ALPHAS = "0,0.25,0.5,0.75,1"
@@ -47,14 +48,16 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from wiseft_core.devices import resolve_device
     from wiseft_core.images import open_images_for_cli
     from wiseft_core.pair import load_pair
-    from wiseft_core.saliency import explain, overlay
+    from wiseft_core.saliency import METHODS, explain, overlay
     from wiseft_core.sweep import parse_alphas
 
     alphas = parse_alphas(args.alphas)
+    out = output_folder(args.out)
+    if args.method not in METHODS:
+        raise WiseftError(f"--method {args.method!r}: expected one of {', '.join(METHODS)}")
     pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle)
     target = class_index(args.class_, pair.classnames)
     images = open_images_for_cli(args.images)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = explain(pair.new_interpolator(), images, pair.preprocessing, alphas, target=target,
                       layer=args.layer, method=args.method)
@@ -178,7 +181,7 @@ def register(subparsers) -> None:
                    help="dataset spec (repeatable): demo:sketch, folder=DIR, csv=FILE, imagenet-r=DIR, ...")
     p.add_argument("--alphas", default="0:1:0.05", help="START:STOP:STEP or a comma list (0 and 1 always added)")
     p.add_argument("--ensemble", action="append", default=None, help="weights (default) and/or outputs")
-    p.add_argument("--alpha", type=float, default=0.5, help="alpha of the printed group counts (default 0.5)")
+    p.add_argument("--alpha", type=alpha_value, default=0.5, help="alpha of the printed group counts (default 0.5)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
