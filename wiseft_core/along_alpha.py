@@ -111,7 +111,7 @@ def along_alpha(pair: ClassifierPair, loaded: LoadedDataset, alphas: Sequence[fl
     ``progress(done, total)`` is called after each pass (one per alpha in weight space, one for all
     alphas in output space) so a page or a CLI can show how far it got.
     """
-    loaded.check_classifier_width(pair.zeroshot.model.num_classes)
+    loaded.check_classifier_width(pair.zeroshot.model.num_classes, pair.classnames)
     alphas = [float(a) for a in alphas]
     batches = _Reusable(loaded, pair.preprocessing.eval_transform(), batch_size, workers)
     n = len(loaded)
