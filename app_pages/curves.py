@@ -1,19 +1,18 @@
 """Curves: reference accuracy against robustness for every alpha, from the paper, the demo sweep or your CSV."""
 
 import csv
-import html
 import io
 from pathlib import Path
 
 import streamlit as st
 
 from app_pages.shared import current_alpha
-from wiseft_core.curve_rows import paper_curve_rows, shift_columns, sweep_curve_rows
 from wiseft_core.demo.assets import DEMO_SWEEP
 from wiseft_core.errors import WiseftError
-from wiseft_core.markup import escape_markdown
-from wiseft_core.plots import PNG_EXPORT_CONFIG, accuracy_curves_figure
-from wiseft_core.results import SWEEP_COLUMNS
+from wiseft_core.evaluate.curve_rows import paper_curve_rows, shift_columns, sweep_curve_rows
+from wiseft_core.evaluate.results import SWEEP_COLUMNS
+from wiseft_core.plots.curves import PNG_EXPORT_CONFIG, accuracy_curves_figure
+from wiseft_core.serve.markup import escape_markdown
 
 AVERAGE = "avg_shifts"
 SOURCE_LABELS = {"paper": "paper (Wortsman et al., CVPR 2022)", "demo": "demo world sweep (assets/demo/sweep.csv)"}
@@ -41,11 +40,6 @@ def sweep_stamp(path: Path) -> tuple[int, int]:
     """Changes whenever the file is rewritten (size or modification time), to key the cached rows."""
     stat = path.stat()
     return stat.st_size, stat.st_mtime_ns
-
-
-def as_plot_text(rows: list[dict]) -> list[dict]:
-    """Rows whose names come from files, HTML-escaped for Plotly (which renders <a>, <b>… in legends)."""
-    return [{html.escape(k): html.escape(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
 
 
 def sticky_multiselect(container, label: str, options: list[str], default: list[str], key: str, **kwargs):
@@ -119,8 +113,8 @@ chord = c6.toggle("Zero-shot → fine-tuned line", value=True, key="curves_chord
 
 alpha = current_alpha()
 figure = accuracy_curves_figure(
-    as_plot_text(rows), html.escape(y), x_label="Reference accuracy (%)",
-    y_label="Average shift accuracy (%)" if y == AVERAGE else f"{html.escape(y)} accuracy (%)",
+    rows, y, x_label="Reference accuracy (%)",  # the figure shows names from the file literally
+    y_label="Average shift accuracy (%)" if y == AVERAGE else f"{y} accuracy (%)",
     current_alpha=alpha, logit_axes=logit, endpoint_line=chord)
 if not figure.data:
     st.warning("Nothing to plot for this selection.")

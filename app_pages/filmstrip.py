@@ -10,16 +10,21 @@ computed once per (pair, image, alpha) and shared by every session, like the Pla
 from __future__ import annotations
 
 import io
-import threading
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
 
 import streamlit as st
 
+from app_pages import room_jobs
+from app_pages.room_jobs import BY_VIEWER
+from app_pages.shared import launch_options
 from wiseft_core.errors import WiseftError
-from wiseft_core.flips import open_ref
+from wiseft_core.inspection.flips import open_ref
+from wiseft_core.serve import app_launch, url_state
+from wiseft_core.serve.jobs import CANCELLED, Kept
+from wiseft_core.serve.markup import escape_markdown
 
 FILM_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+FRAMES_KEPT = 1024  # overlay PNGs of a few tens of kB each
 
 
 def _png(image) -> bytes:
@@ -28,79 +33,114 @@ def _png(image) -> bytes:
     return handle.getvalue()
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def frames(pair_key: str, digest: str, alphas: tuple[float, ...], _interpolator, _image, _preprocessing,
-           _classnames) -> list[tuple[bytes, str]]:
-    """(overlay PNG, caption) per alpha; keyed by pair, image digest and alphas (the rest is excluded)."""
-    from wiseft_core.saliency import explain, overlay
-
-    explained = explain(_interpolator, [_image], _preprocessing, list(alphas))[0]
-    return [(_png(overlay(_image, e, min_side=128)), f"α = {e.alpha:g}: {_classnames[e.predicted]} "
-             f"({e.probability:.0%})") for e in explained]
+@st.cache_resource
+def frame_store() -> Kept:
+    """Overlays shared by every session, per (pair, image digest, alpha): a frame is computed once."""
+    return Kept(FRAMES_KEPT)
 
 
-@st.cache_resource(max_entries=2)
-def _own_model(pair_key: str, _pair, device: str):
-    """One live model per pair for the filmstrip when the caller lends none; a lock serialises its users."""
-    return _pair.new_interpolator(device), threading.Lock()
+def frames_work(context, needed: dict[float, list], store: Kept):
+    """The job computing the missing frames: one lease of a shared live model and one batch per alpha."""
+    from wiseft_core.inspection.saliency import explain_along, overlay
+
+    pair = context.pair
+
+    def work(job) -> dict:
+        made = {}
+        for k, (alpha, samples) in enumerate(needed.items()):
+            job.report(k / len(needed), f"saliency maps at α = {alpha:g}")
+            explained = explain_along(room_jobs.live_models(context, job), [s.image for s in samples],
+                                      pair.preprocessing, [alpha], cancel=job.token)
+            for sample, (e,) in zip(samples, explained, strict=True):
+                made[(context.key, sample.digest, alpha)] = (
+                    _png(overlay(sample.image, e, min_side=128)),
+                    f"α = {e.alpha:g}: {pair.classnames[e.predicted]} ({e.probability:.0%})")
+        for key, frame in made.items():
+            store.put(key, frame)
+        return made
+
+    return work
 
 
-def _own_lease(context) -> Callable[[], AbstractContextManager]:
-    @contextmanager
-    def lease():
-        interpolator, lock = _own_model(context.key, context.pair, str(getattr(context, "device", "cpu")))
-        with lock:
-            yield interpolator
+def _missing_frames(context, samples: Sequence, alphas: tuple[float, ...], have: dict) -> dict[float, list]:
+    needed: dict[float, list] = {}
+    for a in alphas:
+        for sample in samples:
+            if (context.key, sample.digest, a) not in have:
+                needed.setdefault(a, []).append(sample)
+    return needed
 
-    return lease
 
-
-def filmstrip(context, samples: Sequence, alpha: float,
-              lease: Callable[[], AbstractContextManager] | None = None) -> None:
+def filmstrip(context, samples: Sequence, alpha: float) -> None:
     """A toggle, then per sample (``.name``, ``.image``, ``.digest``) a row of saliency overlays.
 
-    ``lease`` (e.g. the Playground's ``pool.lease``) lends a live model; without it the filmstrip keeps
-    one of its own per pair. Frames are cached, so a model is only needed for an image seen first.
+    Missing frames are computed by this session's job in the room's queue, on the shared pool's live
+    models; the row shows the place in line and the progress meanwhile.
     """
     if not st.toggle("Where the model looks (saliency filmstrip)", key="filmstrip_on",
                      help="Class-activation maps of θ(α) for the predicted class (grad-cam): the ring marks the "
                           "peak. Global α only (per-block α is ignored here)."):
         return
-    lease = lease or _own_lease(context)
-    pair = context.pair
     alphas = FILM_ALPHAS if round(alpha, 6) in FILM_ALPHAS else (*FILM_ALPHAS, round(alpha, 6))
+    store = frame_store()
+    have = {(context.key, s.digest, a): store.get((context.key, s.digest, a)) for s in samples for a in alphas}
+    have = {key: frame for key, frame in have.items() if frame is not None}
+    needed = _missing_frames(context, samples, alphas, have)
+    if needed and not _frames_job(context, samples, alphas, needed, have):
+        return
     for sample in samples:
-        with st.spinner(f"Saliency maps for {sample.name}…"), lease() as interpolator:
-            shown = frames(context.key, sample.digest, tuple(FILM_ALPHAS), interpolator, sample.image,
-                           pair.preprocessing, pair.classnames)
-            if len(alphas) > len(FILM_ALPHAS):
-                shown = shown + frames(context.key, sample.digest, (alphas[-1],), interpolator, sample.image,
-                                       pair.preprocessing, pair.classnames)
-        st.caption(f"Where θ(α) looks: {sample.name}")
+        st.caption(f"Where θ(α) looks: {escape_markdown(sample.name)}")
         columns = st.columns(6)
-        for column, (picture, caption), a in zip(columns, shown, alphas):
-            column.image(picture, caption=("▶ " if a == round(alpha, 6) else "") + caption, width="stretch")
+        for column, a in zip(columns, alphas):  # captions name classes from the file
+            picture, caption = have[(context.key, sample.digest, a)]
+            column.image(picture, caption=("▶ " if a == round(alpha, 6) else "") + escape_markdown(caption),
+                         width="stretch")
+
+
+def _frames_job(context, samples: Sequence, alphas: tuple, needed: dict, have: dict) -> bool:
+    """Start or follow the job for the missing frames; True once ``have`` holds them all."""
+    other = room_jobs.busy_elsewhere("filmstrip")
+    if other is not None:
+        st.caption(f"The saliency maps start once your {other.title.lower()} computation has finished.")
+        room_jobs.progress_panel(other, "filmstrip_wait")  # reruns the page when it has
+        return False
+    wanted = (context.key, tuple(s.digest for s in samples), alphas)
+    job = room_jobs.current("filmstrip")
+    stale = job is not None and job.state == CANCELLED and job.error != BY_VIEWER  # e.g. replaced, not refused
+    if job is None or job.key[1:] != wanted or stale:
+        job = room_jobs.start("filmstrip", "Saliency maps", frames_work(context, needed, frame_store()), wanted,
+                              keep=False)
+    if job is None:
+        return False
+    if not job.finished:
+        room_jobs.progress_panel(job, "filmstrip_job")
+        return False
+    made = room_jobs.outcome(job) or {}
+    have.update(made)
+    return not _missing_frames(context, samples, alphas, have)
 
 
 MAX_LINKED = 6  # the Playground shows at most six images
 
 
-@st.cache_resource
-def linked_specs() -> set[str]:
-    """Datasets this server has computed flips on: the only non-demo datasets a link may open."""
-    return set()
+def linkable_specs() -> tuple[str, ...]:
+    """Datasets a link may open: the ones the operator offers viewers (demo world and ``--data-dir``)."""
+    return tuple(app_launch.dataset_choices(launch_options()).values())
 
 
 def linked_images(classnames: Sequence[str]) -> list[tuple[str, bytes, str | None]]:
     """Images named by ``?image=`` links (comma-separated ``<spec>#<index>``) as (name, PNG bytes, label)."""
 
     out = []
-    refs = [ref for ref in st.query_params.get("image", "").split(",") if ref][:MAX_LINKED]  # a URL costs O(1)
-    for ref in refs:
+    refs, malformed = url_state.image_refs(st.query_params.get("image"), MAX_LINKED)  # a URL costs O(1)
+    if malformed:
+        st.warning(f"Ignored {malformed} image link{'s' * (malformed > 1)} not of the form <dataset>#<index>.")
+    for spec, index in refs:
+        ref = f"{spec}#{index}"
         try:
-            image, label = open_ref(ref.strip(), tuple(linked_specs()))
+            image, label = open_ref(ref, linkable_specs())
         except WiseftError as err:
-            st.warning(str(err))
+            st.warning(escape_markdown(err))
             continue
         out.append((ref, _png(image), classnames[label] if 0 <= label < len(classnames) else None))
     return out

@@ -8,16 +8,25 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from app_pages.filmstrip import linked_specs
+from app_pages import room_jobs
 from app_pages.shared import current_alpha, dataset_picker
-from wiseft_core.along_alpha import along_alpha
-from wiseft_core.checkpoints import file_sha256
-from wiseft_core.datasets import load_dataset
+from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.build import DEFAULT_OUT
 from wiseft_core.demo.inspection import FLIPS_FILE, POINTING_CSV, SUBDIR, read_pointing
 from wiseft_core.errors import WiseftError
-from wiseft_core.flips import GROUP_HELP, GROUPS, FlipsFile, counts_along, groups_at, image_ref, load_flips, open_ref
-from wiseft_core.inspection_plots import flip_counts_figure, pointing_game_figure
+from wiseft_core.files.checkpoints import file_sha256
+from wiseft_core.inspection.along_alpha import along_alpha
+from wiseft_core.inspection.flips import (
+    GROUP_HELP,
+    GROUPS,
+    FlipsFile,
+    counts_along,
+    groups_at,
+    image_ref,
+    load_flips,
+    open_ref,
+)
+from wiseft_core.plots.inspection import flip_counts_figure, pointing_game_figure
 
 DEMO_FLIPS = DEFAULT_OUT / SUBDIR / FLIPS_FILE
 DEMO_POINTING = DEFAULT_OUT / SUBDIR / POINTING_CSV
@@ -66,16 +75,19 @@ def precomputed_for(context):
     return flips if wanted == have else None
 
 
-def compute_for(context, spec: str, step: float):
-    """Per-image predictions of the loaded pair on ``spec`` (both ensembles), with a progress bar."""
+def flips_work(context, spec: str, step: float):
+    """The job computing per-image predictions of the loaded pair on ``spec`` (both ensembles)."""
 
-    loaded = load_dataset(spec)
-    alphas = [round(k * step, 6) for k in range(int(round(1 / step)) + 1)]
-    bar = st.progress(0.0, text=f"Predicting {len(loaded)} images at {len(alphas)} alphas…")
-    results = along_alpha(context.pair, loaded, alphas, ("weights", "outputs"),
-                          progress=lambda done, total: bar.progress(done / total, text=f"pass {done} of {total}"))
-    bar.empty()
-    return FlipsFile(results, {"classnames": context.pair.classnames})
+    def work(job):
+        loaded = load_dataset(spec)
+        alphas = [round(k * step, 6) for k in range(int(round(1 / step)) + 1)]
+        job.report(0.0, f"predicting {len(loaded)} images at {len(alphas)} alphas")
+        results = along_alpha(context.pair, loaded, alphas, ("weights", "outputs"), room_jobs.APP_BATCH,
+                              progress=lambda done, total: job.report(done / total, f"pass {done} of {total}"),
+                              **room_jobs.along_options(context, job))
+        return FlipsFile(results, {"classnames": context.pair.classnames})
+
+    return work
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -98,12 +110,16 @@ def user_section(context) -> None:
         spec = dataset_picker(c1, "demo:sketch", key="flips_spec")
         step = c2.selectbox("α step", [0.05, 0.1, 0.25], index=1, key="flips_step")
         submitted = st.form_submit_button("Compute flips for the loaded pair")
+    job = room_jobs.current("flips")
     if submitted:
-        try:
-            st.session_state[USER_KEY] = (context.key, compute_for(context, spec, step))
-            linked_specs().add(spec)  # its thumbnails may now open in the Playground
-        except WiseftError as err:
-            st.error(str(err))
+        job = room_jobs.start("flips", "Flips", flips_work(context, spec, step), (context.key, spec, step))
+    if job is None or job.key[1] != context.key:
+        return
+    if not job.finished:
+        room_jobs.progress_panel(job, "flips_job")
+    result = room_jobs.outcome(job)
+    if result is not None:
+        st.session_state[USER_KEY] = (context.key, result)
 
 
 st.title("Which images flip")

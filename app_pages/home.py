@@ -3,9 +3,9 @@
 import streamlit as st
 
 from app_pages.shared import current_alpha
-from wiseft_core.curve_rows import paper_curve_rows
-from wiseft_core.plots import PNG_EXPORT_CONFIG, accuracy_curves_figure
-from wiseft_core.results import PAPER_SHIFT_LABELS, load_paper_summary
+from wiseft_core.evaluate.curve_rows import paper_curve_rows
+from wiseft_core.evaluate.results import PAPER_HEADLINE_COLUMNS, PAPER_SHIFT_LABELS, load_paper_summary
+from wiseft_core.plots.curves import PNG_EXPORT_CONFIG, accuracy_curves_figure
 
 HEADLINE_MODEL = "CLIP ViT-L/14@336px"
 HEADLINE_ROWS = {
@@ -45,7 +45,7 @@ with picture:
 
 st.subheader("The paper's headline: CLIP ViT-L/14@336px (Table 1)")
 summary = {row["row"]: row for row in load_paper_summary() if row["table"] == "Table 1"}
-columns = ["IN", "IN_V2", "IN_R", "IN_Sketch", "ObjectNet", "IN_A", "avg_shifts"]
+columns = PAPER_HEADLINE_COLUMNS
 table = [
     {"": label, **{PAPER_SHIFT_LABELS.get(c, "Avg shifts"): float(summary[row][c]) for c in columns}}
     for row, label in HEADLINE_ROWS.items() if row in summary

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages import room_jobs
 from app_pages.shared import current_alpha, dataset_picker
-from wiseft_core.datasets import load_dataset
+from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.build import DEFAULT_OUT
 from wiseft_core.demo.inspection import LANDSCAPE_CSV, PATHS, SUBDIR
-from wiseft_core.errors import WiseftError
-from wiseft_core.inspection_plots import landscape_figure
-from wiseft_core.landscape import barrier_table, measure_path, read_csv
+from wiseft_core.inspection.landscape import barrier_table, measure_path, read_csv
+from wiseft_core.plots.inspection import landscape_figure
 
 DEMO_LANDSCAPE = DEFAULT_OUT / SUBDIR / LANDSCAPE_CSV
 USER_KEY = "_landscape_user"
@@ -33,25 +33,37 @@ def show_paths(paths, key: str) -> None:
     st.dataframe(barrier_table(shown), hide_index=True)
 
 
+def landscape_work(context, spec: str, step: float):
+    """The job measuring the loaded pair's path on ``spec`` at alphas -0.5..1.5."""
+
+    def work(job):
+        loaded = load_dataset(spec)
+        alphas = [round(-0.5 + k * step, 6) for k in range(int(round(2 / step)) + 1)]
+        job.report(0.0, f"loss on {len(loaded)} images at {len(alphas)} alphas")
+        return measure_path("your pair", context.pair, [loaded], alphas, room_jobs.APP_BATCH,
+                            progress=lambda done, total: job.report(done / total, f"α {done} of {total}"),
+                            **room_jobs.along_options(context, job))
+
+    return work
+
+
 def user_section(context) -> None:
     with st.form("landscape_compute"):
         c1, c2 = st.columns([3, 1])
         spec = dataset_picker(c1, "demo:photo", key="landscape_spec")
         step = c2.selectbox("α step", [0.1, 0.25], key="landscape_step")
         submitted = st.form_submit_button("Compute the landscape of the loaded pair")
-    if not submitted:
+    job = room_jobs.current("landscape")
+    if submitted:
+        job = room_jobs.start("landscape", "Landscape", landscape_work(context, spec, step),
+                              (context.key, spec, step))
+    if job is None or job.key[1] != context.key:
         return
-
-    try:
-        loaded = load_dataset(spec)
-        alphas = [round(-0.5 + k * step, 6) for k in range(int(round(2 / step)) + 1)]
-        bar = st.progress(0.0, text=f"Loss on {len(loaded)} images at {len(alphas)} alphas…")
-        paths = measure_path("your pair", context.pair, [loaded], alphas,
-                             progress=lambda done, total: bar.progress(done / total, text=f"α {done} of {total}"))
-        bar.empty()
+    if not job.finished:
+        room_jobs.progress_panel(job, "landscape_job")
+    paths = room_jobs.outcome(job)
+    if paths is not None:
         st.session_state[USER_KEY] = (context.key, paths)
-    except WiseftError as err:
-        st.error(str(err))
 
 
 st.title("The landscape between the weights")

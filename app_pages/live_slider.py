@@ -21,7 +21,7 @@ _component = st.components.v2.component(
 
 
 def live_slider(data: dict, alpha: float, key: str, on_change, poll_seconds: float) -> None:
-    """Mount the slider with ``data`` (``wiseft_core.slider_data``); ``on_change`` runs when a viewer releases it.
+    """Mount the slider with ``data`` (``wiseft_core.serve.slider_data``); ``on_change`` runs when a viewer releases it.
 
     While ``data["pending"]`` the element asks for a rerun ``poll_seconds`` after each answer it receives
     (its enclosing fragment reruns), so the charts fill in without a server-side timer.

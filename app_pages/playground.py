@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import html
-import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import streamlit as st
@@ -14,22 +13,21 @@ from PIL import Image
 
 from app_pages.filmstrip import filmstrip, linked_images
 from app_pages.live_slider import live_slider
-from app_pages.shared import current_alpha, live_pool, set_alpha
-from wiseft_core import alpha_grid
-from wiseft_core.blocks import block_bands
-from wiseft_core.checkpoints import checkpoint_bytes
-from wiseft_core.commands import interpolate_command
+from app_pages.shared import admitted, current_alpha, live_pool, set_alpha
 from wiseft_core.demo.assets import DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
-from wiseft_core.errors import WiseftError
-from wiseft_core.images import open_image_with_notes
-from wiseft_core.markup import escape_markdown
-from wiseft_core.predict import to_batch
-from wiseft_core.slider_data import grid_probs, image_entry, slider_data, thumbnail_data_url
-from wiseft_core.timer import timed
+from wiseft_core.engine.blocks import block_bands
+from wiseft_core.engine.predict import to_batch
+from wiseft_core.files.checkpoints import checkpoint_bytes
+from wiseft_core.files.images import ImageMemo, model_sized
+from wiseft_core.serve import alpha_grid, uploads, url_state
+from wiseft_core.serve.commands import interpolate_command
+from wiseft_core.serve.markup import escape_markdown
+from wiseft_core.serve.slider_data import grid_probs, image_entry, released_alpha, slider_data, thumbnail_data_url
+from wiseft_core.serve.timer import timed
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
-MAX_IMAGES = 6
+MAX_IMAGES = uploads.IMAGES.max_files
 GALLERY_COLUMNS = 8
 TOP_K = 5
 POLL_SECONDS = 1.0  # after each answer, how long a page waits to ask again while its charts fill in
@@ -38,7 +36,7 @@ MODES = {"weights": "weight space (WiSE-FT)", "outputs": "output space (mix logi
 
 @dataclass
 class Sample:
-    """One image on the page: a display name, the decoded RGB image, its true class when known."""
+    """One image on the page: a display name, its model-sized RGB copy, its true class when known."""
 
     name: str
     image: Image.Image
@@ -46,25 +44,42 @@ class Sample:
     digest: str
 
 
-def decode(name: str, data: bytes, label: str | None = None) -> Sample | None:
-    """Decode an image, showing the core's message (corrupt, empty, bomb, …) instead of crashing."""
-    handle = io.BytesIO(data)
-    handle.name = name  # the core's messages name the file
-    try:
-        image, notes = open_image_with_notes(handle)
-    except WiseftError as err:
-        st.error(escape_markdown(err))
-        return None
-    for note in notes:  # an animation is worth a warning; a colour-mode conversion only a caption
-        (st.warning if "animated" in note else st.caption)(escape_markdown(note))
-    return Sample(name, image, label, hashlib.sha256(data).hexdigest()[:20])
+@dataclass
+class Candidate:
+    """An image the viewer asked for, not decoded yet: the page counts these before decoding any."""
+
+    name: str
+    key: tuple  # identifies the file within the session (an upload's id, a gallery key, a link)
+    data: Callable[[], bytes]
+    label: str | None = None
+    digest: str | None = None  # a fixed name (gallery key), else the hash of the bytes
 
 
-def uploaded_samples() -> list[Sample]:
+def decode_all(candidates: list[Candidate], preprocessing) -> list[Sample]:
+    """Decode each file once per session (and model input size), keeping only its model-sized copy.
+
+    Messages (corrupt, empty, bomb, animated…) are shown on every rerun from what the first decode found.
+    """
+    memo = st.session_state.setdefault("_images", ImageMemo())
+    size_key = repr(preprocessing.to_dict())
+    samples = []
+    for c in candidates:
+        decoded = memo.get((c.key, size_key), c.data, c.name, lambda image: model_sized(image, preprocessing))
+        if decoded.error:
+            st.error(escape_markdown(decoded.error))
+            continue
+        for note in decoded.notes:  # an animation is worth a warning; a colour-mode conversion only a caption
+            (st.warning if "animated" in note else st.caption)(escape_markdown(note))
+        samples.append(Sample(c.name, decoded.image, c.label, c.digest or decoded.digest))
+    memo.keep_only((c.key, size_key) for c in candidates)
+    return samples
+
+
+def uploaded_candidates() -> list[Candidate]:
     files = st.file_uploader("Upload images (JPEG, PNG, WebP, BMP, GIF; several at once)", type=IMAGE_TYPES,
-                             accept_multiple_files=True, key="images_upload", max_upload_size=50)
-    samples = [decode(f.name, f.getvalue()) for f in files or []]
-    return [s for s in samples if s is not None]
+                             accept_multiple_files=True, key="images_upload",
+                             max_upload_size=uploads.IMAGES.max_file_bytes // uploads.MB)
+    return [Candidate(f.name, ("upload", f.file_id), f.getvalue) for f in admitted(files, uploads.IMAGES)]
 
 
 def gallery_choice(groups: dict) -> set[str]:
@@ -73,7 +88,8 @@ def gallery_choice(groups: dict) -> set[str]:
     The gallery is drawn after the prediction so that a new upload's first answer does not wait for it;
     a row never touched follows the ``?sample=`` link, else the first visit's pick.
     """
-    linked = set(filter(None, st.query_params.get("sample", "").split(",")))
+    keys = {item.key for items in groups.values() for item in items[:GALLERY_COLUMNS]}
+    linked = set(url_state.known_names(st.query_params.get("sample"), keys))
     if not linked:  # first visit on a pair that knows these classes: one reference and one shifted sample
         firsts = [items[0].key for items in groups.values() if items[0].label is not None]
         linked = set(firsts[:1] + firsts[2:3])
@@ -85,15 +101,10 @@ def gallery_choice(groups: dict) -> set[str]:
     return chosen
 
 
-def gallery_picks(groups: dict, chosen: set[str]) -> list[Sample]:
-    picks = []
-    for distribution, items in groups.items():
-        for item in items[:GALLERY_COLUMNS]:
-            if item.key in chosen:
-                sample = decode(f"{distribution}: {item.label or item.key}", item.path.read_bytes(), item.label)
-                if sample is not None:
-                    sample.digest = item.key
-                    picks.append(sample)
+def gallery_candidates(groups: dict, chosen: set[str]) -> list[Candidate]:
+    picks = [Candidate(f"{distribution}: {item.label or item.key}", ("gallery", item.key), item.path.read_bytes,
+                       item.label, item.key)
+             for distribution, items in groups.items() for item in items[:GALLERY_COLUMNS] if item.key in chosen]
     st.query_params["sample"] = ",".join(p.digest for p in picks)
     return picks
 
@@ -118,11 +129,12 @@ def draw_gallery(groups: dict, chosen: set[str]) -> None:
                   label_visibility="collapsed")
 
 
-def camera_sample() -> list[Sample]:
+def camera_candidates() -> list[Candidate]:
     if not st.toggle("Use the camera", key="use_camera"):
         return []
     shot = st.camera_input("Take a picture", key="camera")
-    return [s for s in [decode("camera", shot.getvalue())] if s] if shot is not None else []
+    return [Candidate("camera", ("camera", shot.file_id), shot.getvalue)
+            for shot in admitted(shot, uploads.IMAGES)]
 
 
 def block_alpha_controls(model: torch.nn.Module, alpha: float) -> list[tuple[str, float]]:
@@ -211,12 +223,13 @@ def grid_filler() -> alpha_grid.GridFiller:
     return alpha_grid.GridFiller()
 
 
-def remember_alpha(key: str) -> None:
-    """The live slider's callback: the released alpha becomes the session's before the fragment reruns."""
-    state = st.session_state.get(key)
-    value = state.get("alpha") if hasattr(state, "get") else getattr(state, "alpha", None)
-    if value is not None:
-        set_alpha(round(float(value), 2))
+def remember_alpha(key: str, low: float, high: float) -> None:
+    """The live slider's callback: a valid released alpha becomes the session's before the fragment reruns."""
+    alpha = released_alpha(st.session_state.get(key), low, high)
+    if alpha is None:
+        st.session_state["_slider_refused"] = f"Ignored a slider value that is not an α in [{low:g}, {high:g}]."
+    else:
+        set_alpha(alpha)
 
 
 def prediction_area(context, samples: list[Sample]) -> None:
@@ -243,7 +256,10 @@ def prediction_area(context, samples: list[Sample]) -> None:
         with slider_slot:
             live_slider(slider_data(images, classnames, alpha, low, high, mode, grid_usable=not block_alphas,
                                     pending=pending, top_k=TOP_K),
-                        alpha, key=key, on_change=lambda: remember_alpha(key), poll_seconds=POLL_SECONDS)
+                        alpha, key=key, on_change=lambda: remember_alpha(key, low, high), poll_seconds=POLL_SECONDS)
+            refused = st.session_state.pop("_slider_refused", None)
+            if refused:
+                st.warning(refused)
             st.html(markers)
 
     if not samples:  # the slider still mounts, so a first upload finds its code loaded in the browser
@@ -289,7 +305,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
            f"**output space {times['outputs']:.1f} ms** (two forwards + mix)")
         + ". WiSE-FT is one model: no extra inference cost.")
     merge_download(context, alpha, block_alphas)
-    filmstrip(context, samples, alpha, lease=pool.lease)
+    filmstrip(context, samples, alpha)
 
 
 def thumbnail(sample: Sample) -> str:
@@ -308,18 +324,20 @@ st.caption("θ(α) = (1 − α)·θ_zero-shot + α·θ_fine-tuned: every number 
 live_area = st.container()  # the slider and the predictions first: a presenter sees them without scrolling
 tabs = st.tabs(["Gallery", "Upload", "Camera"])
 with tabs[1]:
-    uploads = uploaded_samples()
+    uploaded = uploaded_candidates()
 with tabs[2]:
-    camera = camera_sample()
+    camera = camera_candidates()
 groups = gallery_samples(DEMO_SAMPLES, context.pair.classnames)
 chosen = gallery_choice(groups)
-with tabs[0]:  # messages about a gallery image appear in its tab; the gallery itself is drawn last
-    gallery = gallery_picks(groups, chosen)
-linked = [s for s in (decode(*link) for link in linked_images(context.pair.classnames)) if s]
-samples = linked + uploads + camera + gallery
-if len(samples) > MAX_IMAGES:
-    live_area.warning(f"Showing the first {MAX_IMAGES} of {len(samples)} images.")
-    samples = samples[:MAX_IMAGES]
+gallery = gallery_candidates(groups, chosen)
+linked = [Candidate(ref, ("link", ref), lambda png=png: png, label)
+          for ref, png, label in linked_images(context.pair.classnames)]
+candidates = linked + uploaded + camera + gallery
+if len(candidates) > MAX_IMAGES:  # counted before anything is decoded
+    live_area.warning(f"Showing the first {MAX_IMAGES} of {len(candidates)} images.")
+    candidates = candidates[:MAX_IMAGES]
+with live_area:
+    samples = decode_all(candidates, context.pair.preprocessing)
 with live_area:
     st.fragment(prediction_area)(context, samples)
 with tabs[0]:

@@ -22,14 +22,14 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from wiseft_core import app_launch
-from wiseft_core.commands import zeroshot_command
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_FINETUNED_LINEAR, DEMO_ZEROSHOT, demo_pair_available
 from wiseft_core.errors import WiseftError
-from wiseft_core.interpolator_pool import InterpolatorPool
-from wiseft_core.markup import escape_markdown
-from wiseft_core.uploads import UploadStore
-from wiseft_core.zeroshot import TEMPLATE_SETS
+from wiseft_core.serve import app_launch, uploads, url_state
+from wiseft_core.serve.commands import zeroshot_command
+from wiseft_core.serve.interpolator_pool import InterpolatorPool
+from wiseft_core.serve.markup import escape_markdown
+from wiseft_core.serve.uploads import UploadStore
+from wiseft_core.train.zeroshot import TEMPLATE_SETS, parse_classnames
 
 LOG = logging.getLogger("wiseft.app")
 ALPHA_KEY = "wiseft_alpha"  # the Playground's alpha, read by Curves to mark it on every curve
@@ -40,16 +40,18 @@ PAIR_SOURCES = {
     "files": "Two checkpoint files",
 }
 DEFAULT_ALPHA = 0.5
+PAGE_FAILED = "Something went wrong on this page; the server's log has the details. Try again or reload."
 NO_FILE = "(none)"
 UPLOAD_CAP_BYTES = 4 << 30  # all sessions' uploads together
 UPLOAD_IDLE_SECONDS = 3600.0
+SESSION_UPLOAD_CAP_BYTES = 2 << 30  # one viewer's checkpoints on disk (a pair of the largest the global cap allows)
 
 
 @dataclass
 class PairContext:
     """What the pages need about the current pair: the shared pair, where it came from, and its device."""
 
-    pair: object  # wiseft_core.pair.ClassifierPair
+    pair: object  # wiseft_core.engine.pair.ClassifierPair
     key: str
     zeroshot_path: str
     finetuned_path: str
@@ -74,18 +76,19 @@ def dataset_picker(container, default: str, key: str) -> str:
 
 
 def current_alpha() -> float:
-    """The session's alpha: set by the Playground slider, seeded from ``?alpha=`` in the URL."""
-    if ALPHA_KEY not in st.session_state:
-        try:
-            alpha = float(st.query_params.get("alpha", DEFAULT_ALPHA))
-            st.session_state[ALPHA_KEY] = alpha if -0.5 <= alpha <= 1.5 else DEFAULT_ALPHA
-        except ValueError:
-            st.session_state[ALPHA_KEY] = DEFAULT_ALPHA
-    return float(st.session_state[ALPHA_KEY])
+    """The session's alpha: set by the Playground slider, seeded from ``?alpha=`` in the URL (checked)."""
+    alpha = url_state.checked_alpha(st.session_state.get(ALPHA_KEY))
+    if alpha is None:
+        alpha = st.session_state[ALPHA_KEY] = url_state.alpha_param(st.query_params.get("alpha"), DEFAULT_ALPHA)
+    return alpha
 
 
-def set_alpha(alpha: float) -> None:
-    st.session_state[ALPHA_KEY] = float(alpha)
+def set_alpha(alpha: object) -> bool:
+    """Make ``alpha`` the session's if it is a finite alpha in the widest slider range; False (unchanged) if not."""
+    checked = url_state.checked_alpha(alpha)
+    if checked is not None:
+        st.session_state[ALPHA_KEY] = checked
+    return checked is not None
 
 
 def file_stamp(path: str) -> tuple:
@@ -96,12 +99,16 @@ def file_stamp(path: str) -> tuple:
 
 @st.cache_resource(show_spinner="Loading the model pair (once for all viewers)…", max_entries=4)
 def load_pair_cached(zeroshot_path: str, finetuned_path: str, device: str, trust_pickle: bool,
-                     stamp: tuple) -> tuple[object, float]:
-    """Load a pair once per process; every session shares the result (read-only)."""
-    from wiseft_core.pair import load_pair
+                     stamp: tuple, classnames: tuple[str, ...] | None = None) -> tuple[object, float]:
+    """Load a pair once per process; every session shares the result (read-only).
+
+    ``classnames`` name the classes of a zero-shot file that stores none (a wise-ft file).
+    """
+    from wiseft_core.engine.pair import load_pair
 
     start = time.perf_counter()
-    pair = load_pair(zeroshot_path, finetuned_path, device=device, trust_pickle=trust_pickle)
+    pair = load_pair(zeroshot_path, finetuned_path, device=device, trust_pickle=trust_pickle,
+                     classnames=None if classnames is None else list(classnames))
     return pair, time.perf_counter() - start
 
 
@@ -120,7 +127,21 @@ def live_pool(pair_key: str, _pair, device: str) -> InterpolatorPool:
 @st.cache_resource
 def upload_store() -> UploadStore:
     """One store per server process: private per-session folders, a total cap, idle clean-up."""
-    return UploadStore(total_cap_bytes=UPLOAD_CAP_BYTES, idle_seconds=UPLOAD_IDLE_SECONDS)
+    return UploadStore(total_cap_bytes=UPLOAD_CAP_BYTES, idle_seconds=UPLOAD_IDLE_SECONDS,
+                       session_cap_bytes=SESSION_UPLOAD_CAP_BYTES)
+
+
+def admitted(files, limit: uploads.UploadLimit, container=st) -> list:
+    """The uploads of a widget within ``limit`` (checked on the server, before anything is read); a line per refusal.
+
+    ``files`` is what ``st.file_uploader`` returned (None, one file or a list).
+    """
+    if files is None:
+        return []
+    kept, refused = uploads.admit(files if isinstance(files, list) else [files], limit)
+    for line in refused:
+        container.warning(escape_markdown(line))
+    return kept
 
 
 @st.cache_resource
@@ -160,8 +181,8 @@ def store_upload(upload, slot: str) -> str:
 @st.cache_resource(show_spinner="Building the zero-shot head with open_clip…", max_entries=2)
 def build_openclip_zeroshot(model_name: str, pretrained: str, finetuned_path: str, templates: str) -> str:
     """Build a zero-shot classifier for the fine-tuned checkpoint's classes and save it to a private folder."""
-    from wiseft_core.checkpoints import read_meta
-    from wiseft_core.zeroshot import build_zeroshot_checkpoint
+    from wiseft_core.files.checkpoints import read_meta
+    from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
 
     ft_meta = read_meta(finetuned_path)
     digest = hashlib.sha256(f"{model_name}|{pretrained}|{finetuned_path}|{templates}".encode()).hexdigest()[:16]
@@ -205,6 +226,27 @@ def _pair_request(options: app_launch.LaunchOptions) -> tuple[Choice, Choice, st
     return zeroshot, finetuned, None
 
 
+def classnames_input(options: app_launch.LaunchOptions) -> tuple[str, ...] | None:
+    """Class names for a checkpoint that stores none (a wise-ft file): one of the operator's ``.txt`` files or
+    an upload (one name a line, UTF-8). None: the file's own names (or ImageNet's for a 1000-class head)."""
+    with st.sidebar.expander("Class names (for checkpoints that store none)"):
+        files = app_launch.classname_files(options)
+        names = [NO_FILE, *files]
+        name = st.selectbox("A class-name file on the server", names, key="classnames_file",
+                            help="The `.txt` files in the operator's models folders, one class name a line.")
+        upload = admitted(st.file_uploader("…or upload one (.txt, one class name a line, in the head's order)",
+                                           type=["txt"], key="classnames_upload",
+                                           max_upload_size=uploads.CLASS_NAMES.max_file_bytes // uploads.MB),
+                          uploads.CLASS_NAMES)
+        if upload:
+            return tuple(parse_classnames(upload[0].getvalue(), upload[0].name))
+        if name == NO_FILE:
+            return None
+        path = files[name]
+        if path.stat().st_size > uploads.CLASS_NAMES.max_file_bytes:
+            raise WiseftError(f"{name}: larger than {uploads.CLASS_NAMES.max_file_bytes // uploads.MB} MB")
+        return tuple(parse_classnames(path.read_bytes(), name))
+
 
 
 def _openclip_request(options: app_launch.LaunchOptions) -> tuple[Choice, Choice, str | None] | None:
@@ -243,8 +285,9 @@ def _checkpoint_input(label: str, key: str, options: app_launch.LaunchOptions,
                                 help="The checkpoints the operator made available (`--models-dir`).")
     upload = st.sidebar.file_uploader(f"…or upload the {label.lower()}", type=["safetensors", "pt", "pth", "bin"],
                                       key=f"{key}_upload")
-    if upload is not None:
-        return Choice(store_upload(upload, key), upload.name, uploaded=True)
+    kept = admitted(upload, uploads.CHECKPOINT, st.sidebar)
+    if kept:
+        return Choice(store_upload(kept[0], key), kept[0].name, uploaded=True)
     if name == NO_FILE:
         return None
     return Choice(str(app_launch.resolve_model_file(name, options)), name)
@@ -255,7 +298,8 @@ def _viewer_message(err: Exception, *choices: Choice) -> str:
     message = str(err)
     for choice in choices:
         message = message.replace(choice.path, choice.name)
-    return message
+    head, flag, _ = message.partition(": pass --classnames")  # a viewer has no command line
+    return f"{head}: choose or upload its class names under “Class names” below" if flag else message
 
 
 def sidebar_pair() -> PairContext | None:
@@ -264,7 +308,10 @@ def sidebar_pair() -> PairContext | None:
     st.sidebar.header("Model pair")
     request = None
     try:
-        request = _pair_request(options)
+        chosen = _pair_request(options)
+        if chosen is not None:  # complete only with its class names (a bad class-name file keeps the last pair)
+            files = st.session_state.get("pair_source") == "files"
+            request = (*chosen, classnames_input(options) if files else None)
     except WiseftError as err:
         st.sidebar.error(escape_markdown(err))
     except OSError:  # e.g. an upload that could not be written: no server path in the message
@@ -278,13 +325,14 @@ def sidebar_pair() -> PairContext | None:
                            "are unpickled (this runs code from the file). Uploads are never unpickled.")
     context = st.session_state.get("_pair_context")
     if request is not None:
-        zeroshot, finetuned, command = request
+        zeroshot, finetuned, command, classnames = request
         trust_pickle = options.trust_pickle and not (zeroshot.uploaded or finetuned.uploaded)
         stamp = (file_stamp(zeroshot.path), file_stamp(finetuned.path))
-        key = repr((stamp, device, trust_pickle))
+        key = repr((stamp, device, trust_pickle, classnames))
         if context is None or context.key != key:
             try:
-                pair, seconds = load_pair_cached(zeroshot.path, finetuned.path, device, trust_pickle, stamp)
+                pair, seconds = load_pair_cached(zeroshot.path, finetuned.path, device, trust_pickle, stamp,
+                                                 classnames)
                 context = PairContext(pair=pair, key=key, zeroshot_path=zeroshot.path,
                                       finetuned_path=finetuned.path, device=device, load_seconds=seconds,
                                       zeroshot_command=command, zeroshot_name=zeroshot.name,
@@ -306,7 +354,7 @@ def sidebar_pair() -> PairContext | None:
 
 
 def pair_summary(context: PairContext) -> str:
-    from wiseft_core.models import count_parameters
+    from wiseft_core.files.models import count_parameters
 
     pair = context.pair
     meta = pair.zeroshot.meta

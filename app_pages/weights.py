@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from wiseft_core.plots import weight_diff_figure
-from wiseft_core.weight_diff import weight_diff
+from wiseft_core.inspection.weight_diff import weight_diff
+from wiseft_core.plots.curves import weight_diff_figure
 
 
 @st.cache_data(show_spinner="Comparing the two sets of weights…", max_entries=8)

@@ -30,12 +30,13 @@ from pathlib import Path
 import timing
 import torch
 
-from wiseft_core import alpha_grid, testing
-from wiseft_core.app_launch import default_threads
+from wiseft_core import testing
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_ZEROSHOT, demo_pair_available
-from wiseft_core.pair import load_pair
-from wiseft_core.predict import to_batch
-from wiseft_core.slider_data import grid_probs, image_entry, slider_data
+from wiseft_core.engine.pair import load_pair
+from wiseft_core.engine.predict import to_batch
+from wiseft_core.serve import alpha_grid
+from wiseft_core.serve.app_launch import default_threads
+from wiseft_core.serve.slider_data import grid_probs, image_entry, slider_data
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,7 +64,7 @@ def render(classnames, grid: alpha_grid.PartialGrid, probs, alpha) -> None:
 
 
 def library_path(zeroshot: str, finetuned: str, repeats: int) -> dict:
-    from wiseft_core.images import open_image
+    from wiseft_core.files.images import open_image
 
     pair = load_pair(zeroshot, finetuned)
     interpolator = pair.new_interpolator()

@@ -33,7 +33,7 @@ def status_kib(field: str) -> int:
 
 def viewer_alphas(n: int) -> list[float]:
     """``n`` different alphas in (0, 1), none on the 0.05 grid: every viewer takes the live path."""
-    from wiseft_core.alpha_grid import grid_index
+    from wiseft_core.serve.alpha_grid import grid_index
 
     alphas = [round(0.007 + 0.0317 * i, 4) for i in range(n)]
     return [a + 0.001 if grid_index(a) is not None else a for a in alphas]
@@ -41,9 +41,9 @@ def viewer_alphas(n: int) -> list[float]:
 
 def worker(zeroshot: str, finetuned: str, viewers: int, per_viewer: bool, pool_size: int, rounds: int) -> dict:
     """One measurement in this process: load the pair, run ``viewers`` threads, report memory."""
-    from wiseft_core import alpha_grid
-    from wiseft_core.interpolator_pool import InterpolatorPool
-    from wiseft_core.pair import load_pair
+    from wiseft_core.engine.pair import load_pair
+    from wiseft_core.serve import alpha_grid
+    from wiseft_core.serve.interpolator_pool import InterpolatorPool
 
     torch.set_num_threads(1)
     pair = load_pair(zeroshot, finetuned)

@@ -32,12 +32,13 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from wiseft_core import alpha_grid, testing
-from wiseft_core.app_launch import default_threads
+from wiseft_core import testing
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_ZEROSHOT
-from wiseft_core.images import open_image
-from wiseft_core.pair import load_pair
-from wiseft_core.predict import to_batch
+from wiseft_core.engine.pair import load_pair
+from wiseft_core.engine.predict import to_batch
+from wiseft_core.files.images import open_image
+from wiseft_core.serve import alpha_grid
+from wiseft_core.serve.app_launch import default_threads
 from wiseft_core.testing import CHROMIUM, CHROMIUM_ARGS, REPO, streamlit_server
 
 FLOOR_APP = '''import streamlit as st

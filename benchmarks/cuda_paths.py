@@ -25,11 +25,12 @@ from pathlib import Path
 import timing
 import torch
 
-from wiseft_core import alpha_grid, testing
-from wiseft_core.checkpoints import build_classifier
-from wiseft_core.interpolation import interpolate_state_dicts
-from wiseft_core.interpolator_pool import InterpolatorPool
-from wiseft_core.pair import load_pair
+from wiseft_core import testing
+from wiseft_core.engine.interpolation import interpolate_state_dicts
+from wiseft_core.engine.pair import load_pair
+from wiseft_core.files.checkpoints import build_classifier
+from wiseft_core.serve import alpha_grid
+from wiseft_core.serve.interpolator_pool import InterpolatorPool
 
 CHECK_ALPHAS = (0.0, 0.3, 0.5, 1.0, -0.25, 1.4)
 THREAD_ALPHAS = (-0.45, -0.2, 0.13, 0.37, 0.62, 0.88, 1.12, 1.33)
@@ -47,6 +48,59 @@ def median_ms(fn, repeats: int = 9) -> float:
     return round(timing.median_ms(fn, repeats, cuda=DEVICE == "cuda"), 3)
 
 
+def _new_live_model_memory(pair, copy_bytes: int) -> dict:
+    """Peak and kept GPU memory of building one live model, in model copies (empty on the CPU)."""
+    if DEVICE != "cuda":
+        return {}
+    sync()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    live = pair.new_interpolator(DEVICE)
+    sync()
+    measured = {"peak_copies": round((torch.cuda.max_memory_allocated() - before) / copy_bytes, 3),
+                "kept_copies": round((torch.cuda.memory_allocated() - before) / copy_bytes, 3)}
+    del live
+    return measured
+
+
+def _max_diff_vs_formula(pair, live, batch: torch.Tensor) -> float:
+    """Largest logit difference between the live model and the formula's state dict, TF32 off."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    worst = 0.0
+    reference = build_classifier(pair.meta).to(DEVICE).eval()  # (built on the device, a tensor stays on the CPU)
+    for alpha in CHECK_ALPHAS:
+        got = alpha_grid.live_weight_space_logits(live, batch, alpha)
+        reference.load_state_dict(interpolate_state_dicts(pair.zeroshot.model.state_dict(),
+                                                          pair.finetuned.model.state_dict(), alpha))
+        with torch.no_grad():
+            worst = max(worst, (got.cpu() - reference(batch).cpu()).abs().max().item())  # the app gets CPU logits
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    return worst
+
+
+def _crosstalk(pair, live, pool: InterpolatorPool, batch: torch.Tensor) -> float:
+    """Threads at different alphas through one pool: the largest difference from each alpha's own logits."""
+    expected = {a: alpha_grid.live_weight_space_logits(live, batch, a) for a in THREAD_ALPHAS}
+    grids = [alpha_grid.PartialGrid(len(pair.classnames))]
+    results: dict[float, list[torch.Tensor]] = {a: [] for a in THREAD_ALPHAS}
+    barrier = threading.Barrier(len(THREAD_ALPHAS))
+
+    def viewer(alpha: float) -> None:
+        for _ in range(5):
+            barrier.wait(timeout=120)
+            results[alpha].append(alpha_grid.logits_at(pool, (pair.zeroshot.model, pair.finetuned.model), batch,
+                                                       grids, alpha).logits)
+
+    threads = [threading.Thread(target=viewer, args=(a,)) for a in THREAD_ALPHAS]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return max((r - expected[a]).abs().max().item() for a in THREAD_ALPHAS for r in results[a])
+
+
 def check_model(name: str, workdir: Path) -> dict:
     zeroshot, finetuned = testing.write_random_pair(workdir / name, model_name=name, model_config=None)
     pair = load_pair(zeroshot, finetuned, device=DEVICE)
@@ -56,49 +110,11 @@ def check_model(name: str, workdir: Path) -> dict:
     batch1 = torch.randn(1, 3, size, size, device=DEVICE, generator=generator)
     batch32 = torch.randn(32, 3, size, size, device=DEVICE, generator=generator)
 
-    new_live = {}
-    if DEVICE == "cuda":
-        sync()
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
+    new_live = _new_live_model_memory(pair, copy_bytes)
     live = pair.new_interpolator(DEVICE)
-    if DEVICE == "cuda":
-        sync()
-        new_live = {"peak_copies": round((torch.cuda.max_memory_allocated() - before) / copy_bytes, 3),
-                    "kept_copies": round((torch.cuda.memory_allocated() - before) / copy_bytes, 3)}
-
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    worst = 0.0
-    reference = build_classifier(pair.meta).to(DEVICE).eval()  # (built on the device, a tensor stays on the CPU)
-    for alpha in CHECK_ALPHAS:
-        got = alpha_grid.live_weight_space_logits(live, batch32, alpha)
-        reference.load_state_dict(interpolate_state_dicts(pair.zeroshot.model.state_dict(),
-                                                          pair.finetuned.model.state_dict(), alpha))
-        with torch.no_grad():
-            worst = max(worst, (got.cpu() - reference(batch32).cpu()).abs().max().item())  # the app gets CPU logits
-    del reference
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-
-    expected = {a: alpha_grid.live_weight_space_logits(live, batch1, a) for a in THREAD_ALPHAS}
+    worst = _max_diff_vs_formula(pair, live, batch32)
     pool = InterpolatorPool(lambda: pair.new_interpolator(DEVICE), size=2)
-    grids = [alpha_grid.PartialGrid(len(pair.classnames))]
-    results: dict[float, list[torch.Tensor]] = {a: [] for a in THREAD_ALPHAS}
-    barrier = threading.Barrier(len(THREAD_ALPHAS))
-
-    def viewer(alpha: float) -> None:
-        for _ in range(5):
-            barrier.wait(timeout=120)
-            results[alpha].append(alpha_grid.logits_at(pool, (pair.zeroshot.model, pair.finetuned.model), batch1,
-                                                       grids, alpha).logits)
-
-    threads = [threading.Thread(target=viewer, args=(a,)) for a in THREAD_ALPHAS]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    crosstalk = max((r - expected[a]).abs().max().item() for a in THREAD_ALPHAS for r in results[a])
+    crosstalk = _crosstalk(pair, live, pool, batch1)
 
     alphas = iter([0.05 * (i % 21) + 0.001 for i in range(10_000)])
     timings = {

@@ -38,9 +38,9 @@ import json, resource, sys, time
 def status(key):
     return int(next(l for l in open('/proc/self/status') if l.startswith(key)).split()[1]) * 1024
 kind, paths = sys.argv[1], sys.argv[2:]
-from wiseft_core.checkpoints import load_classifier
+from wiseft_core.files.checkpoints import load_classifier
 from wiseft_core.errors import WiseftError
-from wiseft_core import images
+from wiseft_core.files import images
 base = status('VmRSS')
 usage = resource.getrusage(resource.RUSAGE_SELF)
 start = time.perf_counter()
@@ -65,8 +65,8 @@ def _checkpoint_cases(folder: Path) -> list[tuple[str, str, list[Path]]]:
     from hostile.corpus import memo_storage_trick, nested_streams, reparse_stream, set_amplifier
     from safetensors.torch import save_file
 
-    from wiseft_core.checkpoints import CheckpointMeta
-    from wiseft_core.models import Preprocessing, model_config_of
+    from wiseft_core.files.checkpoints import CheckpointMeta
+    from wiseft_core.files.models import Preprocessing, model_config_of
 
     cases = []
     for calls in (1, 2, 150, 5000):

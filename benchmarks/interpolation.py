@@ -16,8 +16,8 @@ import json
 import torch
 from timing import median_ms
 
-from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator
-from wiseft_core.models import ImageClassifier, build_vision_tower, model_config_of
+from wiseft_core.engine.interpolation import WeightEndpoints, WeightInterpolator
+from wiseft_core.files.models import ImageClassifier, build_vision_tower, model_config_of
 
 
 def timed(fn, device: torch.device, repeats: int) -> float:

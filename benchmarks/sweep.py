@@ -28,12 +28,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from wiseft_core import evaluation
-from wiseft_core.checkpoints import save_classifier
-from wiseft_core.datasets import load_dataset
-from wiseft_core.pair import load_pair
-from wiseft_core.sweep import SweepConfig, parse_alphas, run_sweep
-from wiseft_core.zeroshot import build_zeroshot_checkpoint
+from wiseft_core.data.datasets import load_dataset
+from wiseft_core.engine.alphas import parse_alphas
+from wiseft_core.engine.pair import load_pair
+from wiseft_core.evaluate import evaluation
+from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
+from wiseft_core.files.checkpoints import save_classifier
+from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
 
 MODEL_NAME = "wiseft-bench-vit"
 MODEL_CONFIG = {

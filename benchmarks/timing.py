@@ -1,6 +1,6 @@
 """The benchmarks' one way to time a call: the median of a few runs, CUDA-synchronised when asked.
 
-A median rather than a best (``wiseft_core.timer.timed``): a benchmark reports what a user waits for
+A median rather than a best (``wiseft_core.serve.timer.timed``): a benchmark reports what a user waits for
 on a shared machine, not the cost of the computation alone.
 """
 

@@ -8,8 +8,8 @@ import app_pair as app_fixtures
 import pytest
 import torch
 
-from wiseft_core.checkpoints import save_classifier
-from wiseft_core.zeroshot import build_zeroshot_checkpoint
+from wiseft_core.files.checkpoints import save_classifier
+from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
 
 TINY_VIT = {
     "embed_dim": 32,

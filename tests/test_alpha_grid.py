@@ -8,10 +8,11 @@ import time
 import pytest
 import torch
 
-from wiseft_core import alpha_grid, testing
-from wiseft_core.interpolation import interpolate_state_dicts
-from wiseft_core.interpolator_pool import InterpolatorPool
-from wiseft_core.pair import load_pair
+from wiseft_core import testing
+from wiseft_core.engine.interpolation import interpolate_state_dicts
+from wiseft_core.engine.pair import load_pair
+from wiseft_core.serve import alpha_grid
+from wiseft_core.serve.interpolator_pool import InterpolatorPool
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,12 @@ from app_pair import (
     streamlit_server,
 )
 
-from wiseft_core import alpha_grid
 from wiseft_core.demo.assets import DEMO_SAMPLES, demo_pair_available
-from wiseft_core.images import open_image
-from wiseft_core.interpolator_pool import InterpolatorPool
-from wiseft_core.pair import load_pair
-from wiseft_core.predict import to_batch
+from wiseft_core.engine.pair import load_pair
+from wiseft_core.engine.predict import to_batch
+from wiseft_core.files.images import open_image
+from wiseft_core.serve import alpha_grid
+from wiseft_core.serve.interpolator_pool import InterpolatorPool
 
 ALPHAS = [-0.5, -0.25, 0.1, 0.35, 0.6, 0.85, 1.15, 1.3]
 

@@ -11,14 +11,14 @@ import pytest
 from PIL import Image
 
 from wiseft_core import testing
-from wiseft_core.checkpoints import checkpoint_bytes
-from wiseft_core.commands import interpolate_command
-from wiseft_core.curve_rows import paper_curve_rows, shift_columns, sweep_curve_rows
 from wiseft_core.demo.gallery import gallery_samples
+from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.markup import escape_markdown
-from wiseft_core.pair import load_pair
-from wiseft_core.timer import timed
+from wiseft_core.evaluate.curve_rows import paper_curve_rows, shift_columns, sweep_curve_rows
+from wiseft_core.files.checkpoints import checkpoint_bytes
+from wiseft_core.serve.commands import interpolate_command
+from wiseft_core.serve.markup import escape_markdown
+from wiseft_core.serve.timer import timed
 
 
 def test_paper_curves_become_summary_rows_with_imagenet_as_reference():

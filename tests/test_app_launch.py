@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from wiseft_core.app_launch import LaunchOptions, default_threads, model_files, parse_launch_args, resolve_model_file
 from wiseft_core.errors import WiseftError
+from wiseft_core.serve.app_launch import (
+    LaunchOptions,
+    default_threads,
+    model_files,
+    parse_launch_args,
+    resolve_model_file,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,6 +32,12 @@ def test_pickles_are_trusted_only_with_the_operators_flag_and_model_folders_repe
     assert parse_launch_args([]).trust_pickle is False
     options = parse_launch_args(["--trust-pickle", "--models-dir", "/a", "--models-dir", "/b"])
     assert options.trust_pickle is True and options.models_dirs == ("/a", "/b")
+
+
+def test_the_operator_sets_how_many_viewer_computations_run_at_once_default_one():
+    assert parse_launch_args([]).job_workers == 1
+    assert parse_launch_args(["--job-workers", "3"]).job_workers == 3
+    assert parse_launch_args(["--job-workers", "0"]).job_workers == 1  # at least one, or nothing would ever run
 
 
 def test_app_uses_half_the_cores_for_a_prediction_so_viewers_do_not_oversubscribe_them():
@@ -75,4 +87,4 @@ def test_a_name_outside_the_folders_gets_the_same_message_whether_or_not_it_exis
 def test_the_server_listens_on_this_machine_only_and_never_shows_tracebacks_by_default():
     config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "127.0.0.1"
-    assert config["client"]["showErrorDetails"] is False
+    assert config["client"]["showErrorDetails"] == "none"  # `false` is the deprecated alias of "stacktrace"

@@ -241,7 +241,7 @@ def test_playground_refuses_a_decompression_bomb_and_uses_the_first_frame_of_an_
 def other_architecture(app_pair, tmp_path_factory):
     """A fine-tuned checkpoint with the default pair's classes but a narrower, shallower tower."""
     from wiseft_core import testing
-    from wiseft_core.checkpoints import read_meta
+    from wiseft_core.files.checkpoints import read_meta
 
     config = {**testing.TINY_TEST_CONFIG,
               "vision_cfg": {**testing.TINY_TEST_CONFIG["vision_cfg"], "layers": 1, "width": 32}}
@@ -324,7 +324,7 @@ def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_th
                                                                                       monkeypatch):
     from PIL import Image
 
-    from wiseft_core.checkpoints import read_meta
+    from wiseft_core.files.checkpoints import read_meta
 
     classnames = read_meta(app_pair[0]).classnames
     for distribution in ("photo", "v2", "sketch"):
@@ -351,7 +351,7 @@ def test_gallery_shows_a_row_per_distribution_and_links_the_picked_samples_in_th
 @pytest.mark.usefixtures("app_argv")
 def test_weights_page_says_only_the_head_differs_for_a_linear_classifier_pair(app_pair, tmp_path,
                                                                               monkeypatch):
-    from wiseft_core.checkpoints import load_classifier, save_classifier
+    from wiseft_core.files.checkpoints import load_classifier, save_classifier
 
     zeroshot = load_classifier(app_pair[0])
     theta = zeroshot.model.state_dict()

@@ -37,7 +37,7 @@ def hostile_pickle(folder: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def trust_seen(monkeypatch) -> list[bool]:
     """The ``trust_pickle`` each pair load was given (the reader's own behaviour is tested with it)."""
-    from wiseft_core import pair
+    from wiseft_core.engine import pair
 
     seen: list[bool] = []
     real = pair.load_pair

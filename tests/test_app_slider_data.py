@@ -6,8 +6,8 @@ import json
 
 import torch
 
-from wiseft_core.alpha_grid import ALPHA_GRID, PartialGrid
-from wiseft_core.slider_data import grid_probs, image_entry, slider_data
+from wiseft_core.serve.alpha_grid import ALPHA_GRID, PartialGrid
+from wiseft_core.serve.slider_data import grid_probs, image_entry, slider_data
 
 
 def grid_with(rows: dict[float, torch.Tensor], classes: int = 50) -> PartialGrid:
@@ -46,3 +46,14 @@ def test_rows_not_computed_yet_travel_as_null_and_output_space_waits_for_both_en
     data = slider_data([entry], [f"c{i}" for i in range(10)], 0.35, 0.0, 1.0, "weights", True, True)
     assert json.loads(json.dumps(data))["images"][0]["rows"][20] is None
     assert data["pending"] and data["grid"] == list(ALPHA_GRID)
+
+
+def test_a_forged_slider_message_is_refused_and_a_real_release_is_rounded_to_the_slider_step():
+    from wiseft_core.serve.slider_data import released_alpha
+
+    assert released_alpha({"alpha": 0.4300000001}, 0.0, 1.0) == 0.43
+    assert released_alpha({"alpha": 1}, 0.0, 1.0) == 1.0
+    assert released_alpha({"alpha": 1.5}, -0.5, 1.5) == 1.5
+    for forged in (float("nan"), float("inf"), "nan", "0.5", None, True, [0.5], {"x": 1}, 1.2, -0.01):
+        assert released_alpha({"alpha": forged}, 0.0, 1.0) is None, forged
+    assert released_alpha({}, 0.0, 1.0) is None and released_alpha(None, 0.0, 1.0) is None

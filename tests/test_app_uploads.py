@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from wiseft_core.uploads import UploadError, UploadStore
+from wiseft_core.serve.uploads import UploadError, UploadStore
 
 
 class Clock:
@@ -48,7 +48,7 @@ def test_a_hostile_file_name_cannot_steer_where_the_upload_is_written(store):
 
 def test_a_planted_file_or_symlink_at_the_target_makes_the_write_fail_instead_of_being_used(store, tmp_path,
                                                                                           monkeypatch):
-    from wiseft_core import uploads
+    from wiseft_core.serve import uploads
 
     put(store, "A", b"first")
     folder = store._sessions["A"].folder
@@ -129,3 +129,43 @@ def test_uploads_are_streamed_to_disk_in_chunks_not_copied_whole_in_memory(tmp_p
     assert peak < 4 << 20, f"peak {peak / 2**20:.1f} MiB while copying {size / 2**20:.0f} MiB"
     store.close()
     assert not store.root.exists()
+
+
+class Upload:
+    def __init__(self, name: str, size: int) -> None:
+        self.name, self.size = name, size
+
+
+def test_a_widgets_limits_are_checked_on_the_server_before_any_file_is_read():
+    from wiseft_core.serve.uploads import UploadLimit, admit
+
+    limit = UploadLimit(max_files=2, max_file_bytes=100, max_total_bytes=150)
+    files = [Upload("a.png", 90), Upload("big.png", 101), Upload("b.png", 70), Upload("c.png", 10)]
+    kept, refused = admit(files, limit)
+    assert [f.name for f in kept] == ["a.png", "c.png"]
+    assert refused == ["big.png: 0.0 MB is over the 0.0 MB limit per file",
+                       "b.png: these files together are over the 0.0 MB limit"]
+    many, refused = admit([Upload(f"{i}.png", 1) for i in range(20)], limit)
+    assert len(many) == 2 and len(refused) == 18 and refused[0] == "2.png: at most 2 files here; this one was not used"
+
+
+def test_the_playground_widgets_limits_match_what_the_page_shows():
+    from wiseft_core.files.images import MAX_BYTES
+    from wiseft_core.serve import uploads
+
+    assert uploads.IMAGES.max_files == 6 and uploads.IMAGES.max_file_bytes == MAX_BYTES  # the decoder's own cap
+    assert uploads.CLASS_NAMES.max_file_bytes == 1 << 20
+
+
+def test_one_viewer_cannot_take_more_than_the_per_session_share_of_the_upload_space(tmp_path):
+    store = UploadStore(tmp_path, total_cap_bytes=10_000, session_cap_bytes=3_000, clock=Clock())
+    try:
+        put(store, "alice", b"z" * 2_000, slot="zs")
+        with pytest.raises(UploadError, match="allowed per viewer"):
+            put(store, "alice", b"f" * 1_500, slot="ft")
+        assert store.total_bytes == 2_000  # nothing kept of the refused file
+        put(store, "alice", b"z" * 2_900, slot="zs")  # replacing a slot frees its share first
+        put(store, "bob", b"b" * 3_000, slot="ft")
+        assert store.total_bytes == 5_900
+    finally:
+        store.close()

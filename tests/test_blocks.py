@@ -1,6 +1,6 @@
 import pytest
 
-from wiseft_core.blocks import alpha_for, block_bands, block_name, ordered_blocks, parse_block_alpha
+from wiseft_core.engine.blocks import alpha_for, block_bands, block_name, ordered_blocks, parse_block_alpha
 from wiseft_core.errors import WiseftError
 
 VIT_KEYS = [

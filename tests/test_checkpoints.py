@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from tests.conftest import TINY_RESNET, make_classifier
-from wiseft_core import checkpoints
-from wiseft_core.checkpoints import load_classifier, read_meta, save_classifier
 from wiseft_core.errors import WiseftError
+from wiseft_core.files import checkpoints
+from wiseft_core.files.checkpoints import load_classifier, read_meta, save_classifier
 
 
 def test_round_trip_keeps_every_tensor_and_the_metadata(tmp_path, tiny_vit):

@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from wiseft_core.checkpoints import load_classifier, read_meta
-from wiseft_core.cli import main
-from wiseft_core.interpolation import interpolate_state_dicts
+from wiseft_core.cli.dispatch import main
+from wiseft_core.engine.interpolation import interpolate_state_dicts
+from wiseft_core.files.checkpoints import load_classifier, read_meta
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import pytest
 from PIL import Image
 from wiseft_test_data import image_folder, write_image
 
-from wiseft_core import projections
-from wiseft_core.datasets import default_reference, load_dataset, matches, parse_spec
+from wiseft_core.data import projections
+from wiseft_core.data.datasets import default_reference, load_dataset, matches, parse_spec
 from wiseft_core.errors import WiseftError
 
 WNIDS = projections.imagenet_wnids()
@@ -113,7 +113,7 @@ def test_an_unreadable_image_raises_per_item_not_at_load_time(tmp_path):
 
 def test_demo_specs_resolve_to_the_demo_world():
     loaded = load_dataset("demo:sketch")
-    from wiseft_core.demo import world
+    from wiseft_core.data import world
 
     assert loaded.classnames == list(world.CLASSNAMES) and len(loaded) >= 2000
     image, label = loaded.images[3]
@@ -168,8 +168,8 @@ def test_a_folder_dataset_in_another_order_scores_what_its_labels_say(tmp_path, 
     import numpy as np
     import torch
 
-    from wiseft_core.along_alpha import along_alpha
-    from wiseft_core.pair import load_pair
+    from wiseft_core.engine.pair import load_pair
+    from wiseft_core.inspection.along_alpha import along_alpha
 
     zs, ft, meta = tiny_pair_files
     folders = [name.upper() for name in meta.classnames]  # CAT, DOG, ... sort differently from the head

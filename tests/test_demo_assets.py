@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from wiseft_core.checkpoints import load_classifier, read_meta
-from wiseft_core.demo import world
+from wiseft_core.data import world
 from wiseft_core.demo.build import CLIP_FILE, FULL, SAMPLE_SCALE, reusable_clip
 from wiseft_core.demo.findings import check_findings, format_findings
-from wiseft_core.results import read_sweep_csv
-from wiseft_core.sweep import SweepConfig, run_sweep
+from wiseft_core.evaluate.results import read_sweep_csv
+from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
+from wiseft_core.files.checkpoints import load_classifier, read_meta
 
 DEMO = Path(__file__).resolve().parent.parent / "assets" / "demo"
 CHECKPOINTS = ("zeroshot", "finetuned", "finetuned_linear")

@@ -5,12 +5,12 @@ import shutil
 
 import pytest
 
-from wiseft_core.checkpoints import file_sha256, load_classifier
-from wiseft_core.cli import main
-from wiseft_core.demo import world
+from wiseft_core.cli.dispatch import main
+from wiseft_core.data import world
 from wiseft_core.demo.build import CLIP_FILE, QUICK, reusable_clip
 from wiseft_core.demo.pretrain import world_fingerprint
-from wiseft_core.results import read_sweep_csv
+from wiseft_core.evaluate.results import read_sweep_csv
+from wiseft_core.files.checkpoints import file_sha256, load_classifier
 
 
 @pytest.mark.slow
@@ -69,7 +69,7 @@ def test_quick_build_then_seeds_write_a_pair_a_merged_seed_sweep_and_a_seed_repo
 def test_a_pretrained_clip_from_another_recipe_or_world_is_not_reused(tmp_path, monkeypatch):
     from wiseft_core.demo import build
     from wiseft_core.demo.model_config import MODEL_NAME, register
-    from wiseft_core.models import create_clip
+    from wiseft_core.files.models import create_clip
 
     clip_model, config, _ = create_clip(MODEL_NAME, None, seed=0, model_config=register())
     info = {"model_config": config, "pretrain": QUICK.pretrain.to_dict(), "world_fingerprint": world_fingerprint()}

@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from wiseft_core.cli import main as cli_main
-from wiseft_core.demo import world
+from wiseft_core.cli.dispatch import main as cli_main
+from wiseft_core.data import world
 from wiseft_core.demo.build import DEFAULT_OUT
 from wiseft_core.demo.inspection import (
     FLIPS_FILE,
@@ -19,8 +19,8 @@ from wiseft_core.demo.inspection import (
     image_and_mask,
     read_pointing,
 )
-from wiseft_core.flips import load_flips
-from wiseft_core.landscape import read_csv
+from wiseft_core.inspection.flips import load_flips
+from wiseft_core.inspection.landscape import read_csv
 
 
 @pytest.mark.parametrize("distribution", world.DISTRIBUTIONS)

@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from wiseft_core.demo import world
-from wiseft_core.demo.captions import caption
+from wiseft_core.data import world
+from wiseft_core.data.captions import caption
+from wiseft_core.data.tokenizer import VOCAB, DemoTokenizer
 from wiseft_core.demo.model_config import MODEL_NAME, register
 from wiseft_core.demo.pretrain import pretraining_pair, world_fingerprint
-from wiseft_core.demo.tokenizer import VOCAB, DemoTokenizer
 from wiseft_core.errors import WiseftError
 
 
@@ -121,6 +121,6 @@ def test_every_caption_word_is_in_the_vocabulary():
 def test_demo_clip_is_registered_with_open_clip_and_builds_a_zero_shot_head():
     register()
     model = open_clip.create_model(MODEL_NAME)
-    weights = open_clip.build_zero_shot_classifier(model, world.tokenizer(), world.CLASSNAMES, world.TEMPLATES)
+    weights = open_clip.build_zero_shot_classifier(model, DemoTokenizer(), world.CLASSNAMES, world.TEMPLATES)
     assert weights.shape == (128, 20)
     assert torch.allclose(weights.norm(dim=0), torch.ones(20), atol=1e-5)

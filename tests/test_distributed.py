@@ -7,12 +7,12 @@ import pytest
 import torch
 from wiseft_test_data import image_folder
 
-from wiseft_core import results
-from wiseft_core.checkpoints import load_classifier
-from wiseft_core.distributed import GlobalBatchSampler, shard
 from wiseft_core.errors import WiseftError
-from wiseft_core.finetune import FinetuneConfig, finetune
-from wiseft_core.sweep import SweepConfig, run_sweep
+from wiseft_core.evaluate import results
+from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
+from wiseft_core.files.checkpoints import load_classifier
+from wiseft_core.train.distributed import GlobalBatchSampler, shard
+from wiseft_core.train.finetune import FinetuneConfig, finetune
 
 ROOT = Path(__file__).resolve().parent.parent
 

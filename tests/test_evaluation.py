@@ -4,10 +4,11 @@ import pytest
 import torch
 from wiseft_test_data import image_folder, write_image
 
-from wiseft_core import evaluation, projections
-from wiseft_core.datasets import LoadedDataset, load_dataset
-from wiseft_core.images import open_image
-from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator, interpolate_state_dicts
+from wiseft_core.data import projections
+from wiseft_core.data.datasets import LoadedDataset, load_dataset
+from wiseft_core.engine.interpolation import WeightEndpoints, WeightInterpolator, interpolate_state_dicts
+from wiseft_core.evaluate import evaluation
+from wiseft_core.files.images import open_image
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def test_unreadable_images_are_skipped_and_reported_with_their_paths(labelled_cs
     assert evaluation.accuracy(classifier, cache, loaded, torch.device("cpu")) == (9, 12)
 
 
-def test_count_correct_applies_the_dataset_projection_before_the_argmax():
+def test_scoring_applies_the_dataset_projection_before_the_argmax():
     loaded = LoadedDataset(spec="imagenet-r=/x", kind="imagenet-r", images=[], classnames=["a"] * 200,
                            projection=projections.imagenet_r_projection(), num_model_classes=1000)
     r = projections.imagenet_r_indices()
@@ -59,7 +60,7 @@ def test_count_correct_applies_the_dataset_projection_before_the_argmax():
     logits[:, 0] = 100.0  # class 0 is not an ImageNet-R class: it must not win
     logits[0, r[7]] = 5.0
     logits[1, r[3]] = 5.0
-    assert evaluation.count_correct(logits, torch.tensor([7, 4]), loaded) == 1
+    assert evaluation.score(logits, torch.tensor([7, 4]), loaded)[0] == 1
 
 
 def test_objectnet_border_is_cropped_before_preprocessing(tmp_path):

@@ -6,16 +6,16 @@ import torch
 from conftest import TINY_RESNET, make_classifier
 from wiseft_test_data import image_folder
 
-from wiseft_core import finetune as ft
-from wiseft_core.checkpoints import file_sha256, load_classifier, read_meta, save_classifier
-from wiseft_core.cli import build_parser, main
-from wiseft_core.datasets import PATH_KINDS
-from wiseft_core.demo import world
-from wiseft_core.demo.world import DISTRIBUTIONS
+from wiseft_core.cli.dispatch import build_parser, main
+from wiseft_core.cli.train import DATASET_HELP
+from wiseft_core.data import world
+from wiseft_core.data.datasets import PATH_KINDS
+from wiseft_core.data.world import DISTRIBUTIONS
+from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.finetune import FinetuneConfig, cosine_lr, finetune
-from wiseft_core.pair import load_pair
-from wiseft_core.train_cli import DATASET_HELP
+from wiseft_core.files.checkpoints import file_sha256, load_classifier, read_meta, save_classifier
+from wiseft_core.train import finetune as ft
+from wiseft_core.train.finetune import FinetuneConfig, cosine_lr, finetune
 
 
 @pytest.fixture(scope="module")

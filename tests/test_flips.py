@@ -7,13 +7,13 @@ import pytest
 import torch
 from wiseft_test_data import image_folder
 
-from wiseft_core.along_alpha import along_alpha
-from wiseft_core.cli import main
-from wiseft_core.datasets import load_dataset
+from wiseft_core.cli.dispatch import main
+from wiseft_core.data.datasets import load_dataset
+from wiseft_core.engine.pair import load_pair
+from wiseft_core.engine.predict import to_batch
 from wiseft_core.errors import WiseftError
-from wiseft_core.flips import GROUPS, counts_at, flip_groups, groups_at, load_flips, save_flips
-from wiseft_core.pair import load_pair
-from wiseft_core.predict import to_batch
+from wiseft_core.inspection.along_alpha import along_alpha
+from wiseft_core.inspection.flips import GROUPS, counts_at, flip_groups, groups_at, load_flips, save_flips
 
 FOLDERS = ["cat", "dog", "bird", "fish", "horse"]
 
@@ -71,7 +71,7 @@ def test_flips_file_round_trips_and_stays_small(tmp_path):
     first, second, third = labels, rng.integers(0, 20, n), rng.integers(0, 20, n)
     k = np.arange(21)[:, None]
     predictions = np.where(k < switch.min(0), first, np.where(k < switch.max(0), second, third))
-    from wiseft_core.along_alpha import AlongAlpha
+    from wiseft_core.inspection.along_alpha import AlongAlpha
 
     results = [AlongAlpha(f"demo:{d}", e, alphas, labels, predictions, np.arange(21.0)) for d in range(6)
                for e in ("weights", "outputs")]

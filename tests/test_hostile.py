@@ -19,10 +19,10 @@ import wiseft_reference as ref
 from hostile.cli_cases import CLI_CASES, make_files
 from hostile.corpus import CHECKPOINT_CASES, CSV_CASES, IMAGE_CASES, MEMORY_CASES, PASSWD
 
-from wiseft_core import checkpoints
-from wiseft_core.cli import main
-from wiseft_core.datasets import load_dataset
+from wiseft_core.cli.dispatch import main
+from wiseft_core.data.datasets import load_dataset
 from wiseft_core.errors import WiseftError
+from wiseft_core.files import checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,7 +105,7 @@ def test_metadata_is_checked_before_any_model_is_built(tmp_path, tiny_pair_files
 
 
 # Runs `wiseft inspect --zeroshot <each path> --finetuned <ft>` in one process; prints exit codes and VmPeak (bytes).
-_INSPECT_ALL = ("import sys; from wiseft_core.cli import main; "
+_INSPECT_ALL = ("import sys; from wiseft_core.cli.dispatch import main; "
                 "codes = [main(['inspect', '--zeroshot', p, '--finetuned', sys.argv[1]]) for p in sys.argv[2:]]; "
                 "peak = [l for l in open('/proc/self/status') if l.startswith('VmPeak')][0].split()[1]; "
                 "print(codes, int(peak) * 1024)")
@@ -222,7 +222,7 @@ def test_every_subcommand_answers_hostile_input_in_one_line(case, tiny_pair_file
 
 
 def test_the_cli_table_covers_every_subcommand_with_150_cases():
-    from wiseft_core.cli import build_parser
+    from wiseft_core.cli.dispatch import build_parser
 
     commands = set(build_parser()._subparsers._group_actions[0].choices)
     covered = {case.argv[0] for case in CLI_CASES if case.argv}

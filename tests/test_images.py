@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from wiseft_core.errors import WiseftError
-from wiseft_core.images import open_image, open_image_with_notes
+from wiseft_core.files.images import open_image, open_image_with_notes
 
 
 def encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -64,3 +64,45 @@ def test_decompression_bombs_are_refused_before_decoding():
     assert len(bomb) < 1_000_000
     with pytest.raises(WiseftError, match="too large"):
         open_image(bomb)
+
+
+@pytest.mark.parametrize("mode", ["shortest", "longest", "squash"])
+def test_the_kept_model_sized_copy_gives_exactly_the_model_input_of_the_full_image(mode):
+    import torch
+
+    from wiseft_core.engine.predict import to_batch
+    from wiseft_core.files.images import model_sized
+    from wiseft_core.files.models import Preprocessing
+
+    rng = np.random.default_rng(0)
+    preprocessing = Preprocessing(64, (0.4, 0.4, 0.4), (0.3, 0.3, 0.3), "bicubic", mode)
+    for width, height in [(1000, 700), (300, 1200), (40, 48), (64, 64)]:
+        image = Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
+        small = model_sized(image, preprocessing)
+        assert max(small.size) <= max(64 * 4, max(width, height))
+        assert torch.equal(to_batch([small], preprocessing), to_batch([image], preprocessing))
+
+
+def test_each_file_is_decoded_once_and_forgotten_when_the_viewer_removes_it():
+    from wiseft_core.files.images import ImageMemo
+
+    memo, reads = ImageMemo(), []
+
+    def data(payload: bytes):
+        def read() -> bytes:
+            reads.append(payload)
+            return payload
+        return read
+
+    def small(image):
+        return image.resize((8, 8))
+
+    good, bad = encoded(Image.new("RGB", (200, 100), (10, 200, 30)), "PNG"), b"not an image"
+    for _ in range(3):  # three reruns
+        first = memo.get("a", data(good), "a.png", small)
+        broken = memo.get("b", data(bad), "b.png", small)
+    assert reads == [good, bad]
+    assert first.image.size == (8, 8) and len(first.digest) == 20
+    assert broken.image is None and broken.error == "b.png: not an image file (or a format Pillow cannot read)"
+    memo.keep_only(["a"])
+    assert list(memo.entries) == ["a"]

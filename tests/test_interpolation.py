@@ -4,13 +4,13 @@ import pytest
 import torch
 from conftest import TINY_RESNET, make_classifier, perturbed
 
-from wiseft_core.errors import WiseftError
-from wiseft_core.interpolation import (
+from wiseft_core.engine.interpolation import (
     WeightEndpoints,
     WeightInterpolator,
     ensemble_outputs,
     interpolate_state_dicts,
 )
+from wiseft_core.errors import WiseftError
 
 ALPHAS = [0.0, 0.05, 0.25, 0.5, 0.73, 1.0, -0.5, 1.5]
 
@@ -225,3 +225,119 @@ def test_the_fused_engine_and_the_pure_function_give_identical_tensors_including
     assert all((pure[k] >= 0).all() for k in variances)
     if alpha > 1:
         assert any((pure[k] == 0).any() for k in variances)  # the clamp did act
+
+
+# ---------------------------------------------------------------------------- N endpoints (soups)
+from wiseft_core.engine.interpolation import mix_state_dicts  # noqa: E402
+
+N_WAY_WEIGHTS = [(0.1, 0.2, 0.3, 0.4), (0.25, 0.25, 0.25, 0.25), (0.0, 0.6, 0.0, 0.4), (1.5, -0.5, 0.25, -0.25),
+                 (0.0, 0.0, 0.3, 0.7)]
+
+
+@pytest.fixture
+def four_thetas(theta_pair):
+    theta0, theta1 = theta_pair
+    return [theta0, theta1, perturbed(theta0, seed=2), perturbed(theta0, seed=3)]
+
+
+@pytest.mark.parametrize("weights", N_WAY_WEIGHTS)
+def test_n_way_weights_equal_the_formula_in_the_engine_and_the_pure_function(tiny_vit, four_thetas, weights):
+    engine = WeightInterpolator(WeightEndpoints(four_thetas), copy.deepcopy(tiny_vit[0]))
+    engine.set_weights(weights)
+    pure = mix_state_dicts(four_thetas, weights)
+    for key, value in engine.model.state_dict().items():
+        expected = sum(w * theta[key].double() for w, theta in zip(weights, four_thetas))
+        torch.testing.assert_close(value.double(), expected, atol=1e-6, rtol=0)
+        torch.testing.assert_close(pure[key].double(), expected, atol=1e-6, rtol=0)
+
+
+def test_every_vertex_gives_its_endpoint_bit_for_bit_after_any_other_weights(tiny_vit, four_thetas):
+    engine = WeightInterpolator(WeightEndpoints(four_thetas), copy.deepcopy(tiny_vit[0]))
+    for i in range(4):
+        engine.set_weights((0.1, 0.2, 0.3, 0.4))
+        engine.set_weights(tuple(1.0 if j == i else 0.0 for j in range(4)))
+        for key, value in engine.model.state_dict().items():
+            assert torch.equal(value, four_thetas[i][key]), (i, key)
+
+
+def test_set_weights_rewrites_the_same_memory_whichever_kernel_runs(tiny_vit, four_thetas):
+    engine = WeightInterpolator(WeightEndpoints(four_thetas), copy.deepcopy(tiny_vit[0]))
+    pointers = {name: p.data_ptr() for name, p in engine.model.named_parameters()}
+    buffer = engine.out[torch.float32].data_ptr()
+    stacked = engine.endpoints.stack[torch.float32].data_ptr()
+    x = torch.zeros(1, 3, 32, 32)
+    seen = []
+    for weights in [(0.1, 0.2, 0.3, 0.4), (0.0, 0.3, 0.7, 0.0), (0.0, 0.0, 0.0, 1.0), (0.5, -0.5, 0.5, 0.5)]:
+        engine.set_weights(weights)  # GEMV, lerp, copy, extrapolating GEMV
+        seen.append(engine.model(x))
+        assert {name: p.data_ptr() for name, p in engine.model.named_parameters()} == pointers
+        assert engine.out[torch.float32].data_ptr() == buffer
+        assert engine.endpoints.stack[torch.float32].data_ptr() == stacked
+    assert not torch.equal(seen[0], seen[1])
+
+
+def test_the_pair_is_the_two_endpoint_case_of_set_weights(tiny_vit, theta_pair):
+    endpoints = WeightEndpoints(list(theta_pair))
+    assert endpoints.count == 2 and endpoints.stack[torch.float32].shape[0] == 2
+    by_alpha = WeightInterpolator(endpoints, copy.deepcopy(tiny_vit[0]))
+    by_weights = WeightInterpolator(WeightEndpoints(*theta_pair), copy.deepcopy(tiny_vit[0]))
+    for alpha in ALPHAS:
+        by_alpha.set_alpha(alpha)
+        by_weights.set_weights((1 - alpha, alpha))
+        a, b = by_alpha.model.state_dict(), by_weights.model.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), alpha
+    assert by_alpha.is_at(ALPHAS[-1]) and not by_weights.is_at(ALPHAS[-1])
+
+
+def test_per_block_weights_override_the_global_weights(tiny_vit, four_thetas):
+    engine = WeightInterpolator(WeightEndpoints(four_thetas), copy.deepcopy(tiny_vit[0]))
+    engine.set_weights((0.25, 0.25, 0.25, 0.25), [("head", (0.0, 0.0, 1.0, 0.0))])
+    state = engine.model.state_dict()
+    assert torch.equal(state["head.weight"], four_thetas[2]["head.weight"])
+    expected = sum(t["image_encoder.conv1.weight"] for t in four_thetas) / 4
+    torch.testing.assert_close(state["image_encoder.conv1.weight"], expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize(("weights", "message"), [((0.5, 0.5, 0.5, 0.5), "must sum to 1"),
+                                                  ((0.5, 0.5), "2 weight\\(s\\) for 4 endpoints"),
+                                                  ((float("nan"), 1.0, 0.0, 0.0), "finite")])
+def test_weights_that_are_not_affine_or_miscounted_are_one_line_errors(tiny_vit, four_thetas, weights, message):
+    engine = WeightInterpolator(WeightEndpoints(four_thetas), copy.deepcopy(tiny_vit[0]))
+    with pytest.raises(WiseftError, match=message):
+        engine.set_weights(weights)
+    with pytest.raises(WiseftError, match="alpha needs a pair"):
+        engine.set_alpha(0.5)
+
+
+def test_n_way_batchnorm_counters_follow_the_heaviest_weight_and_variances_clamp_when_extrapolating():
+    classifier, _, _ = make_classifier("wiseft-test-resnet", TINY_RESNET, seed=0)
+    base = copy.deepcopy(classifier.state_dict())
+    thetas = [base, perturbed(base, seed=4), perturbed(base, seed=5)]
+    counters = [k for k in base if k.endswith("num_batches_tracked")]
+    variances = [k for k in base if k.endswith("running_var")]
+    for i, theta in enumerate(thetas):
+        for key in counters:
+            theta[key] = base[key] + 100 * i
+        for key in variances:
+            theta[key] = torch.full_like(base[key], 0.5 + i)
+    engine = WeightInterpolator(WeightEndpoints(thetas), copy.deepcopy(classifier))
+    for weights in [(0.2, 0.5, 0.3), (0.5, 0.0, 0.5), (2.0, -2.0, 1.0), (0.0, 0.0, 1.0)]:
+        engine.set_weights(weights)
+        state = engine.model.state_dict()
+        pure = mix_state_dicts(thetas, weights)
+        heaviest = max(range(3), key=lambda i: (weights[i], i))
+        assert all(torch.equal(state[k], thetas[heaviest][k]) for k in counters), weights
+        assert all((state[k] >= 0).all() for k in variances)
+        torch.testing.assert_close(state, pure, atol=1e-6, rtol=0)
+    engine.set_weights((2.0, -2.0, 1.0))  # 0.5 * 2 - 1.5 * 2 + 2.5 = 0.5: still positive, nothing clamped
+    assert torch.equal(engine.model.state_dict()[variances[0]], torch.full_like(base[variances[0]], 0.5))
+    engine.set_weights((-1.0, 2.0, 0.0))  # -0.5 + 3 = 2.5
+    engine.set_weights((2.0, 0.0, -1.0))  # 1 - 2.5 < 0: clamped
+    assert torch.equal(engine.model.state_dict()[variances[0]], torch.zeros_like(base[variances[0]]))
+
+
+def test_n_endpoints_must_share_one_architecture(theta_pair):
+    theta0, theta1 = theta_pair
+    other = {k: v for k, v in theta1.items() if k != "head.bias"}
+    with pytest.raises(WiseftError, match=r"endpoint 2 vs endpoint 0: .*head\.bias missing"):
+        WeightEndpoints([theta0, theta1, other])

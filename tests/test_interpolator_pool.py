@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from wiseft_core.interpolator_pool import InterpolatorPool
+from wiseft_core.serve.interpolator_pool import InterpolatorPool
 
 
 class Model:
@@ -112,3 +112,31 @@ def test_warming_builds_the_first_model_at_the_default_alpha_for_the_first_viewe
     assert pool.created == 1 and moved == [0.5]
     with pool.lease(at=(0.5, ())) as viewer:
         assert viewer.is_at(0.5)
+
+
+def test_a_cancelled_job_stops_waiting_for_a_model_and_leaves_the_pool_as_it_was():
+    from wiseft_core.serve.jobs import Cancelled, CancelToken
+
+    pool = InterpolatorPool(Model, size=1, background_grace_s=0.0)
+    token = CancelToken()
+    outcome = []
+
+    def job():
+        try:
+            with pool.lease(background=True, stop=token.check):
+                outcome.append("leased")
+        except Cancelled as err:
+            outcome.append(str(err))
+
+    with pool.lease():  # a viewer holds the only model: the job waits
+        waiting = threading.Thread(target=job)
+        waiting.start()
+        time.sleep(0.2)
+        token.cancel("the session ended")
+        waiting.join(timeout=10)
+        assert outcome == ["the session ended"]
+    with pool.lease(stop=token.check):  # a free model: no wait, so no stop check
+        with pytest.raises(Cancelled), pool.lease(stop=token.check):  # none free: the wait stops at once
+            pass
+        assert pool._viewers == 1 and pool.created == 1  # the failed lease is not counted
+    assert pool._viewers == 0

@@ -7,11 +7,12 @@ import torch
 import torch.nn.functional as F
 from wiseft_test_data import image_folder
 
-from wiseft_core.cli import main
-from wiseft_core.datasets import load_dataset
+from wiseft_core.cli.dispatch import main
+from wiseft_core.data.datasets import load_dataset
+from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.evaluation import iterate_batches
-from wiseft_core.landscape import (
+from wiseft_core.evaluate.evaluation import iterate_batches
+from wiseft_core.inspection.landscape import (
     LandscapePath,
     barrier_height,
     barrier_table,
@@ -20,7 +21,6 @@ from wiseft_core.landscape import (
     read_csv,
     write_csv,
 )
-from wiseft_core.pair import load_pair
 
 FOLDERS = ["cat", "dog", "bird", "fish", "horse"]
 
@@ -89,7 +89,7 @@ def test_bad_path_argument_is_one_line(capsys):
 
 
 def test_sweep_metrics_loss_writes_a_loss_column_that_matches_the_landscape(tiny_pair_files, folder_spec, tmp_path):
-    from wiseft_core.results import LOSS_COLUMN, SWEEP_COLUMNS, read_sweep_csv
+    from wiseft_core.evaluate.results import LOSS_COLUMN, SWEEP_COLUMNS, read_sweep_csv
 
     zs, ft, _ = tiny_pair_files
     out = tmp_path / "sweep.csv"
@@ -108,7 +108,7 @@ def test_sweep_metrics_loss_writes_a_loss_column_that_matches_the_landscape(tiny
 
 def test_sweep_without_loss_keeps_the_old_header_and_refuses_to_add_loss_to_it(tiny_pair_files, folder_spec,
                                                                                 tmp_path, capsys):
-    from wiseft_core.results import SWEEP_COLUMNS
+    from wiseft_core.evaluate.results import SWEEP_COLUMNS
 
     zs, ft, _ = tiny_pair_files
     out = tmp_path / "sweep.csv"
@@ -141,7 +141,7 @@ def test_barrier_table_has_a_column_for_each_barrier():
 
 
 def test_flips_and_landscape_take_the_objectnet_crop_opt_out():
-    from wiseft_core.cli import build_parser
+    from wiseft_core.cli.dispatch import build_parser
 
     parser = build_parser()
     for argv in (["landscape", "--path", "p=a,b", "--eval", "demo:objectnet", "--out", "x.csv"],
@@ -151,7 +151,7 @@ def test_flips_and_landscape_take_the_objectnet_crop_opt_out():
 
 
 def test_no_objectnet_crop_loads_objectnet_without_its_border_crop(tmp_path):
-    from wiseft_core.inspection_cli import _datasets
+    from wiseft_core.cli.inspection import _datasets
 
     spec = f"objectnet={image_folder(tmp_path / 'objectnet' / 'images', ['alarm_clock'], per_class=1).parent}"
     (cropped,) = _datasets([spec], objectnet_crop=True)

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from tests.conftest import TINY_VIT
-from wiseft_core import models
 from wiseft_core.errors import WiseftError
-from wiseft_core.models import Preprocessing, build_vision_tower, create_clip
+from wiseft_core.files import models
+from wiseft_core.files.models import Preprocessing, build_vision_tower, create_clip
 
 
 def test_random_weights_are_reproducible_from_the_seed():

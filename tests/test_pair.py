@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from wiseft_core.checkpoints import checkpoint_bytes, load_classifier, save_classifier
 from wiseft_core.devices import resolve_device
+from wiseft_core.engine.interpolation import interpolate_state_dicts
+from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.interpolation import interpolate_state_dicts
-from wiseft_core.pair import load_pair
+from wiseft_core.files.checkpoints import checkpoint_bytes, load_classifier, save_classifier
 
 
 def test_pair_endpoints_share_memory_with_the_engine(tiny_pair_files):
@@ -30,8 +30,8 @@ def test_new_interpolators_are_independent(tiny_pair_files):
 
 def test_a_new_live_model_is_built_on_the_meta_device_and_owns_only_the_engines_buffer(tiny_pair_files, monkeypatch):
     """No throw-away randomly initialised copy per live model: the room's peak memory counts on it."""
-    from wiseft_core import checkpoints
-    from wiseft_core import pair as pair_module
+    from wiseft_core.engine import pair as pair_module
+    from wiseft_core.files import checkpoints
 
     zs, ft, _ = tiny_pair_files
     pair = load_pair(zs, ft)
@@ -61,7 +61,7 @@ def test_a_new_live_model_is_built_on_the_meta_device_and_owns_only_the_engines_
 def test_a_tensor_outside_the_state_dict_is_copied_from_the_endpoint_model():
     from torch import nn
 
-    from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator
+    from wiseft_core.engine.interpolation import WeightEndpoints, WeightInterpolator
 
     def model(device=None):
         with torch.device(device or "cpu"):

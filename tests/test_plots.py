@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 
-from wiseft_core.plots import (
+from wiseft_core.inspection.weight_diff import BlockDiff
+from wiseft_core.plots.curves import (
     CURRENT_ALPHA_NAME,
     accuracy_curves_figure,
-    probability_vs_alpha_figure,
     top_k_figure,
     weight_diff_figure,
 )
-from wiseft_core.weight_diff import BlockDiff
 
 ROWS = [
     {"source": "s", "model": "m", "finetuning": "end-to-end", "ensemble": "weights", "alpha": a,
@@ -65,16 +63,6 @@ def test_top_k_bars_put_the_best_class_on_top_and_highlight_the_true_label():
     assert list(bars.y) == ["fox", "dog", "cat"]  # plotly draws bottom-up
     assert list(bars.x) == [0.1, 0.2, 0.7]
     assert bars.marker.color[1] != bars.marker.color[0]
-
-
-def test_probability_vs_alpha_shows_top_classes_plus_the_true_label_and_the_alpha_line():
-    alphas = [0.0, 0.5, 1.0]
-    probs = np.array([[0.6, 0.3, 0.05, 0.05], [0.3, 0.6, 0.05, 0.05], [0.1, 0.8, 0.02, 0.08]])
-    fig = probability_vs_alpha_figure(alphas, probs, ["a", "b", "c", "d"], current_alpha=0.4, top_n=2,
-                                      true_label="c")
-    assert [t.name for t in fig.data] == ["b", "a", "c ✓"]
-    assert list(fig.data[2].y) == [0.05, 0.05, 0.02]
-    assert fig.layout.shapes[0].x0 == 0.4
 
 
 def test_weight_diff_figure_keeps_block_order():

@@ -1,7 +1,7 @@
 import torch
 from PIL import Image
 
-from wiseft_core.predict import predict_probs, top_k
+from wiseft_core.engine.predict import predict_probs, top_k
 
 
 def test_probabilities_are_deterministic_and_normalised(tiny_vit):

@@ -1,6 +1,6 @@
 import torch
 
-from wiseft_core import projections
+from wiseft_core.data import projections
 
 
 def test_imagenet_wnid_order_is_sorted_and_complete():

@@ -1,7 +1,7 @@
 import pytest
 
 from wiseft_core.errors import WiseftError
-from wiseft_core.results import (
+from wiseft_core.evaluate.results import (
     SWEEP_COLUMNS,
     append_rows,
     format_alpha,
@@ -58,3 +58,25 @@ def test_alphas_are_written_as_the_shortest_text_that_reads_back_exactly(tmp_pat
     alphas = [0.12345, 0.1 + 0.2, 1 / 3]
     append_rows(path, [{**rows()[0], "alpha": a} for a in alphas])
     assert [r["alpha"] for r in read_sweep_csv(path)] == alphas
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("alpha", "nan", "line 3: alpha must be a finite number, got nan"),
+    ("alpha", "inf", "line 3: alpha must be a finite number, got inf"),
+    ("top1", "nan", "line 3: top1 must be a percentage in [0, 100], got nan"),
+    ("top1", "-inf", "line 3: top1 must be a percentage in [0, 100], got -inf"),
+    ("top1", "100.5", "line 3: top1 must be a percentage in [0, 100], got 100.5"),
+    ("n", "-3", "line 3: n must be a whole number of images (0 or more), got -3"),
+    ("n", "2.5", "line 3: n must be a whole number of images (0 or more), got 2.5"),
+    ("n", "nan", "line 3: n must be a whole number of images (0 or more), got nan"),
+])
+def test_a_sweep_csv_with_impossible_numbers_is_refused_naming_the_row(field, value, message):
+    good = {"model": "m", "finetuning": "end-to-end", "alpha": "0.5", "ensemble": "weights", "dataset": "d",
+            "role": "reference", "top1": "61.5", "n": "200"}
+    bad = {**good, field: value}
+    text = ",".join(SWEEP_COLUMNS) + "\n" + "\n".join(",".join(row[c] for c in SWEEP_COLUMNS) for row in (good, bad))
+    with pytest.raises(WiseftError) as caught:
+        read_sweep_csv(text.encode())
+    assert str(caught.value) == f"<upload>, {message}"
+    rows = read_sweep_csv((text.rsplit("\n", 1)[0] + "\n").encode())  # the good row alone reads
+    assert rows[0]["n"] == 200 and isinstance(rows[0]["n"], int) and rows[0]["top1"] == 61.5

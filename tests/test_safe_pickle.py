@@ -10,10 +10,10 @@ import torch
 import wiseft_reference as ref
 from hostile.corpus import memo_calls, memo_storage_trick, nested_streams, reparse_stream
 
-from wiseft_core.checkpoints import load_classifier
+from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.pair import load_pair
-from wiseft_core.safe_pickle import BUDGET_SLACK, read_pickled
+from wiseft_core.files.checkpoints import load_classifier
+from wiseft_core.files.safe_pickle import BUDGET_SLACK, read_pickled
 
 CLASSES = ["cat", "dog", "bird", "fish", "horse"]
 
@@ -55,7 +55,7 @@ def test_one_embedded_storage_read_once_loads_and_read_twice_is_refused(tmp_path
 
 
 def test_a_stream_reparsed_many_times_is_refused_at_the_second_parse(tmp_path, monkeypatch):
-    from wiseft_core import safe_pickle
+    from wiseft_core.files import safe_pickle
 
     parses = []
     original = safe_pickle._Reader._legacy_stream

@@ -11,10 +11,10 @@ import torch
 from conftest import TINY_RESNET, TINY_VIT, make_classifier
 from PIL import Image
 
-from wiseft_core.cli import main
-from wiseft_core.interpolation import WeightEndpoints, WeightInterpolator
-from wiseft_core.models import Preprocessing
-from wiseft_core.saliency import explain, overlay, peak_of, pointing_hits, target_layer, to_image_pixels
+from wiseft_core.cli.dispatch import main
+from wiseft_core.engine.interpolation import WeightEndpoints, WeightInterpolator
+from wiseft_core.files.models import Preprocessing
+from wiseft_core.inspection.saliency import explain, overlay, peak_of, pointing_hits, target_layer, to_image_pixels
 
 RED, BLUE = (230, 30, 30), (30, 30, 230)
 

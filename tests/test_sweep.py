@@ -10,15 +10,16 @@ import torch
 from conftest import TINY_VIT, make_classifier
 from wiseft_test_data import image_folder
 
-from wiseft_core import evaluation, projections, results, sweep
-from wiseft_core.checkpoints import save_classifier
-from wiseft_core.cli import main
-from wiseft_core.datasets import load_dataset
-from wiseft_core.demo import world
+from wiseft_core.cli.dispatch import main
+from wiseft_core.data import projections, world
+from wiseft_core.data.datasets import load_dataset
+from wiseft_core.engine.alphas import parse_alphas, parse_ensembles
 from wiseft_core.errors import WiseftError
-from wiseft_core.images import open_image
-from wiseft_core.sweep import SweepConfig, parse_alphas, parse_ensembles, run_sweep
-from wiseft_core.zeroshot import build_zeroshot_checkpoint, load_classnames
+from wiseft_core.evaluate import evaluation, results, sweep
+from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
+from wiseft_core.files.checkpoints import save_classifier
+from wiseft_core.files.images import open_image
+from wiseft_core.train.zeroshot import build_zeroshot_checkpoint, load_classnames
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +171,7 @@ def slow_open(self, mode="r", *args, **kwargs):
     return Slow(handle) if "a" in mode and self.suffix == ".csv" else handle
 
 pathlib.Path.open = slow_open
-from wiseft_core.cli import main
+from wiseft_core.cli.dispatch import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from wiseft_core.cli import main
+from wiseft_core.cli.dispatch import main
 from wiseft_core.errors import WiseftError
-from wiseft_core.results import (
+from wiseft_core.evaluate.results import (
     append_rows,
     first_run,
     merge_sweeps,

@@ -15,7 +15,7 @@ import pytest
 
 from wiseft_core.demo import assets
 from wiseft_core.errors import WiseftError
-from wiseft_core.results import read_sweep_csv
+from wiseft_core.evaluate.results import read_sweep_csv
 from wiseft_core.talk import (
     LANGS,
     STEP_COUNT,
@@ -44,7 +44,7 @@ def demo_data():
     """The talk's numbers on the demo pair and its sweep, as the app and the CLI build them."""
     if not assets.demo_pair_available():
         pytest.skip("the demo pair is not in this checkout")
-    from wiseft_core.pair import load_pair
+    from wiseft_core.engine.pair import load_pair
 
     pair = load_pair(assets.DEMO_ZEROSHOT, assets.DEMO_FINETUNED)
     return talk_data.build_talk_data(pair, *talk_data.default_sweep(assets.DEMO_ZEROSHOT))
@@ -299,7 +299,7 @@ def test_cli_writes_twelve_full_hd_pngs_and_a_twelve_page_pdf(tmp_path):
 
 
 def test_step_nine_shows_the_landscape_once_measured_and_accuracy_along_alpha_before():
-    from wiseft_core.landscape import LandscapePath
+    from wiseft_core.inspection.landscape import LandscapePath
 
     alphas = [round(-0.5 + 0.1 * k, 1) for k in range(21)]
     path = LandscapePath("zero-shot to fine-tuned", "demo:photo", alphas, [1 + 0.2 * (a - 0.5) ** 2 for a in alphas],
@@ -319,7 +319,7 @@ def test_step_nine_shows_the_landscape_once_measured_and_accuracy_along_alpha_be
 
 @needs_demo
 def test_the_exported_live_step_carries_an_alpha_slider_over_the_precomputed_grid(demo_data):
-    from wiseft_core.predict import top_k
+    from wiseft_core.engine.predict import top_k
 
     texts = load_texts("en")
     plain = build_slide(5, demo_data, texts, TalkState(alpha=0.5))

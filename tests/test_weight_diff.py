@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from wiseft_core.weight_diff import weight_diff
+from wiseft_core.inspection.weight_diff import weight_diff
 
 
 def test_relative_change_and_cosine_on_known_numbers():

@@ -22,12 +22,12 @@ import wiseft_reference as ref
 from PIL import Image
 from safetensors import safe_open
 
-from wiseft_core.checkpoints import file_sha256, load_classifier, save_classifier
-from wiseft_core.cli import main
+from wiseft_core.cli.dispatch import main
+from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
-from wiseft_core.pair import load_pair
-from wiseft_core.safe_pickle import RefusedGlobal, read_pickled
-from wiseft_core.wiseft_import import infer_model_config, meta_for
+from wiseft_core.files.checkpoints import file_sha256, load_classifier, save_classifier
+from wiseft_core.files.safe_pickle import RefusedGlobal, read_pickled
+from wiseft_core.files.wiseft_import import infer_model_config, meta_for
 
 CLASSES = ["cat", "dog", "bird", "fish", "horse"]
 ARCHS = {"vit": ref.TINY_VIT, "resnet": ref.TINY_RESNET}
@@ -301,7 +301,7 @@ def test_an_operators_model_folder_can_name_the_classes_beside_the_file(tmp_path
 
 
 def test_read_as_checkpoint_returns_what_save_classifier_takes(run, tmp_path):
-    from wiseft_core.wiseft_import import read_as_checkpoint
+    from wiseft_core.files.wiseft_import import read_as_checkpoint
 
     state_dict, meta = read_as_checkpoint(run["folder"] / "zeroshot.pt", classnames=CLASSES)
     save_classifier(tmp_path / "zs.safetensors", state_dict, meta)

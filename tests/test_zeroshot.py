@@ -7,10 +7,10 @@ import torch.nn.functional as F
 from conftest import CLASSNAMES, TINY_VIT
 from open_clip.zero_shot_metadata import SIMPLE_IMAGENET_TEMPLATES
 
-from wiseft_core.checkpoints import load_classifier
 from wiseft_core.errors import WiseftError
-from wiseft_core.models import register_model_config
-from wiseft_core.zeroshot import (
+from wiseft_core.files.checkpoints import load_classifier
+from wiseft_core.files.models import register_model_config
+from wiseft_core.train.zeroshot import (
     build_zeroshot_checkpoint,
     load_classnames,
     load_templates,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wiseft_core.zeroshot import build_zeroshot_checkpoint
+from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
 
 TINY_NAME = "wiseft-test-tiny-vit"
 TINY_CONFIG = {

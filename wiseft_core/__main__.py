@@ -1,6 +1,6 @@
 """``python -m wiseft_core`` (and ``torchrun -m wiseft_core``) runs the CLI."""
 
-from wiseft_core.cli import main
+from wiseft_core.cli.dispatch import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

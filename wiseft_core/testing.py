@@ -34,8 +34,8 @@ def write_random_pair(out_dir: str | Path, model_name: str = "wiseft-tiny-test",
     """
     import torch
 
-    from wiseft_core.checkpoints import save_classifier
-    from wiseft_core.zeroshot import build_zeroshot_checkpoint
+    from wiseft_core.files.checkpoints import save_classifier
+    from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
 
     if model_config is None and model_name == "wiseft-tiny-test":
         model_config = TINY_TEST_CONFIG

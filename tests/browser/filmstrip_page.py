@@ -15,7 +15,7 @@ import streamlit as st  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from app_pages.filmstrip import filmstrip  # noqa: E402
-from wiseft_core.pair import load_pair  # noqa: E402
+from wiseft_core.engine.pair import load_pair  # noqa: E402
 
 
 @dataclass

@@ -161,7 +161,7 @@ def test_the_speaker_notes_tab_follows_the_presenting_tab_with_next_step_and_tim
 @pytest.fixture(scope="module")
 def exported_html(app_pair, tmp_path_factory):
     """The whole talk exported by the library from the same pair the app runs on."""
-    from wiseft_core.pair import load_pair
+    from wiseft_core.engine.pair import load_pair
     from wiseft_core.talk import build_talk
     from wiseft_core.talk.data import build_talk_data, default_sweep
     from wiseft_core.talk.export import talk_html

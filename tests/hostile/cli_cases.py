@@ -64,7 +64,7 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-QUIET = ("sweep", "flips", "landscape", "finetune")  # commands with progress bars: --quiet keeps stderr to errors
+QUIET = ("sweep", "flips", "landscape", "finetune", "soup")  # commands with progress bars: --quiet keeps stderr to errors
 
 
 def _case(name: str, *argv: str, code: int = 2, expect: str | None = None) -> CliCase:
@@ -292,9 +292,29 @@ def _file_input_cases() -> list[CliCase]:
     return cases
 
 
+def _soup_and_method_cases() -> list[CliCase]:
+    soup = ("soup", "--out", "{tmp}/soup.safetensors")
+    cases = [_case(f"soup_{bad}", *soup, "{zs}", "{" + bad + "}", expect=expect)
+             for bad, expect in BAD_CHECKPOINTS.items()]
+    cases += [
+        _case("soup_method_bogus", *soup, "--method", "stew", "{zs}", "{ft}"),
+        _case("soup_out_is_dir", "soup", "--out", "{dir}", "{zs}", "{ft}"),
+        _case("soup_eval_bogus", *soup, "--method", "greedy", "--eval", "foo=bar", "{zs}", "{ft}"),
+        _case("soup_classnames_latin1", *soup, "--classnames", "{latin1}", "{wzs}", "{wzs}"),
+        _case("soup_batch_size_word", *soup, "--batch-size", "x", "{zs}", "{ft}"),
+        _case("interpolate_method_bogus", "interpolate", *PAIR, "--method", "magic", "--alpha", "0.5", "--out",
+              "{tmp}/m.safetensors"),
+        _case("interpolate_method_arg_malformed", "interpolate", *PAIR, "--method", "ties", "--method-arg",
+              "density", "--alpha", "0.5", "--out", "{tmp}/m.safetensors"),
+        _case("interpolate_method_arg_nan", "interpolate", *PAIR, "--method", "ties", "--method-arg",
+              "density=nan", "--alpha", "0.5", "--out", "{tmp}/m.safetensors"),
+    ]
+    return cases
+
+
 def _usage_cases() -> list[CliCase]:
     commands = ["zeroshot", "interpolate", "predict", "inspect", "convert", "finetune", "sweep", "merge-sweeps",
-                "explain", "flips", "landscape"]
+                "explain", "flips", "landscape", "soup"]
     cases = [_case(f"{c.replace('-', '_')}_help", c, "--help", code=0) for c in commands]
     cases += [_case(f"{c.replace('-', '_')}_no_arguments", c) for c in commands]
     cases += [
@@ -311,4 +331,4 @@ def _usage_cases() -> list[CliCase]:
 
 
 CLI_CASES = (_checkpoint_cases() + _text_file_cases() + _out_cases() + _dataset_cases() + _alpha_cases()
-             + _number_cases() + _file_input_cases() + _usage_cases())
+             + _number_cases() + _file_input_cases() + _soup_and_method_cases() + _usage_cases())

@@ -424,7 +424,7 @@ def write_corpus(folder: Path, valid: Path) -> list[Path]:
 if __name__ == "__main__":  # python tests/hostile/corpus.py OUT_DIR  (needs a valid checkpoint to start from)
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from tests.conftest import TINY_VIT, make_classifier
-    from wiseft_core.checkpoints import save_classifier
+    from wiseft_core.files.checkpoints import save_classifier
 
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)

@@ -1,19 +1,7 @@
-"""The offline demo world: procedural images mirroring ImageNet's shifts and a tiny CLIP trained on them.
+"""The offline demo world's build: a tiny CLIP pretrained on the world's images, its fine-tunes and measurements.
 
-``world`` draws the images and serves ``demo:<name>`` datasets, ``captions``/``tokenizer`` give the
-pretraining text, ``model_config`` registers ``demo-clip`` with open_clip, ``pretrain`` trains it
-contrastively and ``build`` runs the whole pipeline behind ``wiseft demo build``; ``findings`` checks the
-paper's lesson on a sweep and ``seeds`` re-checks it for other seeds (``wiseft demo seeds``).
+The world itself (images mirroring ImageNet's shifts, captions, tokenizer) lives in ``wiseft_core.data``;
+``model_config`` registers ``demo-clip`` with open_clip, ``pretrain`` trains it contrastively and ``build`` runs
+the whole pipeline behind ``wiseft demo build``; ``findings`` checks the paper's lesson on a sweep and ``seeds``
+re-checks it for other seeds (``wiseft demo seeds``); ``assets`` names the shipped files.
 """
-
-from wiseft_core.demo.world import (
-    CLASSNAMES,
-    DISTRIBUTIONS,
-    REFERENCE,
-    SHIFTS,
-    TEMPLATES,
-    demo_dataset,
-    tokenizer,
-)
-
-__all__ = ["CLASSNAMES", "DISTRIBUTIONS", "REFERENCE", "SHIFTS", "TEMPLATES", "demo_dataset", "tokenizer"]

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import torch
 
-from wiseft_core.demo import world
+from wiseft_core.data import world
+from wiseft_core.data.tokenizer import DemoTokenizer
 from wiseft_core.demo.model_config import MODEL_NAME, register
 from wiseft_core.demo.pretrain import PretrainRecipe, generate_pairs, pretrain, world_fingerprint
-from wiseft_core.results import merge_sweeps, write_sweep_csv
+from wiseft_core.evaluate.results import merge_sweeps, write_sweep_csv
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "assets" / "demo"
 PRETRAINED_TAG = "wiseft-demo-world"  # not an open_clip tag: the weights exist only in these files
@@ -126,7 +127,7 @@ def load_clip(path: Path) -> tuple[torch.nn.Module, dict, object]:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from wiseft_core.models import create_clip
+    from wiseft_core.files.models import create_clip
 
     with safe_open(str(path), "pt") as handle:
         info = json.loads(handle.metadata()[CLIP_METADATA_KEY])
@@ -156,7 +157,7 @@ def training_threads() -> Iterator[None]:
 
 def pretrain_clip(recipe: BuildRecipe, path: Path, log: Callable[[str], None]) -> dict:
     """Generate pairs, pretrain ``demo-clip`` contrastively, save it to ``path``; returns its info."""
-    from wiseft_core.models import create_clip
+    from wiseft_core.files.models import create_clip
 
     config = register()
     started = time.perf_counter()
@@ -194,7 +195,7 @@ def reusable_clip(path: Path, recipe: PretrainRecipe) -> str | None:
 
 def zeroshot_matches(path: Path, clip_info: dict) -> bool:
     """Whether ``path`` is the world's zero-shot classifier of the pretrained CLIP described by ``clip_info``."""
-    from wiseft_core.checkpoints import read_meta
+    from wiseft_core.files.checkpoints import read_meta
 
     if not path.is_file():
         return False
@@ -211,7 +212,7 @@ def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], r
     With ``keep``, an existing zero-shot file made from that very CLIP stays as it is (so the fine-tunes
     that recorded its sha256 stay reusable).
     """
-    from wiseft_core.zeroshot import build_zeroshot_checkpoint
+    from wiseft_core.train.zeroshot import build_zeroshot_checkpoint
 
     clip_path = clip_path or out / CLIP_FILE
     target = target or out / "zeroshot.safetensors"
@@ -230,7 +231,7 @@ def build_zeroshot(recipe: BuildRecipe, out: Path, log: Callable[[str], None], r
         log(f"keeping {target.name} (the zero-shot head of this pretrained CLIP)")
         return {"generate_s": info["generate_seconds"], "pretrain_s": info["pretrain_seconds"]}
     build_zeroshot_checkpoint(MODEL_NAME, world.CLASSNAMES, list(world.TEMPLATES), PRETRAINED_TAG,
-                              clip=(clip_model, info["model_config"], preprocessing), tokenizer=world.tokenizer(),
+                              clip=(clip_model, info["model_config"], preprocessing), tokenizer=DemoTokenizer(),
                               extra={"demo_world": {k: v for k, v in info.items() if k not in NOT_IN_CLASSIFIER}},
                               out=target, dtype=torch.float16)
     log(f"wrote {target.name}")
@@ -241,7 +242,7 @@ def run_finetune(mode: str, ft: FinetuneRecipe, zeroshot: Path, target: Path, wo
     """``wiseft finetune --train demo:photo`` with the demo recipe; keeps only the final checkpoint."""
     from dataclasses import asdict
 
-    from wiseft_core.finetune import FinetuneConfig, finetune
+    from wiseft_core.train.finetune import FinetuneConfig, finetune
 
     run_dir = work / f"{mode}-seed{ft.seed}"
     with training_threads():
@@ -254,7 +255,7 @@ def run_finetune(mode: str, ft: FinetuneRecipe, zeroshot: Path, target: Path, wo
 
 def finetune_matches(path: Path, zeroshot: Path, mode: str, ft: FinetuneRecipe) -> bool:
     """Whether the checkpoint at ``path`` is this fine-tune of this zero-shot file (its recorded recipe and sha256)."""
-    from wiseft_core.checkpoints import file_sha256, read_meta
+    from wiseft_core.files.checkpoints import file_sha256, read_meta
 
     if not path.is_file():
         return False
@@ -291,7 +292,7 @@ def resumable_sweep(csv_path: Path, recipe: BuildRecipe, zeroshot: Path, pairs: 
     ``wiseft sweep`` skips rows already in its CSV, so a stale file (another look, other checkpoints)
     would silently mix worlds: the JSON beside it records what the rows were measured on.
     """
-    from wiseft_core.checkpoints import file_sha256
+    from wiseft_core.files.checkpoints import file_sha256
 
     made_on = {"look": world.LOOK.to_dict(), "cue_strength": dict(world.CUE_STRENGTH),
                "split_sizes": dict(world.DEFAULT_SIZES), "alphas": recipe.alphas,
@@ -308,7 +309,8 @@ def resumable_sweep(csv_path: Path, recipe: BuildRecipe, zeroshot: Path, pairs: 
 def run_sweeps(recipe: BuildRecipe, zeroshot: Path, pairs: list[Path], target: Path, quiet: bool,
                ensembles: tuple[str, ...] = ("weights", "outputs")) -> None:
     """``wiseft sweep`` of each pair over every distribution (weight- and output-space) into ``target``."""
-    from wiseft_core.sweep import SweepConfig, parse_alphas, run_sweep
+    from wiseft_core.engine.alphas import parse_alphas
+    from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
 
     for finetuned in pairs:
         run_sweep(SweepConfig(

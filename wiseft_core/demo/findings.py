@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from statistics import mean
 
-from wiseft_core.demo import world
-from wiseft_core.results import FINETUNING_LABELS, SEED_COLUMN, read_sweep_csv
+from wiseft_core.data import world
+from wiseft_core.evaluate.results import FINETUNING_LABELS, SEED_COLUMN, read_sweep_csv
 
 END_TO_END, LINEAR = FINETUNING_LABELS["end-to-end"], FINETUNING_LABELS["linear"]
 REFERENCE_SPEC = f"demo:{world.REFERENCE}"

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from wiseft_core.demo.world import DISTRIBUTIONS
+from wiseft_core.data.world import DISTRIBUTIONS
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 ``<out>/inspection/``:
 
 - ``pointing_game.csv``: per distribution and alpha, the share of test images whose saliency peak
-  (:mod:`wiseft_core.saliency`, class explained = the prediction at that alpha) falls on the object.
+  (:mod:`wiseft_core.inspection.saliency`, class explained = the prediction at that alpha) falls on the object.
   The world knows every object's mask, so this is measured, not eyeballed; ``object_area`` is the
   chance level (a peak at a random pixel hits the object that often).
 - ``flips.npz``: every test image's prediction along alpha, weight and output space (``wiseft flips``).
@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wiseft_core.demo import world
+from wiseft_core.data import world
+from wiseft_core.engine.alphas import ENSEMBLES, alpha_range
 
 SUBDIR = "inspection"
 POINTING_CSV, FLIPS_FILE, LANDSCAPE_CSV, INFO_FILE = ("pointing_game.csv", "flips.npz", "landscape.csv",
@@ -82,7 +83,7 @@ def image_and_mask(distribution: str, split: str, index: int):
 def pointing_game(pair, distributions: Sequence[str], alphas: Sequence[float] = POINTING_ALPHAS,
                   size: int | None = None, chunk: int = 500, log: Callable[[str], None] = print) -> list[dict]:
     """Rows of ``POINTING_FIELDS``: per distribution and alpha, how often the map's peak is on the object."""
-    from wiseft_core.saliency import explain, pointing_hits
+    from wiseft_core.inspection.saliency import explain, pointing_hits
 
     interpolator = pair.new_interpolator()
     rows = []
@@ -192,12 +193,8 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
     """
     import torch
 
-    from wiseft_core.along_alpha import along_alpha
-    from wiseft_core.checkpoints import file_sha256
-    from wiseft_core.datasets import load_dataset
-    from wiseft_core.flips import save_flips
-    from wiseft_core.landscape import measure_path, write_csv
-    from wiseft_core.pair import load_pair
+    from wiseft_core.engine.pair import load_pair
+    from wiseft_core.files.checkpoints import file_sha256
 
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     if work is None:  # shared with ``wiseft demo build`` and ``wiseft demo seeds``: their fine-tunes are reused
@@ -207,8 +204,8 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
     target = out / SUBDIR
     target.mkdir(parents=True, exist_ok=True)
     sizes = {"test": 40} if quick else ({"test": size} if size else {})
-    flip_alphas = [round(flip_step * k, 6) for k in range(int(round(1 / flip_step)) + 1)]
-    landscape_alphas = [round(-0.5 + landscape_step * k, 6) for k in range(int(round(2 / landscape_step)) + 1)]
+    flip_alphas = alpha_range(0, 1, flip_step)
+    landscape_alphas = alpha_range(-0.5, 1.5, landscape_step)
     started, timings = time.perf_counter(), {}
     torch.set_num_threads(1 if quick else 2)
     zeroshot, finetuned = out / "zeroshot.safetensors", out / "finetuned.safetensors"
@@ -221,27 +218,15 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
         timings["pointing_game_s"] = round(time.perf_counter() - tick, 1)
 
         tick = time.perf_counter()
-        results = []
-        for name in distributions:
-            results += along_alpha(pair, load_dataset(f"demo:{name}"), flip_alphas, ("weights", "outputs"))
-        save_flips(target / FLIPS_FILE, results, {
-            "zeroshot": zeroshot.name, "finetuned": finetuned.name, "zeroshot_sha256": file_sha256(zeroshot),
-            "finetuned_sha256": file_sha256(finetuned), "classnames": pair.classnames})
+        _measure_flips(pair, distributions, flip_alphas, target, (zeroshot, finetuned), log)
         timings["flips_s"] = round(time.perf_counter() - tick, 1)
-        log(f"wrote {FLIPS_FILE} ({(target / FLIPS_FILE).stat().st_size / 1024:.0f} KB)")
 
         tick = time.perf_counter()
         checkpoints = landscape_checkpoints(out, work, build_missing and not quick, quiet, log, pretrain, quick)
         timings["landscape_checkpoints_s"] = round(time.perf_counter() - tick, 1)
         tick = time.perf_counter()
-        datasets = [load_dataset(f"demo:{name}") for name in distributions]
-        measured = []
-        for name, (first, second) in checkpoints.items():
-            measured += measure_path(name, load_pair(first, second), datasets,
-                                     landscape_alphas if not quick else (-0.5, 0.0, 0.5, 1.0, 1.5))
-            log(f"landscape: {name}: barrier on demo:photo "
-                f"{next(p.barrier for p in measured if p.path == name and p.dataset == 'demo:photo'):.3f}")
-        write_csv(target / LANDSCAPE_CSV, measured)
+        _measure_landscape(checkpoints, distributions, landscape_alphas if not quick else (-0.5, 0.0, 0.5, 1.0, 1.5),
+                           target, log)
         timings["landscape_s"] = round(time.perf_counter() - tick, 1)
     info = {
         "quick": quick, "world_look": getattr(getattr(world, "LOOK", None), "to_dict", dict)(),
@@ -257,6 +242,40 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
     (target / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {target} in {info['timings']['total_s']:.0f}s")
     return info
+
+
+def _measure_flips(pair, distributions: list[str], alphas: list[float], target: Path, files: tuple[Path, Path],
+                   log: Callable[[str], None]) -> None:
+    """Every test image's prediction along alpha, both ensembles, into ``flips.npz`` (with both sources' hashes)."""
+    from wiseft_core.data.datasets import load_dataset
+    from wiseft_core.files.checkpoints import file_sha256
+    from wiseft_core.inspection.along_alpha import along_alpha
+    from wiseft_core.inspection.flips import save_flips
+
+    results = []
+    for name in distributions:
+        results += along_alpha(pair, load_dataset(f"demo:{name}"), alphas, ENSEMBLES)
+    zeroshot, finetuned = files
+    save_flips(target / FLIPS_FILE, results, {
+        "zeroshot": zeroshot.name, "finetuned": finetuned.name, "zeroshot_sha256": file_sha256(zeroshot),
+        "finetuned_sha256": file_sha256(finetuned), "classnames": pair.classnames})
+    log(f"wrote {FLIPS_FILE} ({(target / FLIPS_FILE).stat().st_size / 1024:.0f} KB)")
+
+
+def _measure_landscape(checkpoints: dict[str, tuple[Path, Path]], distributions: list[str], alphas, target: Path,
+                       log: Callable[[str], None]) -> None:
+    """Loss and accuracy along every path, on every distribution, into ``landscape.csv``."""
+    from wiseft_core.data.datasets import load_dataset
+    from wiseft_core.engine.pair import load_pair
+    from wiseft_core.inspection.landscape import measure_path, write_csv
+
+    datasets = [load_dataset(f"demo:{name}") for name in distributions]
+    measured = []
+    for name, (first, second) in checkpoints.items():
+        measured += measure_path(name, load_pair(first, second), datasets, alphas)
+        log(f"landscape: {name}: barrier on demo:photo "
+            f"{next(p.barrier for p in measured if p.path == name and p.dataset == 'demo:photo'):.3f}")
+    write_csv(target / LANDSCAPE_CSV, measured)
 
 
 def _where(path: Path, out: Path) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 
-from wiseft_core.demo.tokenizer import CONTEXT_LENGTH, VOCAB_SIZE
+from wiseft_core.data.tokenizer import CONTEXT_LENGTH, VOCAB_SIZE
 
 MODEL_NAME = "demo-clip"
 MODEL_CONFIG: dict = {
@@ -24,7 +24,7 @@ MODEL_CONFIG: dict = {
 
 def register() -> dict:
     """Make ``open_clip.create_model('demo-clip')`` work; returns a copy of the config."""
-    from wiseft_core.models import register_model_config
+    from wiseft_core.files.models import register_model_config
 
     register_model_config(MODEL_NAME, MODEL_CONFIG)
     return copy.deepcopy(MODEL_CONFIG)

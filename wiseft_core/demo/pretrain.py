@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from open_clip.loss import ClipLoss
 
-from wiseft_core.demo.captions import caption
-from wiseft_core.demo.tokenizer import VOCAB, DemoTokenizer
-from wiseft_core.demo.world import DISTRIBUTIONS, NUM_CLASSES, PRETRAIN_LOOK, WORLD_SEED, render, sample_scene
-from wiseft_core.finetune import cosine_lr
+from wiseft_core.data.captions import caption
+from wiseft_core.data.tokenizer import VOCAB, DemoTokenizer
+from wiseft_core.data.world import DISTRIBUTIONS, NUM_CLASSES, PRETRAIN_LOOK, WORLD_SEED, render, sample_scene
+from wiseft_core.train.finetune import cosine_lr
 
 # Share of each style among pretraining pairs: the photo-like styles a little more, like web data.
 STYLE_WEIGHTS = {

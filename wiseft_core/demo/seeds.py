@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from wiseft_core.demo import world
+from wiseft_core.data import world
 from wiseft_core.demo.build import (
     CLIP_FILE,
     FULL,
@@ -71,7 +71,7 @@ def _finetuned(out: Path, zeroshot: Path, recipe: BuildRecipe, pretrain_seed: in
 
 def measure(zeroshot: Path, finetuned: Path, csv_path: Path) -> tuple[dict, dict, dict]:
     """(zero-shot, fine-tuned, alpha=0.5) top-1 per distribution on the validation draw, via ``wiseft sweep``."""
-    from wiseft_core.sweep import SweepConfig, run_sweep
+    from wiseft_core.evaluate.sweep import SweepConfig, run_sweep
 
     csv_path.unlink(missing_ok=True)  # the shift generators may have changed since: never resume
     rows = run_sweep(SweepConfig(

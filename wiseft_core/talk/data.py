@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from wiseft_core.curve_rows import paper_curve_rows
 from wiseft_core.demo import assets
 from wiseft_core.demo.gallery import GallerySample, gallery_samples
-from wiseft_core.results import first_run, load_paper_summary, read_sweep_csv, summary_table
-from wiseft_core.timer import timed
+from wiseft_core.evaluate.curve_rows import paper_curve_rows
+from wiseft_core.evaluate.results import first_run, load_paper_summary, read_sweep_csv, summary_table
+from wiseft_core.serve.timer import timed
 
 PAPER_MODEL = "CLIP ViT-L/14@336px"
 TABLE1_ROWS = (
@@ -69,7 +69,7 @@ class TalkData:
     live_alphas: tuple[float, ...] = ()
     live_probs: np.ndarray | None = None  # [alphas, images, classes]
     live_default: int = 0
-    landscape: list = field(default_factory=list)  # wiseft_core.landscape.LandscapePath, when measured
+    landscape: list = field(default_factory=list)  # wiseft_core.inspection.landscape.LandscapePath, when measured
 
 
 def is_demo_pair(zeroshot_path: str | Path | None) -> bool:
@@ -90,8 +90,8 @@ def paper_table1() -> list[dict]:
 
 def measure_costs(pair, batch, repeats: int = TIMING_REPEATS) -> Costs:
     """Time the weight-space ensemble (one merged forward) against the output-space one (two forwards + mix)."""
-    from wiseft_core.alpha_grid import forward_logits, output_space_logits
-    from wiseft_core.models import count_parameters
+    from wiseft_core.files.models import count_parameters
+    from wiseft_core.serve.alpha_grid import forward_logits, output_space_logits
 
     interpolator = pair.new_interpolator()
     merge_ms = weights_ms = outputs_ms = float("inf")
@@ -129,8 +129,8 @@ def live_predictions(pair, gallery: dict[str, list[GallerySample]]):
     """Probabilities of a few gallery images (two per distribution) over the 21-point alpha grid."""
     from PIL import Image
 
-    from wiseft_core.alpha_grid import ALPHA_GRID, compute_alpha_grid
-    from wiseft_core.predict import to_batch
+    from wiseft_core.engine.predict import to_batch
+    from wiseft_core.serve.alpha_grid import ALPHA_GRID, compute_alpha_grid
 
     images = [LiveImage(s.key, s.distribution, s.label, s.path.read_bytes())
               for samples in gallery.values() for s in samples[:LIVE_PER_DISTRIBUTION]]
@@ -169,7 +169,7 @@ def demo_landscape() -> list:
     """The demo world's loss-along-alpha paths, once ``python -m wiseft_core.demo.inspection`` has measured them."""
     from wiseft_core.demo.inspection import LANDSCAPE_CSV, SUBDIR
     from wiseft_core.errors import WiseftError
-    from wiseft_core.landscape import read_csv
+    from wiseft_core.inspection.landscape import read_csv
 
     path = assets.DEMO_DIR / SUBDIR / LANDSCAPE_CSV
     try:
@@ -179,7 +179,7 @@ def demo_landscape() -> list:
 
 
 def _demo_classnames() -> list[str]:
-    from wiseft_core.demo.world import CLASSNAMES
+    from wiseft_core.data.world import CLASSNAMES
 
     return list(CLASSNAMES)
 

@@ -1,6 +1,6 @@
 """Projector styling for the app's figures, plus the two figures only the talk needs.
 
-The curves and top-k bars come from ``wiseft_core.plots`` unchanged; ``projector`` restyles a copy
+The curves and top-k bars come from ``wiseft_core.plots.curves`` unchanged; ``projector`` restyles a copy
 for a washed-out projector: black text, white background, thick lines, saturated colours.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from wiseft_core import plots
+from wiseft_core.plots import curves as plots
 
 INK = "#000000"
 GRID = "#b0b0b0"

@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 
-from wiseft_core import interpolation, plots
-from wiseft_core.predict import top_k
-from wiseft_core.results import SUMMARY_KEYS
+from wiseft_core.engine import interpolation
+from wiseft_core.engine.predict import top_k
+from wiseft_core.evaluate.results import PAPER_HEADLINE_COLUMNS, SUMMARY_KEYS
+from wiseft_core.plots import curves as plots
+from wiseft_core.serve.markup import plot_text
 from wiseft_core.talk import figures, html_text
 from wiseft_core.talk.data import PAPER_MODEL, TalkData
 from wiseft_core.talk.texts import Texts
@@ -144,7 +146,8 @@ def interpolation_source() -> tuple[str, str]:
                if not name.startswith("check") and inspect.isfunction(getattr(interpolation, name, None))
                and getattr(interpolation, name).__module__ == interpolation.__name__]
     code = "\n\n".join(function_source(f) for f in [fn, *helpers])
-    return code, Path(inspect.getsourcefile(fn)).name
+    package_root = Path(interpolation.__file__).resolve().parents[1]
+    return code, Path(inspect.getsourcefile(fn)).resolve().relative_to(package_root).as_posix()
 
 
 def _sweep_group(data: TalkData, finetuning: str, ensemble: str) -> list[dict]:
@@ -332,12 +335,12 @@ def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     """The landscape (loss along alpha, its barrier) when measured; until then accuracy along alpha."""
     lab = texts.labels
     if data.landscape:
-        from wiseft_core.inspection_plots import landscape_figure
+        from wiseft_core.plots.inspection import landscape_figure
 
         reference = data.landscape[0].dataset  # one distribution (the reference, measured first): a slide, not a table
 
         def name(path) -> str:
-            label = lab.get(LANDSCAPE_PATH_LABELS.get(path.path, ""), path.path)
+            label = lab.get(LANDSCAPE_PATH_LABELS.get(path.path, ""), plot_text(path.path))  # a file's name: text
             return f"{label}<br>({lab['barrier']} {path.barrier:.2f})"  # two lines: a narrower legend
 
         figure = landscape_figure([p for p in data.landscape if p.dataset == reference], state.alpha, names=name,
@@ -368,7 +371,7 @@ def optimal_row(rows: list[dict], columns: list[str]) -> dict:
 
 def _results(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     lab = texts.labels
-    paper_cols = ["IN", "IN_V2", "IN_R", "IN_Sketch", "ObjectNet", "IN_A", "avg_shifts"]
+    paper_cols = PAPER_HEADLINE_COLUMNS
     short = ["IN", "V2", "R", "Sketch", "ObjNet", "A", "Avg"]
     rows = [[r["row"], *(_num(r[c]) for c in paper_cols)] for r in data.table1]
     highlight = ["WiSE-FT" in r["row"] for r in data.table1]

@@ -1,0 +1,1 @@
+"""Figures: accuracy curves and the inspection views (Plotly, no Streamlit)."""
