@@ -64,7 +64,8 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-QUIET = ("sweep", "flips", "landscape", "finetune", "soup")  # commands with progress bars: --quiet keeps stderr to errors
+# Commands with progress bars: --quiet keeps their stderr to errors.
+QUIET = ("sweep", "flips", "landscape", "finetune", "soup")
 
 
 def _case(name: str, *argv: str, code: int = 2, expect: str | None = None) -> CliCase:
