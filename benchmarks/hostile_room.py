@@ -38,9 +38,13 @@ import json, resource, sys, time
 def status(key):
     return int(next(l for l in open('/proc/self/status') if l.startswith(key)).split()[1]) * 1024
 kind, paths = sys.argv[1], sys.argv[2:]
-from wiseft_core.files.checkpoints import load_classifier
 from wiseft_core.errors import WiseftError
-from wiseft_core.files import images
+try:
+    from wiseft_core.files import images
+    from wiseft_core.files.checkpoints import load_classifier
+except ImportError:  # a checkout from before the subpackages
+    from wiseft_core import images
+    from wiseft_core.checkpoints import load_classifier
 base = status('VmRSS')
 usage = resource.getrusage(resource.RUSAGE_SELF)
 start = time.perf_counter()
