@@ -75,10 +75,10 @@ def _case(name: str, *argv: str, code: int = 2, expect: str | None = None) -> Cl
 
 PAIR = ("--zeroshot", "{zs}", "--finetuned", "{ft}")
 BAD_CHECKPOINTS = {  # placeholder -> what the one line must say
-    "missing": r"not found|no such|does not exist", "dir": r"folder|directory", "empty": r"empty|not a checkpoint",
+    "missing": r"(?i)not found|no such|does not exist", "dir": r"folder|directory", "empty": r"empty|not a checkpoint",
     "latin1": r"not a checkpoint", "text": r"not a checkpoint", "png": r"not a checkpoint",
 }
-BAD_TEXT_FILES = {"latin1": r"UTF-8", "missing": r"not found|no such|does not exist", "dir": r"folder|directory",
+BAD_TEXT_FILES = {"latin1": r"UTF-8", "missing": r"(?i)not found|no such|does not exist", "dir": r"folder|directory",
                   "nul": r"NUL|nul|control|UTF-8|empty|class name"}
 BAD_DATASETS = {
     "bogus_kind": "foo=bar", "folder_missing": "folder={missing}", "folder_is_file": "folder={text}",
