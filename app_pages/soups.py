@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 from PIL import Image
+from wiseft_core.plots.curves.soups import plane_figure
 
 from wiseft_core.demo.assets import DEMO_DIR, DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
@@ -14,7 +15,6 @@ from wiseft_core.demo.soups import PLANE_CSV, RESULTS_CSV, SUBDIR, shipped_soup_
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.reader import load_classifier
 from wiseft_core.inspection.soup_plane import plane_weights, read_plane_csv
-from wiseft_core.plots.soups import plane_figure
 from wiseft_core.serve.markup import escape_markdown
 from wiseft_core.serve.soup_mix import mixed_classifier, normalised, top1_predictions
 

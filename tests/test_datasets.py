@@ -137,3 +137,53 @@ def test_reference_defaults_to_imagenet_or_demo_photo_and_matches_by_name():
 def test_shift_mappings_agree_with_the_assets():
     a = json.loads((projections.SHIFTS_DIR / "imagenet_a_class_indices.json").read_text())
     assert projections.imagenet_a_indices() == a
+
+
+def test_folders_are_labelled_by_the_heads_class_names_not_their_sorted_order(tmp_path):
+    image_folder(tmp_path, ["Cat", "hot_dog", "zebra"], per_class=1)
+    loaded = load_dataset(f"folder={tmp_path}")
+    assert labels_by_folder(loaded) == {"Cat": 0, "hot_dog": 1, "zebra": 2}  # sorted order before matching
+    loaded.check_classifier_width(3, ["zebra", "hot dog", "cat"])
+    assert labels_by_folder(loaded) == {"Cat": 2, "hot_dog": 1, "zebra": 0}
+    assert loaded.classnames == ["zebra", "hot dog", "cat"]
+    loaded.check_classifier_width(3, ["zebra", "hot dog", "cat"])  # matching again changes nothing
+    assert labels_by_folder(loaded) == {"Cat": 2, "hot_dog": 1, "zebra": 0}
+
+
+def test_folders_that_do_not_match_the_head_are_refused_with_the_differences(tmp_path):
+    image_folder(tmp_path, ["cat", "dog", "wolf"], per_class=1)
+    loaded = load_dataset(f"folder={tmp_path}")
+    with pytest.raises(WiseftError) as info:
+        loaded.check_classifier_width(3, ["cat", "dog", "bird"])
+    message = str(info.value)
+    assert "\n" not in message
+    assert "folders without a class: 'wolf'; classes without a folder: 'bird'" in message
+    with pytest.raises(WiseftError, match="class names repeat a name"):
+        load_dataset(f"folder={tmp_path}").check_classifier_width(3, ["cat", "Cat", "dog"])
+    load_dataset(f"folder={tmp_path}").check_classifier_width(3)  # no names given: width only, as before
+
+
+def test_a_folder_dataset_in_another_order_scores_what_its_labels_say(tmp_path, tiny_pair_files):
+    """The issue's case: sorted folder order differs from the head's; accuracy must follow the names."""
+    import numpy as np
+    import torch
+
+    from wiseft_core.engine.pair import load_pair
+    from wiseft_core.inspection.along_alpha import along_alpha
+
+    zs, ft, meta = tiny_pair_files
+    folders = [name.upper() for name in meta.classnames]  # CAT, DOG, ... sort differently from the head
+    image_folder(tmp_path, folders, per_class=2)
+    pair = load_pair(zs, ft)
+    (result,) = along_alpha(pair, load_dataset(f"folder={tmp_path}"), [0.0], ("weights",), batch_size=4)
+    transform, model = pair.preprocessing.eval_transform(), pair.endpoint_model(0)
+    correct = total = 0
+    for folder in folders:
+        head_index = [n.upper() for n in meta.classnames].index(folder)
+        for image in sorted((tmp_path / folder).iterdir()):
+            with torch.no_grad():
+                logits = model(transform(Image.open(image).convert("RGB"))[None])
+            correct += int(logits.argmax().item() == head_index)
+            total += 1
+    assert result.n == total == 10
+    assert np.isclose(result.top1[0], 100.0 * correct / total)

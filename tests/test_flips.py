@@ -55,7 +55,8 @@ def test_predictions_at_the_ends_are_the_endpoint_models_own(tiny_pair_files, fo
     with torch.no_grad():
         direct = [pair.endpoint_model(side)(batch).argmax(dim=1).numpy() for side in (0, 1)]
     for result in (weights, outputs):
-        assert result.labels.tolist() == [c for c in range(5) for _ in range(3)]
+        # images come in sorted folder order; each carries its folder's index in the head (FOLDERS' order)
+        assert result.labels.tolist() == [FOLDERS.index(f) for f in sorted(FOLDERS) for _ in range(3)]
         assert np.array_equal(result.predictions[0], direct[0])
         assert np.array_equal(result.predictions[2], direct[1])
     assert weights.names == loaded.paths

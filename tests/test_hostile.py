@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import wiseft_reference as ref
+from hostile.cli_cases import CLI_CASES, make_files
 from hostile.corpus import CHECKPOINT_CASES, CSV_CASES, IMAGE_CASES, MEMORY_CASES, PASSWD
 
 from wiseft_core.cli.dispatch import main
@@ -193,3 +195,37 @@ def test_every_case_is_small():
     """The corpus is generated, a few KB a file; nothing big is committed or written."""
     assert len(CHECKPOINT_CASES) + len(IMAGE_CASES) + len(CSV_CASES) >= 30
     assert json.dumps([c.name for c in CHECKPOINT_CASES])  # names are plain identifiers for test ids
+
+
+# ---------------------------------------------------------------------------- every subcommand
+
+@pytest.fixture(scope="module")
+def wiseft_pickle(tmp_path_factory) -> Path:
+    """A reference-style wise-ft zero-shot pickle with a 5-class head: its class names come from --classnames."""
+    folder = tmp_path_factory.mktemp("wiseft_pickle")
+    return ref.save_raw_pickle(ref.zeroshot_classifier(ref.TINY_VIT, 5, seed=0), folder / "zeroshot.pt")
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=lambda c: c.name)
+def test_every_subcommand_answers_hostile_input_in_one_line(case, tiny_pair_files, wiseft_pickle, tmp_path,
+                                                            capsys):
+    zs, ft, _ = tiny_pair_files
+    files = {**make_files(tmp_path), "zs": str(zs), "ft": str(ft), "wzs": str(wiseft_pickle)}
+    code = main([part.format(**files) for part in case.argv])
+    captured = capsys.readouterr()
+    assert code == case.code, captured.err
+    assert "Traceback" not in captured.err
+    if case.code == 0:
+        return
+    assert captured.err.count("\n") == 1 and captured.err.startswith("wiseft"), captured.err
+    if case.expect:
+        assert re.search(case.expect, captured.err), captured.err
+
+
+def test_the_cli_table_covers_every_subcommand_with_150_cases():
+    from wiseft_core.cli.dispatch import build_parser
+
+    commands = set(build_parser()._subparsers._group_actions[0].choices)
+    covered = {case.argv[0] for case in CLI_CASES if case.argv}
+    assert commands <= covered, commands - covered
+    assert len(CLI_CASES) >= 150

@@ -12,7 +12,15 @@ from wiseft_core.data.datasets import load_dataset
 from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
 from wiseft_core.evaluate.evaluation import iterate_batches
-from wiseft_core.inspection.landscape import barrier_height, barrier_table, measure_path, read_csv, write_csv
+from wiseft_core.inspection.landscape import (
+    LandscapePath,
+    barrier_height,
+    barrier_table,
+    error_barrier,
+    measure_path,
+    read_csv,
+    write_csv,
+)
 
 FOLDERS = ["cat", "dog", "bird", "fish", "horse"]
 
@@ -67,9 +75,9 @@ def test_landscape_command_writes_a_csv_that_reads_back(tiny_pair_files, folder_
     assert [(p.path, p.alphas) for p in paths] == [("ours", [-0.5, 0.0, 0.5, 1.0, 1.5]),
                                                    ("self", [-0.5, 0.0, 0.5, 1.0, 1.5])]
     table = barrier_table(paths)
-    assert table[1]["barrier"] == 0.0
+    assert table[1]["loss barrier"] == 0.0 and table[1]["error barrier (pp)"] == 0.0
     printed = capsys.readouterr().out
-    assert f"barrier={table[0]['barrier']:.4f}" in printed
+    assert f"loss barrier={table[0]['loss barrier']:.4f}" in printed
     write_csv(tmp_path / "again.csv", paths)
     assert (tmp_path / "again.csv").read_text() == out.read_text()
 
@@ -113,3 +121,39 @@ def test_sweep_without_loss_keeps_the_old_header_and_refuses_to_add_loss_to_it(t
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "without a loss column" in err[0]
     assert main([*args, "--metrics", "top5"]) == 2
+
+
+def test_frankle_error_barrier_is_the_worst_error_above_the_mean_endpoint_error():
+    # top-1 80 % and 60 % at the ends: errors 20 and 40, mean 30; the worst error inside [0, 1] is 55 at 0.5
+    assert error_barrier([0, 0.5, 1], [80.0, 45.0, 60.0]) == pytest.approx(25.0)
+    # the same path's loss barrier uses the chord, not the mean: loss 1, 3, 2 -> 3 - 1.5
+    path = LandscapePath("p", "d", [0, 0.5, 1], [1.0, 3.0, 2.0], [80.0, 45.0, 60.0], n=10)
+    assert path.barrier == pytest.approx(1.5) and path.error_barrier == pytest.approx(25.0)
+    # no dip: the worse endpoint sets the max, so Frankle's barrier is half the endpoints' gap (not 0)
+    assert error_barrier([0, 0.5, 1], [80.0, 70.0, 60.0]) == pytest.approx(10.0)
+    assert error_barrier([-0.5, 0, 1, 1.5], [0.0, 90.0, 90.0, 0.0]) == 0.0  # extrapolation is not the path
+
+
+def test_barrier_table_has_a_column_for_each_barrier():
+    path = LandscapePath("p", "d", [0, 0.5, 1], [1.0, 3.0, 2.0], [80.0, 45.0, 60.0], n=10)
+    (row,) = barrier_table([path])
+    assert row["loss barrier"] == 1.5 and row["error barrier (pp)"] == 25.0 and row["at alpha"] == 0.5
+
+
+def test_flips_and_landscape_take_the_objectnet_crop_opt_out():
+    from wiseft_core.cli.dispatch import build_parser
+
+    parser = build_parser()
+    for argv in (["landscape", "--path", "p=a,b", "--eval", "demo:objectnet", "--out", "x.csv"],
+                 ["flips", "--zeroshot", "a", "--finetuned", "b", "--eval", "demo:objectnet", "--out", "x.npz"]):
+        assert parser.parse_args(argv).objectnet_crop is True
+        assert parser.parse_args([*argv, "--no-objectnet-crop"]).objectnet_crop is False
+
+
+def test_no_objectnet_crop_loads_objectnet_without_its_border_crop(tmp_path):
+    from wiseft_core.cli.inspection import _datasets
+
+    spec = f"objectnet={image_folder(tmp_path / 'objectnet' / 'images', ['alarm_clock'], per_class=1).parent}"
+    (cropped,) = _datasets([spec], objectnet_crop=True)
+    (plain,) = _datasets([spec], objectnet_crop=False)
+    assert cropped.crop_border == 2 and plain.crop_border == 0

@@ -16,6 +16,7 @@ import os
 import pickle
 import struct
 import sys
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -249,6 +250,112 @@ def declares_vit_l_14(folder: Path, valid: Path) -> Path:
 
 CHECKPOINT_CASES.append(Case("declares_vit_l_14", "zeroshot", declares_vit_l_14,
                              r"does not match ViT-L-14 with 5 classes"))
+
+
+def _sincos(image_size: int, patch_size: int, width: int):
+    def edit(meta: dict) -> None:
+        meta["model_config"]["vision_cfg"].update(pos_embed_type="sin_cos_2d", image_size=image_size,
+                                                  patch_size=patch_size, width=width)
+        meta["preprocessing"]["image_size"] = image_size
+    return edit
+
+
+# Configs whose construction open_clip does eagerly, in CPU memory, even on the meta device.
+EAGER_CASES = ["sincos_1024_patch_1", "sincos_wide"]
+CHECKPOINT_CASES += [
+    Case("sincos_1024_patch_1", "zeroshot", _tiny_with_meta(_sincos(1024, 1, 256), "sincos"),
+         r"pos_embed_type 'sin_cos_2d' at image_size 1024, patch_size 1, width 256 would take 5,120 MiB"),
+    Case("sincos_wide", "zeroshot", _tiny_with_meta(_sincos(512, 2, 8192), "sincos_wide"),
+         r"sin_cos_2d' .* width 8192 would take .* MiB to build \(limit 128 MiB\)"),
+    Case("sincos_not_square", "zeroshot", _tiny_with_meta(
+        lambda m: m["model_config"]["vision_cfg"].update(pos_embed_type="sin_cos_2d", image_size=[64, 32]),
+        "sincos_rect"), r"sin_cos_2d' needs a square image_size"),
+    Case("pos_embed_unknown", "zeroshot", _tiny_with_meta(_set("model_config", "vision_cfg", "pos_embed_type",
+                                                               "rope"), "rope"),
+         r"pos_embed_type 'rope' is not one of learnable, sin_cos_2d"),
+    Case("norm_kwargs_device", "zeroshot", _tiny_with_meta(_set("model_config", "vision_cfg", "norm_kwargs",
+                                                                {"device": "cpu"}), "norm_device"),
+         r"vision_cfg norm_kwargs may only set eps, elementwise_affine, bias"),
+    Case("pooler_queries_huge", "zeroshot", _tiny_with_meta(_set("model_config", "vision_cfg",
+                                                                 "attn_pooler_queries", 10 ** 9), "pooler"),
+         r"attn_pooler_queries = 1000000000 is outside"),
+]
+MEMORY_CASES += EAGER_CASES
+
+
+# ---------------------------------------------------------------------------- amplification through the memo
+
+def legacy_storage_bytes(numel: int) -> bytes:
+    """The bytes torch embeds for one storage in a raw pickle: a legacy torch.save stream."""
+    with warnings.catch_warnings():  # TypedStorage is what torch itself embeds, deprecated or not
+        warnings.simplefilter("ignore")
+        return torch.zeros(numel).storage().__reduce__()[1][0]
+
+
+def legacy_stream_of(obj) -> bytes:
+    """A legacy torch.save stream holding ``obj`` and no storages (what a re-parse stream carries)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer, _use_new_zipfile_serialization=False, pickle_protocol=4)
+    return buffer.getvalue()
+
+
+def memo_calls(callable_global: bytes, argument: bytes, calls: int) -> bytes:
+    """A raw pickle calling one global ``calls`` times on one memoised argument: 6 bytes a call.
+
+    ``callable_global`` is ``b"module\\nname\\n"``; ``argument`` is pickle opcodes pushing the argument.
+    """
+    head = b"\x80\x04c" + callable_global + b"q\x00" + argument + b"q\x01]("
+    return head + b"h\x00h\x01\x85R" * calls + b"e."
+
+
+def _binbytes(data: bytes) -> bytes:
+    return b"B" + struct.pack("<I", len(data)) + data
+
+
+def memo_storage_trick(calls: int, numel: int = 16 << 10) -> bytes:
+    """One embedded legacy storage fed to torch.storage._load_from_bytes ``calls`` times."""
+    return memo_calls(b"torch.storage\n_load_from_bytes\n", _binbytes(legacy_storage_bytes(numel)), calls)
+
+
+def reparse_stream(calls: int, size: int = 1 << 20) -> bytes:
+    """A ``size``-byte legacy stream with no storages, parsed ``calls`` times (CPU, not memory)."""
+    return memo_calls(b"torch.storage\n_load_from_bytes\n", _binbytes(legacy_stream_of(b"x" * size)), calls)
+
+
+def nested_streams(depth: int) -> bytes:
+    """A legacy stream inside a legacy stream inside ... ``depth`` deep, each parsed by the one around it."""
+    inner: object = b"core"
+    for _ in range(depth):
+        inner = _LegacyCall(legacy_stream_of(inner))
+    return pickle.dumps(inner, protocol=4)
+
+
+class _LegacyCall:
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def __reduce__(self):
+        return (torch.storage._load_from_bytes, (self.data,))
+
+
+def set_amplifier(items: int, calls: int) -> bytes:
+    """A list of ``items`` built with 1-byte DUPs, then turned into a set ``calls`` times."""
+    listing = b"](K\x01" + b"2" * (items - 1) + b"e"
+    return memo_calls(b"builtins\nset\n", listing, calls)
+
+
+CHECKPOINT_CASES += [
+    Case("memo_storage_trick_n150", "finetuned", _bytes("memo150.pt", memo_storage_trick(150)),
+         r"memo150.pt: the pickle asks to parse more bytes than the file holds", forbid="trust-pickle"),
+    Case("memo_storage_trick_n5000", "finetuned", _bytes("memo5000.pt", memo_storage_trick(5000, 1 << 10)),
+         r"memo5000.pt: the pickle asks to parse more bytes than the file holds"),
+    Case("reparse_stream", "finetuned", _bytes("reparse.pt", reparse_stream(20_000, 256 << 10)),
+         r"reparse.pt: the pickle asks to parse more bytes"),
+    Case("nested_legacy_streams", "finetuned", _bytes("nested.pt", nested_streams(6)),
+         r"nested.pt: storages nested more than 2 deep"),
+    Case("set_amplifier", "finetuned", _bytes("sets.pt", set_amplifier(100_000, 1000)),
+         r"sets.pt: the pickle asks to build containers holding more bytes than the file holds"),
+]
 
 
 # ---------------------------------------------------------------------------- images

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wiseft_core.cli.dispatch import output_folder, positive_int
 from wiseft_core.demo.inspection import register_inspect
 
 
@@ -14,7 +15,7 @@ def _cmd_demo_build(args: argparse.Namespace) -> int:
     from wiseft_core.demo.build import DEFAULT_OUT, build
     from wiseft_core.demo.findings import check_findings, format_findings
 
-    out = Path(args.out) if args.out else DEFAULT_OUT
+    out = output_folder(args.out) if args.out else DEFAULT_OUT
     if args.soups:
         return _demo_soups(out, args)
     build(out, quick=args.quick, quiet=args.quiet, reuse_pretrained=args.reuse_pretrained,
@@ -69,8 +70,8 @@ def _cmd_demo_seeds(args: argparse.Namespace) -> int:
     from wiseft_core.demo.build import DEFAULT_OUT, default_seeds_work
     from wiseft_core.demo.seeds import SEEDS_MD, run_seeds
 
-    out = Path(args.out) if args.out else DEFAULT_OUT
-    work = Path(args.work) if args.work else default_seeds_work(out)
+    out = output_folder(args.out) if args.out else DEFAULT_OUT
+    work = output_folder(args.work, "--work") if args.work else default_seeds_work(out)
     results = run_seeds(out, work, _seed_list(args.pretrain_seeds), _seed_list(args.finetune_seeds),
                         quick=args.quick, quiet=args.quiet, log=lambda m: print(m, file=sys.stderr, flush=True),
                         threads=args.threads)
@@ -89,7 +90,7 @@ def register(subparsers) -> None:
     p.add_argument("--reuse-finetuned", action="store_true",
                    help="also keep OUT's zero-shot and fine-tuned checkpoints (and cached seeds) made from that CLIP "
                    "with the same recipe: after changing only the shift generators, only the sweeps run")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads of pair generation and sweeps (default 2; 1 on a busy machine); training "
                    "always runs on one, so a rebuild reproduces the shipped weights")
     p.add_argument("--quiet", action="store_true", help="no progress bars (the build log still prints)")
@@ -115,7 +116,7 @@ def register(subparsers) -> None:
     s.add_argument("--work", default=None, help="where fine-tunes are kept for reuse (default: a folder in the "
                    "system temp dir, shared with `wiseft demo build`)")
     s.add_argument("--quick", action="store_true", help="tiny sizes and steps (for tests; exit 0 whatever holds)")
-    s.add_argument("--threads", type=int, default=None,
+    s.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads of the sweeps (default 2; 1 on a busy machine; training uses one)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=_cmd_demo_seeds)

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+from pathlib import Path
 
 from wiseft_core.engine.alphas import ALPHA_LIMIT
 from wiseft_core.errors import WiseftError
@@ -42,6 +43,28 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
     return value
+
+
+def output_folder(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """An output folder argument, refused before any work when it names an existing file."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise WiseftError(f"{flag} {folder} is a file; give a folder (it is created when missing)")
+    return folder
+
+
+def output_file(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """An output file argument, refused before any work when it names an existing folder."""
+    target = Path(path)
+    if target.is_dir():
+        raise WiseftError(f"{flag} {target} is a folder; give a file name to write")
+    return target
+
+
+def _os_error_line(err: OSError) -> str:
+    """A failed open/write/mkdir as one line: what, on which path (no traceback: the user can fix it)."""
+    where = " -> ".join(str(name) for name in (err.filename, err.filename2) if name is not None)
+    return f"{err.strerror or type(err).__name__}: {where}" if where else f"{type(err).__name__}: {err}"
 
 
 def _check_common_args(args: argparse.Namespace) -> None:
@@ -121,6 +144,7 @@ def _cmd_zeroshot(args: argparse.Namespace) -> int:
     from wiseft_core.devices import resolve_device
     from wiseft_core.files.zeroshot import build_zeroshot_checkpoint, load_classnames, load_templates
 
+    output_file(args.out)
     device = resolve_device(args.device)
     classnames = load_classnames(args.classnames)
     templates = load_templates(args.templates)
@@ -332,6 +356,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"wiseft: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a path the user gave cannot be read or written (full disk, permissions, a file)
+        if args.debug:
+            raise
+        print(f"wiseft: error: {_os_error_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("wiseft: interrupted", file=sys.stderr)

@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+from wiseft_core.cli.dispatch import alpha_value, output_folder
 from wiseft_core.errors import WiseftError
 
 DEFAULT_ALPHAS = "0,0.25,0.5,0.75,1"
@@ -40,6 +41,22 @@ def class_index(value: str | None, classnames: list[str]) -> int | None:
     return index
 
 
+def _add_objectnet_crop(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--objectnet-crop", action=argparse.BooleanOptionalAction, default=True,
+                        help="crop ObjectNet's 2-px border before preprocessing (default; as `wiseft sweep`: "
+                             "--no-objectnet-crop reproduces the reference code's numbers)")
+
+
+def _datasets(specs: list[str], objectnet_crop: bool) -> list:
+    """Every ``--eval`` spec loaded (all checked before any work), ObjectNet's border crop as asked."""
+    import dataclasses
+
+    from wiseft_core.data.datasets import load_dataset
+
+    loaded = [load_dataset(spec) for spec in specs]
+    return loaded if objectnet_crop else [dataclasses.replace(d, crop_border=0) for d in loaded]
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "image"
 
@@ -49,13 +66,15 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from wiseft_core.engine.alphas import parse_alphas
     from wiseft_core.engine.pair import load_pair
     from wiseft_core.files.images import open_images_for_cli
-    from wiseft_core.inspection.saliency import explain, overlay
+    from wiseft_core.inspection.saliency import METHODS, explain, overlay
 
     alphas = parse_alphas(args.alphas)
+    out = output_folder(args.out)
+    if args.method not in METHODS:
+        raise WiseftError(f"--method {args.method!r}: expected one of {', '.join(METHODS)}")
     pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle)
     target = class_index(args.class_, pair.classnames)
     images = open_images_for_cli(args.images)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = explain(pair.new_interpolator(), images, pair.preprocessing, alphas, target=target,
                       layer=args.layer, method=args.method)
@@ -98,7 +117,6 @@ def _progress(label: str):
 
 
 def _cmd_flips(args: argparse.Namespace) -> int:
-    from wiseft_core.data.datasets import load_dataset
     from wiseft_core.devices import resolve_device
     from wiseft_core.engine.alphas import parse_alphas, parse_ensembles
     from wiseft_core.engine.pair import load_pair
@@ -107,7 +125,7 @@ def _cmd_flips(args: argparse.Namespace) -> int:
 
     alphas = sorted(set(parse_alphas(args.alphas)) | {0.0, 1.0, round(args.alpha, 6)})
     ensembles = parse_ensembles(args.ensemble)
-    datasets = [load_dataset(spec) for spec in args.eval]  # every spec checked before any work
+    datasets = _datasets(args.eval, args.objectnet_crop)
     pair = load_pair(args.zeroshot, args.finetuned, resolve_device(args.device), args.trust_pickle)
     results = []
     for loaded in datasets:
@@ -115,7 +133,7 @@ def _cmd_flips(args: argparse.Namespace) -> int:
                                progress=None if args.quiet else _progress(loaded.spec))
     info = {"zeroshot": str(args.zeroshot), "finetuned": str(args.finetuned),
             "zeroshot_sha256": pair.zeroshot.sha256, "finetuned_sha256": pair.finetuned.sha256,
-            "classnames": pair.classnames}
+            "classnames": pair.classnames, "objectnet_crop": args.objectnet_crop}
     save_flips(args.out, results, info)
     width = max(len(r.spec) + len(r.ensemble) + 3 for r in results)
     print(f"{'alpha = ' + format(args.alpha, 'g'):<{width}}  " + "  ".join(f"{g:>{max(len(g), 6)}}" for g in GROUPS))
@@ -138,7 +156,6 @@ def _parse_path(text: str) -> tuple[str, str, str]:
 
 
 def _cmd_landscape(args: argparse.Namespace) -> int:
-    from wiseft_core.data.datasets import load_dataset
     from wiseft_core.devices import resolve_device
     from wiseft_core.engine.alphas import parse_alphas
     from wiseft_core.engine.pair import load_pair
@@ -146,7 +163,7 @@ def _cmd_landscape(args: argparse.Namespace) -> int:
 
     paths = [_parse_path(p) for p in args.path]
     alphas = parse_alphas(args.alphas)
-    datasets = [load_dataset(spec) for spec in args.eval]
+    datasets = _datasets(args.eval, args.objectnet_crop)
     measured = []
     for name, first, second in paths:
         pair = load_pair(first, second, resolve_device(args.device), args.trust_pickle)
@@ -155,7 +172,8 @@ def _cmd_landscape(args: argparse.Namespace) -> int:
     write_csv(args.out, measured)
     for row in barrier_table(measured):
         print(f"{row['path']:<16} {row['dataset']:<28} loss(0)={row['loss at 0']:.4f}  loss(1)={row['loss at 1']:.4f}"
-              f"  barrier={row['barrier']:.4f} (at alpha {row['at alpha']:g})")
+              f"  loss barrier={row['loss barrier']:.4f} (at alpha {row['at alpha']:g})"
+              f"  error barrier={row['error barrier (pp)']:.2f} pp")
     print(f"wrote {args.out}")
     return 0
 
@@ -179,14 +197,17 @@ def register(subparsers) -> None:
                    help="dataset spec (repeatable): demo:sketch, folder=DIR, csv=FILE, imagenet-r=DIR, ...")
     p.add_argument("--alphas", default="0:1:0.05", help="START:STOP:STEP or a comma list (0 and 1 always added)")
     p.add_argument("--ensemble", action="append", default=None, help="weights (default) and/or outputs")
-    p.add_argument("--alpha", type=float, default=0.5, help="alpha of the printed group counts (default 0.5)")
+    p.add_argument("--alpha", type=alpha_value, default=0.5, help="alpha of the printed group counts (default 0.5)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_objectnet_crop(p)
     p.add_argument("--out", required=True, help="output .npz")
     p.set_defaults(func=_cmd_flips)
 
-    p = subparsers.add_parser("landscape", help="loss along the line between two checkpoints, and its barrier")
+    p = subparsers.add_parser("landscape", help="loss along the line between two checkpoints, and its barriers: the "
+                              "loss barrier above the linear path (loss minus the chord of the endpoints' losses) "
+                              "and Frankle et al.'s error barrier (error minus the mean endpoint error)")
     p.add_argument("--path", action="append", required=True, metavar="NAME=THETA0,THETA1",
                    help="a named pair of checkpoints (repeatable)")
     p.add_argument("--eval", action="append", required=True, metavar="SPEC")
@@ -196,5 +217,6 @@ def register(subparsers) -> None:
     p.add_argument("--trust-pickle", action="store_true")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_objectnet_crop(p)
     p.add_argument("--out", required=True, help="output CSV (path, dataset, alpha, loss, top1, n)")
     p.set_defaults(func=_cmd_landscape)

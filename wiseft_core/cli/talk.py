@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from wiseft_core.cli.dispatch import alpha_value, output_folder
 from wiseft_core.errors import WiseftError
 
 FORMATS = ("html", "png", "pdf")
@@ -20,6 +21,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if bool(args.zeroshot) != bool(args.finetuned):
         raise WiseftError("give both --zeroshot and --finetuned (or neither, for the demo pair)")
+    output_folder(args.out)
     zeroshot = args.zeroshot or str(assets.DEMO_ZEROSHOT)
     finetuned = args.finetuned or str(assets.DEMO_FINETUNED)
     texts = load_texts(args.lang)
@@ -41,7 +43,7 @@ def register(sub) -> None:
     p = talk_sub.add_parser("export", help="write talk_<lang>.html, png_<lang>/stepNN.png (1920x1080), talk_<lang>.pdf")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--lang", choices=("en", "ru"), default="en")
-    p.add_argument("--alpha", type=float, default=0.5, help="the alpha the live step and the curves mark")
+    p.add_argument("--alpha", type=alpha_value, default=0.5, help="the alpha the live step and the curves mark")
     p.add_argument("--zeroshot", help="zero-shot checkpoint (default: the demo pair)")
     p.add_argument("--finetuned", help="fine-tuned checkpoint (default: the demo pair)")
     p.add_argument("--sweep", help="this pair's `wiseft sweep` CSV (the demo pair brings its own)")

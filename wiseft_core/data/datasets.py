@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,8 +55,12 @@ class LoadedDataset:
         """A human-readable name of item ``index`` (its file path when there is one)."""
         return self.paths[index] if self.paths is not None else f"{self.spec}#{index}"
 
-    def check_classifier_width(self, num_outputs: int) -> None:
-        """Fail early, with a clear message, when a classifier's head cannot serve this dataset."""
+    def check_classifier_width(self, num_outputs: int, classnames: Sequence[str] | None = None) -> None:
+        """Fail early, with a clear message, when a classifier's head cannot serve this dataset.
+
+        With the head's ``classnames``, a ``folder=`` dataset is also labelled by them (see
+        :meth:`match_folders`), not by the folders' sorted order.
+        """
         expected = self.num_model_classes if self.num_model_classes is not None else len(self.classnames)
         if self.width_is_minimum and num_outputs >= expected:
             return
@@ -66,6 +70,41 @@ class LoadedDataset:
                 f"({'ImageNet classes' if self.kind in IMAGENET_KINDS else 'its classes'}), "
                 f"but the checkpoint's head has {num_outputs}"
             )
+        if classnames is not None and self.kind == "folder":
+            self.match_folders(list(classnames))
+
+    def match_folders(self, classnames: list[str]) -> None:
+        """Relabel a folder dataset so each folder's images carry the index of *its* class in the head.
+
+        Folder (or classnames.txt) names are compared with the head's class names ignoring case and
+        ``_`` versus space; any difference is refused, never guessed (sorted order silently mislabels).
+        """
+        ours = [normalised_classname(n) for n in self.classnames]
+        theirs = {normalised_classname(n): i for i, n in enumerate(classnames)}
+        if len(theirs) != len(classnames) or len(set(ours)) != len(ours):
+            side = "the checkpoint's class names" if len(theirs) != len(classnames) else "its folder names"
+            raise WiseftError(f"dataset {self.spec!r}: {side} repeat a name (case and _/space ignored), so folders "
+                              "cannot be matched to classes; use a csv= dataset with class indices")
+        unmatched = [n for n, key in zip(self.classnames, ours) if key not in theirs]
+        unused = [n for n in classnames if normalised_classname(n) not in set(ours)]
+        if unmatched or unused:
+            raise WiseftError(f"dataset {self.spec!r}: its class folders do not match the checkpoint's class names "
+                              f"(case and _/space ignored): folders without a class: {_first(unmatched)}; classes "
+                              f"without a folder: {_first(unused)}; rename the folders or add a classnames.txt")
+        order = [theirs[key] for key in ours]
+        self.images = ImageFiles([(path, order[label]) for path, label in self.images.samples])
+        self.classnames = list(classnames)
+
+
+def normalised_classname(name: str) -> str:
+    """A class name as folders and heads are compared: case-folded, ``_`` as space, spaces collapsed."""
+    return " ".join(name.replace("_", " ").split()).casefold()
+
+
+def _first(names: list[str], count: int = 4) -> str:
+    if not names:
+        return "none"
+    return ", ".join(repr(n) for n in names[:count]) + (f" and {len(names) - count} more" if len(names) > count else "")
 
 
 class ImageFiles(Dataset):

@@ -58,7 +58,10 @@ def _text_of(source: str | os.PathLike | IO | bytes) -> tuple[str, str]:
     path = Path(source)
     if not path.is_file():
         raise WiseftError(f"sweep CSV not found: {path}")
-    return str(path), path.read_text(encoding="utf-8-sig")
+    try:
+        return str(path), path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise WiseftError(f"{path}: sweep CSV is not UTF-8 text (byte {err.start})") from None
 
 
 def read_sweep_csv(source: str | os.PathLike | IO | bytes) -> list[dict]:

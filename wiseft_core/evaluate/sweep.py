@@ -174,7 +174,7 @@ def run_sweep(config: SweepConfig) -> list[dict]:
         loaded = load_dataset(spec, split="test")
         if not config.objectnet_crop:
             loaded = dataclasses.replace(loaded, crop_border=0)
-        loaded.check_classifier_width(pair.endpoint_model(0).num_classes)
+        loaded.check_classifier_width(pair.endpoint_model(0).num_classes, pair.classnames)
         batches = evaluation.BatchCache(loaded, transform, config.batch_size, config.workers,
                                         limit_bytes=int(config.cache_gb * (1 << 30)))
         if fast:

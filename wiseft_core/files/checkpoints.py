@@ -209,6 +209,8 @@ MAX_FILE_BYTES = 16 << 30  # larger than any CLIP image classifier in fp32 (ViT-
 
 def check_file(path: Path, label: str) -> int:
     try:
+        if path.is_dir():
+            raise WiseftError(f"checkpoint {label} is a folder; give the checkpoint file inside it")
         if not path.is_file():
             raise WiseftError(f"checkpoint not found: {label}")
         size = path.stat().st_size

@@ -37,6 +37,14 @@ INTERPOLATIONS = ("bicubic", "bilinear", "random")  # what open_clip.image_trans
 RESIZE_MODES = ("shortest", "longest", "squash")
 MAX_CLASSES = 100_000  # widest head we build (ImageNet-21k has 21,841 classes)
 MAX_WIDTH, MAX_LAYERS, MAX_EMBED_DIM = 8192, 128, 16384
+# open_clip builds some parts eagerly in numpy/CPU memory even on the meta device (the sin-cos positional
+# embedding): their cost is computed from the config and refused above this, before anything is built.
+MAX_EAGER_BYTES = 128 << 20
+SINCOS_BYTES_PER_VALUE = 20  # float64 grid and sin/cos halves, concatenation, then a float32 copy
+POS_EMBED_TYPES = ("learnable", "sin_cos_2d")
+# Keyword arguments a config may pass to the tower's norm / activation layers (never device or dtype).
+LAYER_KWARGS = {"norm_kwargs": ("eps", "elementwise_affine", "bias"), "act_kwargs": ("approximate", "inplace")}
+MAX_POOLER_QUERIES = 4096
 
 
 def _bounded_int(value, name: str, low: int, high: int) -> int:
@@ -210,6 +218,37 @@ def validate_model_config(model_config) -> None:
         _bounded_int(vision["head_width"], "vision_cfg head_width", 1, width * 32)
     if "mlp_ratio" in vision:
         _bounded_float(vision["mlp_ratio"], "vision_cfg mlp_ratio", 0.01, 16.0)
+    if not isinstance(layers, list):
+        _check_eager_options(vision, width, _sides(size), vision["patch_size"])
+
+
+def _check_eager_options(vision: dict, width: int, sides: list[int], patch: int) -> None:
+    """Options open_clip turns into memory at construction time, bounded from the config alone.
+
+    The meta device spares parameters, not numpy: a sin-cos embedding is computed in full whatever
+    the device, so a 1 KB config could ask for gigabytes.
+    """
+    kind = vision.get("pos_embed_type", "learnable")
+    if kind not in POS_EMBED_TYPES:
+        raise WiseftError(f"vision_cfg pos_embed_type {kind!r} is not one of {', '.join(POS_EMBED_TYPES)}")
+    if kind == "sin_cos_2d":
+        if len(set(sides)) != 1:
+            raise WiseftError(f"vision_cfg pos_embed_type 'sin_cos_2d' needs a square image_size, got {sides}")
+        cost = ((sides[0] // patch) ** 2 + 1) * width * SINCOS_BYTES_PER_VALUE
+        if cost > MAX_EAGER_BYTES:
+            raise WiseftError(f"vision_cfg pos_embed_type 'sin_cos_2d' at image_size {sides[0]}, patch_size {patch}, "
+                              f"width {width} would take {cost / 2**20:,.0f} MiB to build (limit "
+                              f"{MAX_EAGER_BYTES >> 20} MiB): refused before building")
+    for key, allowed in LAYER_KWARGS.items():
+        extra = vision.get(key)
+        if extra is None:
+            continue
+        if not isinstance(extra, dict) or any(name not in allowed for name in extra):
+            raise WiseftError(f"vision_cfg {key} may only set {', '.join(allowed)}, got {extra!r}")
+    if "attn_pooler_queries" in vision:
+        _bounded_int(vision["attn_pooler_queries"], "vision_cfg attn_pooler_queries", 1, MAX_POOLER_QUERIES)
+    if "patch_dropout" in vision:
+        _bounded_float(vision["patch_dropout"], "vision_cfg patch_dropout", 0.0, 0.99)
 
 
 def _sides(size) -> list[int]:

@@ -45,6 +45,11 @@ STORAGE_DTYPES = {
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 MAX_TENSORS = 100_000
 MAX_DEPTH = 64
+# What one load may materialise beyond the file's own size: a file holds each storage once, so re-reading
+# the same bytes (through the pickle memo) or re-parsing them is never needed.
+BUDGET_SLACK = 64 << 10
+MAX_CALLS = 1_000_000  # constructor calls in one load (a ViT-L checkpoint makes a few thousand)
+MAX_NESTING = 1  # legacy streams inside legacy streams: a raw pickle embeds them one level deep
 
 
 class RefusedGlobal(WiseftError):
@@ -105,21 +110,52 @@ def _ints(values, what: str, label: str) -> tuple[int, ...]:
     return tuple(values)
 
 
+class _Budget:
+    """Bytes and calls one load may spend, charged *before* the work: a file cannot ask for more than it holds.
+
+    Pickles can call a constructor many times on one memoised argument (5 bytes a call), so the size
+    check must count what each call will read or build, not what the file is.
+    """
+
+    def __init__(self, label: str, file_size: int):
+        self.label, self.file_size = label, file_size
+        self.left = file_size + BUDGET_SLACK
+        self.calls = 0
+        self.nesting = 0
+
+    def call(self, what: str, size: int) -> None:
+        self.calls += 1
+        if self.calls > MAX_CALLS:
+            raise WiseftError(f"{self.label}: more than {MAX_CALLS:,} constructor calls in one pickle: refused")
+        self.left -= size
+        if self.left < 0:
+            raise WiseftError(f"{self.label}: the pickle asks to {what} more bytes than the file holds "
+                              f"({self.file_size:,}), re-reading its own data: refused before reading them")
+
+
 class _Reader:
     """One load: fresh stand-in classes and functions, so a file cannot alter what the next load sees."""
 
-    def __init__(self, label: str):
+    def __init__(self, label: str, file_size: int):
         self.label = label
         self.classes: dict[str, type] = {}
         self.tensors = 0
+        self.budget = _Budget(label, file_size)
+
+    def _counted(self, build):
+        """``build`` (a container constructor) charged one element per item of its argument."""
+        def call(*args):
+            self.budget.call("build containers holding", sum(len(a) for a in args if hasattr(a, "__len__")))
+            return build(*args)
+        return call
 
     # -- globals a checkpoint may name -------------------------------------------------------------
     def find_class(self, module: str, name: str):
         path = f"{module}.{name}"
         if module == "collections" and name == "OrderedDict":
-            return OrderedDict
+            return self._counted(OrderedDict)
         if module in ("builtins", "__builtin__") and name in ("set", "frozenset"):
-            return {"set": set, "frozenset": frozenset}[name]
+            return self._counted({"set": set, "frozenset": frozenset}[name])
         if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
             return self._rebuild_tensor_fn()
         if module == "torch._utils" and name in ("_rebuild_parameter", "_rebuild_parameter_with_state"):
@@ -176,10 +212,28 @@ class _Reader:
             raise WiseftError(f"{self.label}: storage views of very old torch files are not supported")
         return str(pid[2]), pid[1].dtype, pid[4]
 
+    def _is_module_ref(self, pid) -> bool:
+        """``torch.save(model)`` in the legacy format names each module class (with its source) by reference."""
+        if not (isinstance(pid, tuple) and pid and pid[0] == "module"):
+            return False
+        if len(pid) < 2 or not (isinstance(pid[1], type) and issubclass(pid[1], Inert)):
+            raise WiseftError(f"{self.label}: malformed module reference")
+        return True
+
     def legacy_stream(self, data) -> object:
         """Old torch.save format: magic, protocol, sys info, the object, storage keys, raw storages."""
         if not isinstance(data, (bytes, bytearray)):
             raise WiseftError(f"{self.label}: a pickled storage holds no bytes")
+        self.budget.call("parse", len(data))
+        if self.budget.nesting > MAX_NESTING:
+            raise WiseftError(f"{self.label}: storages nested more than {MAX_NESTING + 1} deep: refused")
+        self.budget.nesting += 1
+        try:
+            return self._legacy_stream(data)
+        finally:
+            self.budget.nesting -= 1
+
+    def _legacy_stream(self, data: bytes) -> object:
         stream = io.BytesIO(data)
         if self.unpickler(stream).load() != LEGACY_MAGIC:
             raise WiseftError(f"{self.label}: not a torch legacy stream (bad magic number)")
@@ -191,6 +245,8 @@ class _Reader:
         pending: dict[str, _Pending] = {}
 
         def record(pid):
+            if self._is_module_ref(pid):
+                return pid[1]
             key, dtype, numel = self._storage_ref(pid)
             pending[key] = _Pending(dtype, numel)
             return pending[key]
@@ -217,7 +273,8 @@ class _Reader:
                                           else torch.empty(0, dtype=want.dtype))
         end = stream.tell()
         stream.seek(start)
-        obj = self.unpickler(stream, lambda pid: storages[self._storage_ref(pid)[0]]).load()
+        obj = self.unpickler(stream, lambda pid: pid[1] if self._is_module_ref(pid)
+                             else storages[self._storage_ref(pid)[0]]).load()
         stream.seek(end)
         return obj
 
@@ -332,7 +389,7 @@ def read_pickled(path: Path, label: str, kind: str) -> PickledCheckpoint:
     Raises :class:`RefusedGlobal` when the file names anything outside the allow-list, and WiseftError
     when it is malformed.
     """
-    reader = _Reader(label)
+    reader = _Reader(label, path.stat().st_size)
     try:
         if kind == "zip":
             root = reader.zip_archive(path)

@@ -39,12 +39,22 @@ TEMPLATE_ALIASES = {"simple": "openclip-simple"}
 
 
 def _lines(path: Path, what: str) -> list[str]:
+    if path.is_dir():
+        raise WiseftError(f"{what} file {path} is a folder; give a text file with one entry per line")
     if not path.is_file():
         raise WiseftError(f"{what} file not found: {path}")
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise WiseftError(f"{what} file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+    lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
     if not lines:
         raise WiseftError(f"{what} file {path} is empty")
+    for number, line in enumerate(lines, 1):
+        if any(ord(c) < 32 or ord(c) == 127 for c in line):
+            raise WiseftError(f"{what} file {path}: entry {number} holds control characters (NUL, escape ...); "
+                              "is it a text file?")
     return lines
 
 
@@ -97,6 +107,12 @@ def load_templates(spec: str) -> list[Callable[[str], str]]:
     bad = [line for line in lines if "{}" not in line]
     if bad:
         raise WiseftError(f"every template in {spec} needs a '{{}}' for the class name; not: {bad[0]!r}")
+    for line in lines:
+        try:
+            line.format("x")
+        except (ValueError, IndexError, KeyError, AttributeError) as err:
+            raise WiseftError(f"template {line!r} in {spec} is not a valid template: {err} (use one '{{}}' for the "
+                              "class name; write other braces as '{{{{' and '}}}}')") from None
     return [line.format for line in lines]
 
 

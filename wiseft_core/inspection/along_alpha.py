@@ -189,7 +189,7 @@ def along_alpha(pair: ClassifierPair, loaded: LoadedDataset, alphas: Sequence[fl
     batches and layers, so a cancelled job stops within one layer's forward. Preprocessed batches are
     kept for the next alpha while they fit in ``keep_bytes`` (a served app passes less).
     """
-    loaded.check_classifier_width(pair.zeroshot.model.num_classes)
+    loaded.check_classifier_width(pair.zeroshot.model.num_classes, pair.classnames)
     alphas = [float(a) for a in alphas]
     transform = pair.preprocessing.eval_transform()
     batches = _Reusable(loaded, transform if cancel is None else _checked(transform, cancel), batch_size, workers,

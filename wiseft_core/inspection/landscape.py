@@ -7,8 +7,14 @@ line between them crosses a ridge. The *barrier height* measures that ridge:
 
     barrier = max over alpha in [0, 1] of  loss(alpha) - ((1 - alpha) * loss(0) + alpha * loss(1))
 
-(0 when the path is flat or convex; a pair with itself has barrier exactly 0). Alphas outside [0, 1]
-extrapolate beyond the endpoints and are shown, not counted in the barrier.
+(0 when the path is flat or convex; a pair with itself has barrier exactly 0): the *loss barrier above
+the linear path*, the default. Frankle et al. (Linear Mode Connectivity and the Lottery Ticket
+Hypothesis, 2020) measure error instead, against the *mean* of the endpoints' errors:
+
+    error barrier = max over alpha in [0, 1] of  error(alpha) - (error(0) + error(1)) / 2
+
+(error = 100 - top-1, in percentage points; never negative since alpha = 0 and 1 are on the path).
+Both are reported. Alphas outside [0, 1] extrapolate beyond the endpoints and are shown, not counted.
 """
 
 from __future__ import annotations
@@ -31,15 +37,27 @@ CSV_FIELDS = ("path", "dataset", "alpha", "loss", "top1", "n")
 
 
 def barrier_height(alphas: Sequence[float], losses: Sequence[float]) -> float:
-    """Max over the measured alphas in [0, 1] of loss minus the chord between loss(0) and loss(1)."""
+    """The loss barrier above the linear path: max over alphas in [0, 1] of loss minus the chord of the ends."""
     alphas, losses = np.asarray(alphas, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    k0, k1, inside = _endpoints(alphas)
+    loss0, loss1 = losses[k0], losses[k1]
+    chord = loss0 + alphas[inside] * (loss1 - loss0)  # exactly loss0 everywhere when the ends are equal
+    return float(max(0.0, np.max(losses[inside] - chord)))
+
+
+def _endpoints(alphas: np.ndarray) -> tuple[int, int, np.ndarray]:
+    """Indices of alpha 0 and 1 and the mask of alphas inside [0, 1]; a path without both ends is an error."""
     ends = [np.flatnonzero(np.isclose(alphas, a, atol=1e-9, rtol=0)) for a in (0.0, 1.0)]
     if any(len(e) == 0 for e in ends):
         raise WiseftError("the barrier needs the loss at alpha 0 and at alpha 1")
-    loss0, loss1 = losses[ends[0][0]], losses[ends[1][0]]
-    inside = (alphas >= -1e-9) & (alphas <= 1 + 1e-9)
-    chord = loss0 + alphas[inside] * (loss1 - loss0)  # exactly loss0 everywhere when the ends are equal
-    return float(max(0.0, np.max(losses[inside] - chord)))
+    return int(ends[0][0]), int(ends[1][0]), (alphas >= -1e-9) & (alphas <= 1 + 1e-9)
+
+
+def error_barrier(alphas: Sequence[float], top1: Sequence[float]) -> float:
+    """Frankle et al.'s error barrier: max over alphas in [0, 1] of error minus the mean endpoint error (pp)."""
+    alphas, error = np.asarray(alphas, dtype=np.float64), 100.0 - np.asarray(top1, dtype=np.float64)
+    k0, k1, inside = _endpoints(alphas)
+    return float(max(0.0, np.max(error[inside]) - (error[k0] + error[k1]) / 2))
 
 
 @dataclass
@@ -55,7 +73,13 @@ class LandscapePath:
 
     @property
     def barrier(self) -> float:
+        """The loss barrier above the linear path (the default barrier)."""
         return barrier_height(self.alphas, self.losses)
+
+    @property
+    def error_barrier(self) -> float:
+        """Frankle et al.'s error barrier, in percentage points."""
+        return error_barrier(self.alphas, self.top1)
 
     @classmethod
     def of(cls, path: str, result: AlongAlpha) -> LandscapePath:
@@ -117,7 +141,7 @@ def read_csv(path: str | os.PathLike) -> list[LandscapePath]:
 
 
 def barrier_table(paths: Sequence[LandscapePath]) -> list[dict]:
-    """One row per (path, dataset): endpoint losses, the barrier and the alpha where the ridge peaks."""
+    """One row per (path, dataset): endpoint losses, both barriers and the alpha where the loss ridge peaks."""
     rows = []
     for p in paths:
         alphas, losses = np.asarray(p.alphas), np.asarray(p.losses)
@@ -125,6 +149,7 @@ def barrier_table(paths: Sequence[LandscapePath]) -> list[dict]:
         inside = (alphas >= 0) & (alphas <= 1)
         excess = np.where(inside, losses - (losses[k0] + alphas * (losses[k1] - losses[k0])), -np.inf)
         rows.append({"path": p.path, "dataset": p.dataset, "loss at 0": round(float(losses[k0]), 4),
-                     "loss at 1": round(float(losses[k1]), 4), "barrier": round(p.barrier, 4),
-                     "at alpha": float(alphas[int(np.argmax(excess))])})
+                     "loss at 1": round(float(losses[k1]), 4), "loss barrier": round(p.barrier, 4),
+                     "at alpha": float(alphas[int(np.argmax(excess))]),
+                     "error barrier (pp)": round(p.error_barrier, 4)})
     return rows

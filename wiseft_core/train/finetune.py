@@ -352,7 +352,7 @@ def _prepare_run(cfg: FinetuneConfig, env: distributed.DistEnv, out: Path, zeros
                  resume: _Resume | None) -> _Run:
     """Model, data, optimizer and recipe for ``cfg``, restored to the saved step when resuming."""
     loaded = load_dataset(cfg.train, split="train")
-    loaded.check_classifier_width(zeroshot.model.num_classes)
+    loaded.check_classifier_width(zeroshot.model.num_classes, zeroshot.meta.classnames)
     model = zeroshot.model
     # Linear mode trains (and its state keeps) only the head; the tower stays the zero-shot one.
     trainable = model.head if cfg.mode == "linear" else model
