@@ -62,7 +62,6 @@ class TalkState:
     live_index: int | None = None
     figure_height: int | None = None  # None: figures fill their box (the HTML export)
     font_size: int = 24
-    alpha_slider_in_figure: bool = False  # the exported file has no Streamlit slider: the live figure carries one
 
 
 @dataclass
@@ -72,6 +71,7 @@ class Panel:
     kind: str  # "figure" or "html"
     figure: go.Figure | None = None
     html: str = ""
+    role: str = ""  # "live_alpha": the live step's figure that follows the alpha slider
 
 
 @dataclass
@@ -254,28 +254,28 @@ def _live(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     for index, title in columns:
         entries = top_k(data.live_probs[index, i], data.classnames, TOP_K)
         panel = _fig(plots.top_k_figure(entries, title, image.label), state, show_legend=False)
-        if state.alpha_slider_in_figure and index == a:
-            _add_alpha_slider(panel.figure, data, i, image.label, texts, active=a)
+        panel.role = "live_alpha" if title == columns[1][1] else ""
         slide.panels.append(panel)
     slide.layout = "stack"
 
 
-def _add_alpha_slider(figure: go.Figure, data: TalkData, image: int, true_label: str | None, texts: Texts,
-                      active: int) -> None:
-    """A plotly slider over the precomputed alpha grid, so the exported file stays live without Python."""
-    steps = []
+def live_frames(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> dict | None:
+    """The live step's bars at every grid alpha, so the deck's slider redraws them in the browser, no Python."""
+    where = next((j for j, p in enumerate(slide.panels) if p.role == "live_alpha"), None)
+    if where is None or not data.live:
+        return None
+    image = state.live_index if state.live_index is not None and 0 <= state.live_index < len(data.live) \
+        else data.live_default
+    true_label = data.live[image].label
+    frames = []
     for k, alpha in enumerate(data.live_alphas):
         bars = plots.top_k_figure(top_k(data.live_probs[k, image], data.classnames, TOP_K), "", true_label).data[0]
-        title = texts.labels["prediction_at"].format(alpha=f"{alpha:g}")
-        steps.append({"label": f"{alpha:g}", "method": "update",
-                      "args": [{"x": [list(bars.x)], "y": [list(bars.y)], "text": [list(bars.text)],
-                                "marker.color": [figures.recolor(list(bars.marker.color))]},
-                               {"title.text": title}]})
-    figure.update_layout(  # the title shows alpha: the 21 step labels would only crowd the slider
-        sliders=[{"active": active, "steps": steps, "currentvalue": {"visible": False}, "len": 1.0, "x": 0.0,
-                  "y": 0.0, "yanchor": "top", "pad": {"t": 70, "b": 0}, "ticklen": 0, "minorticklen": 0,
-                  "font": {"color": "rgba(0,0,0,0)"}}],
-        margin={"b": 110}, xaxis={"tickvals": [0, 0.5, 1], "ticktext": ["0", "50%", "100%"]})
+        frames.append({"x": list(bars.x), "y": list(bars.y), "text": list(bars.text),
+                       "color": figures.recolor(list(bars.marker.color)),
+                       "title": texts.labels["prediction_at"].format(alpha=f"{alpha:g}")})
+    return {"step": slide.step, "panel": where, "alphas": list(data.live_alphas),
+            "labels": [f"{a:g}" for a in data.live_alphas], "active": live_alpha_index(data, state.alpha),
+            "frames": frames}
 
 
 def _curve_step(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
