@@ -59,6 +59,9 @@ class TalkState:
     alpha: float = 0.5
     presenter: str = ""
     date: str = ""
+    reviewer: str = ""
+    hacker: str = ""
+    audience_url: str = ""  # the title step shows it with a QR code (students follow on their phones)
     live_index: int | None = None
     figure_height: int | None = None  # None: figures fill their box (the HTML export)
     font_size: int = 24
@@ -181,10 +184,32 @@ def _no_sweep(texts: Texts) -> Panel:
 # --- one function per step -------------------------------------------------------------------------------
 
 def _title(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
-    who = " · ".join(x for x in (state.presenter.strip(), state.date.strip()) if x)
-    if who:
-        slide.text_html += f'\n<p class="talk-presenter">{html.escape(who)}</p>'
+    """Paper, the seminar's three roles (names optional), the date, and the audience link with its QR code."""
+    lab = texts.labels
+    roles = [(lab["role_presenter"], state.presenter), (lab["role_reviewer"], state.reviewer),
+             (lab["role_hacker"], state.hacker)]
+    line = " · ".join(f"{html.escape(role)}{': <strong>' + html.escape(name.strip()) + '</strong>' if name.strip() else ''}"
+                      for role, name in roles)
+    date = f" · {html.escape(state.date.strip())}" if state.date.strip() else ""
+    slide.text_html += f'\n<p class="talk-roles">{line}{date}</p>'
+    if state.audience_url:
+        slide.text_html += audience_block(state.audience_url, lab["audience_link"])
     slide.layout = "center"
+
+
+def qr_svg(url: str) -> str:
+    """The URL as an inline SVG QR code (drawn offline), or "" when segno is not installed."""
+    try:
+        import segno
+    except ImportError:
+        return ""
+    return segno.make(url, error="m").svg_inline(dark="#000000", light="#ffffff", border=2, omitsize=True)
+
+
+def audience_block(url: str, label: str) -> str:
+    shown = url.split("://", 1)[-1]
+    return (f'<div class="talk-qr">{qr_svg(url)}<span>{html.escape(label)}:<br>'
+            f'<code>{html.escape(shown)}</code></span></div>')
 
 
 def _shift(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
