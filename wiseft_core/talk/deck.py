@@ -36,8 +36,9 @@ DECK_CSS = """
 .layout-center .talk-text { max-width: 80vw; }
 .panels { flex: 1; min-height: 0; min-width: 0; display: flex; gap: 1.5vw; }
 .dir-column { flex-direction: column; }
-.panel { flex: 1 1 0; min-width: 0; min-height: 0; display: flex; flex-direction: column; justify-content: center; }
-.dir-column > .panel { flex: 0 1 auto; }
+.panel { flex: 1 1 0; min-width: 0; min-height: 0; display: flex; flex-direction: column; justify-content: safe center; }
+.wiseft-deck .talk-table th, .wiseft-deck .talk-table td { padding: 0.02em 0.3em; }
+.dir-column > .panel { flex: 0 0 auto; }
 .panel:has(.talk-live-image) { flex: 0 0 16%; }
 .panel-wide { overflow-x: auto; }
 .plot { flex: 1; min-height: 0; width: 100%; }
@@ -55,7 +56,8 @@ DECK_CSS = """
 .deck-range:focus { outline: 3px dashed #D55E00; outline-offset: 4px; }
 .deck-range-value { min-width: 5.5em; font-variant-numeric: tabular-nums; }
 .talk-roles { font-size: var(--talk-font); margin-top: 0.6em; }
-.talk-qr { display: flex; align-items: center; gap: 1em; margin-top: 0.6em; font-size: calc(var(--talk-font) * 0.8); }
+.talk-qr { display: flex; align-items: center; gap: 1em; margin-top: 0.6em; font-size: var(--talk-font); }
+.talk-qr code { font-size: 1em; }
 .talk-qr svg { width: 7em; height: 7em; flex: none; }
 .talk-table .best { text-decoration: underline; text-decoration-thickness: 3px; font-weight: 700; }
 .talk-marks td { text-align: center; }
