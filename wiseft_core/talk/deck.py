@@ -40,7 +40,6 @@ DECK_CSS = """
 .wiseft-deck .talk-table th, .wiseft-deck .talk-table td { padding: 0.02em 0.3em; }
 .dir-column > .panel { flex: 0 0 auto; }
 .panel:has(.talk-live-image) { flex: 0 0 16%; }
-.panel-wide { overflow-x: auto; }
 .plot { flex: 1; min-height: 0; width: 100%; }
 .deck-footer { flex: none; display: flex; align-items: center; gap: 1em; height: 36px; font-size: 20px;
   color: #333; white-space: nowrap; overflow: hidden; border-top: 1px solid #ccc; }
@@ -77,8 +76,7 @@ def _panel_html(slide: Slide, figure_ids: list[int], alpha_control: str) -> str:
     ids = iter(figure_ids)
     for panel in slide.panels:
         inner = f'<div class="plot" data-fig="{next(ids)}"></div>' if panel.kind == "figure" else panel.html
-        wide = " panel-wide" if panel.kind == "html" and "talk-table" in panel.html else ""
-        panels.append(f'<div class="panel{wide}">{inner}</div>')
+        panels.append(f'<div class="panel">{inner}</div>')
     if not panels:
         return ""
     return f'{alpha_control}<div class="panels dir-{slide.panel_direction}">{"".join(panels)}</div>'

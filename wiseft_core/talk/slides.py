@@ -281,6 +281,7 @@ def _tradeoff(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> N
     if not data.sweep:
         slide.panels.append(_no_sweep(texts))
     slide.layout = "stack"
+    slide.panel_direction = "column"
 
 
 def _method(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
@@ -425,6 +426,7 @@ def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
         # the legend beside the chart, not under it: below, it runs off a 720-pixel-high screen
         panel.figure.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"})
         slide.panels.append(panel)
+        slide.layout = "stack"  # four lines of text above, the chart with its legend across the width
         return
     sets = [(_paper_group(data), lab["paper"])]
     weights = _sweep_group(data, "end-to-end", "weights")
@@ -487,6 +489,8 @@ def _ratio_note(costs, texts: Texts) -> str:
     if costs is None:
         return "—"
     low, high = costs.ratio_quartiles
+    if costs.too_noisy and costs.ratios:
+        low, high = min(costs.ratios), max(costs.ratios)
     key = "too_noisy" if costs.too_noisy else "ratio_note"
     return texts.labels[key].format(runs=len(costs.ratios) or 1, low=f"{low:.1f}", high=f"{high:.1f}")
 
@@ -503,7 +507,7 @@ def _values(data: TalkData, state: TalkState, texts: Texts) -> dict[str, str]:
         "merge_ms": _num(costs and costs.merge_ms), "ratio": _num(costs and costs.ratio),
         "ratio_note": _ratio_note(costs, texts),
         "batch": str(costs.batch) if costs else "—", "device": costs.device if costs else "—",
-        "params": f"{costs.params / 1e6:.2f} M" if costs else "—",
+        "params": f"{costs.params / 1e6:.2f} {texts.labels['million']}" if costs else "—",
         "lc_gap": _num(gap, 2), "alpha_min": f"{min(alphas):g}", "alpha_max": f"{max(alphas):g}",
     }
 
