@@ -182,14 +182,17 @@ def talk_state(data) -> TalkState:
                      live_index=st.session_state.get("talk_image"), audience_url=audience_url(st.session_state.talk_room))
 
 
-def on_deck_alpha() -> None:
-    alpha = st.session_state.talk_deck.get("alpha")
-    if alpha is not None:
-        set_alpha(float(alpha))
+def take_deck_alpha() -> None:
+    """The alpha the presenter released on the live step (the deck's state) becomes the session's alpha."""
+    reported = (st.session_state.get("talk_deck") or {}).get("alpha")
+    if reported is not None and reported != st.session_state.get("talk_alpha_seen"):
+        st.session_state.talk_alpha_seen = reported
+        set_alpha(float(reported))
 
 
 def slide_view(context, texts) -> None:
     st.html(page_css())
+    take_deck_alpha()
     data_key, data = current_data(context, texts)
     state = talk_state(data)
     payload = dict(deck_for(data_key, data, texts.lang, state))
@@ -197,7 +200,9 @@ def slide_view(context, texts) -> None:
     if not st.session_state.get("talk_plotly_sent"):
         payload["plotly"] = get_plotlyjs()
         st.session_state.talk_plotly_sent = True
-    talk_deck(key="talk_deck", data=[payload], default={"alpha": state.alpha}, on_alpha_change=on_deck_alpha)
+    st.session_state.setdefault("talk_alpha_seen", state.alpha)
+    talk_deck(key="talk_deck", data=[payload], default={"alpha": state.alpha},
+              on_alpha_change=lambda: None)
     sync_view(texts.lang)
     write_url(texts.lang)
     sidebar_extras(data, texts, state)
