@@ -61,7 +61,9 @@ export default function (component) {
         window.history.replaceState(window.history.state, "", url);
         setStateValue("alpha", alpha);
       },
-      onNotes: function () { if (window.wiseftTalkNotesUrl) window.open(window.wiseftTalkNotesUrl, "wiseft-talk-notes"); }
+      onNotes: function () {
+        if (window.wiseftTalkNotesUrl) window.open(window.wiseftTalkNotesUrl, "wiseft-talk-notes");
+      }
     });
     window.addEventListener("wiseft-talk-goto", function (event) { deck.show(event.detail - 1, "remote"); });
     window.talkDeck = deck;
@@ -179,7 +181,8 @@ def talk_state(data) -> TalkState:
     names = {n: st.session_state[f"talk_{n}"].strip() for n in NAMES}
     return TalkState(alpha=current_alpha(), presenter=names["presenter"], date=names["date"],
                      reviewer=names["reviewer"], hacker=names["hacker"],
-                     live_index=st.session_state.get("talk_image"), audience_url=audience_url(st.session_state.talk_room))
+                     live_index=st.session_state.get("talk_image"),
+                     audience_url=audience_url(st.session_state.talk_room))
 
 
 def take_deck_alpha() -> None:

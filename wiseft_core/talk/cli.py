@@ -14,8 +14,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from wiseft_core.devices import resolve_device
     from wiseft_core.pair import load_pair
     from wiseft_core.talk.data import build_talk_data, default_sweep
-    from wiseft_core.talk.export import export_talk
     from wiseft_core.talk.deck import live_of
+    from wiseft_core.talk.export import export_talk
     from wiseft_core.talk.slides import TalkState, build_talk
     from wiseft_core.talk.texts import load_texts
 

@@ -20,8 +20,9 @@ from wiseft_core.timer import timed
 
 PAPER_MODEL = "CLIP ViT-L/14@336px"
 TABLE1_ROWS = (
-    "Zero-shot [82] (numbers from the CLIP paper)", "Fine-tuned LC [82] (CLIP paper)", "Zero-shot (PyTorch)", "Fine-tuned LC (ours)", "Fine-tuned E2E (ours)", "WiSE-FT LC, α=0.5",
-    "WiSE-FT LC, optimal α", "WiSE-FT E2E, α=0.5", "WiSE-FT E2E, optimal α",
+    "Zero-shot [82] (numbers from the CLIP paper)", "Fine-tuned LC [82] (CLIP paper)", "Zero-shot (PyTorch)",
+    "Fine-tuned LC (ours)", "Fine-tuned E2E (ours)", "WiSE-FT LC, α=0.5", "WiSE-FT LC, optimal α",
+    "WiSE-FT E2E, α=0.5", "WiSE-FT E2E, optimal α",
 )
 LIVE_PER_DISTRIBUTION = 2
 TIMING_REPEATS = 15

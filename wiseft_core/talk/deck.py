@@ -36,7 +36,8 @@ DECK_CSS = """
 .layout-center .talk-text { max-width: 80vw; }
 .panels { flex: 1; min-height: 0; min-width: 0; display: flex; gap: 1.5vw; }
 .dir-column { flex-direction: column; }
-.panel { flex: 1 1 0; min-width: 0; min-height: 0; display: flex; flex-direction: column; justify-content: safe center; }
+.panel { flex: 1 1 0; min-width: 0; min-height: 0; display: flex; flex-direction: column;
+  justify-content: safe center; }
 .wiseft-deck .talk-table th, .wiseft-deck .talk-table td { padding: 0.02em 0.3em; }
 .dir-column > .panel { flex: 0 0 auto; }
 .panel:has(.talk-live-image) { flex: 0 0 16%; }
@@ -85,7 +86,8 @@ def _panel_html(slide: Slide, figure_ids: list[int], alpha_control: str) -> str:
 def slide_section(slide: Slide, texts: Texts, figure_ids: list[int], total: int, alpha_control: str = "") -> str:
     """One step as a ``<section>``: title, text, panels and a one-line footer (keys, step count, buttons)."""
     ui = texts.ui
-    footer = (f'<footer class="deck-footer"><button data-deck-go="prev" title="{html.escape(ui["previous"])}">←</button>'
+    footer = (f'<footer class="deck-footer">'
+              f'<button data-deck-go="prev" title="{html.escape(ui["previous"])}">←</button>'
               f'<span class="deck-count">{html.escape(ui["step"])} {slide.step} / {total}</span>'
               f'<button data-deck-go="next" title="{html.escape(ui["next"])}">→</button>'
               f'<span class="deck-keys">{html.escape(ui["export_keys_help"])}</span>'
@@ -135,8 +137,9 @@ def live_of(slides: Sequence[Slide], data, texts: Texts, state: TalkState) -> di
     return live_frames(live, data, texts, state) if live else None
 
 
-def build_deck(data, texts: Texts, state: TalkState = TalkState(), step: int = 1) -> dict:
+def build_deck(data, texts: Texts, state: TalkState | None = None, step: int = 1) -> dict:
     """The deck payload of the whole talk for one language and the presenter's choices."""
+    state = state or TalkState()
     slides = build_talk(data, texts, state)
     return deck_payload(slides, texts, step, live_of(slides, data, texts, state))
 

@@ -59,7 +59,9 @@ BOOT_JS = """
   };
   payload.step = parseInt(location.hash.slice(1), 10) || 1;
   deck.mount(payload);
-  window.addEventListener("hashchange", function () { deck.show((parseInt(location.hash.slice(1), 10) || 1) - 1, "hash"); });
+  window.addEventListener("hashchange", function () {
+    deck.show((parseInt(location.hash.slice(1), 10) || 1) - 1, "hash");
+  });
 })();
 """
 

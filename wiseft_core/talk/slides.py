@@ -24,8 +24,8 @@ from wiseft_core.talk import figures, html_text
 from wiseft_core.talk.data import PAPER_MODEL, TalkData
 from wiseft_core.talk.texts import Texts
 
-STEP_IDS = ("title", "shift", "definitions", "tradeoff", "method", "code", "live", "curve", "cost", "linear", "why", "results",
-            "takeaways", "sources")
+STEP_IDS = ("title", "shift", "definitions", "tradeoff", "method", "code", "live", "curve", "cost", "linear", "why",
+            "results", "takeaways", "sources")
 STEP_COUNT = len(STEP_IDS)  # the talk as shipped; a teacher's plan (texts.apply_plan) may show more or fewer
 GALLERY_PER_ROW = 4
 TOP_K = 3
@@ -211,7 +211,7 @@ def _title(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None
     lab = texts.labels
     roles = [(lab["role_presenter"], state.presenter), (lab["role_reviewer"], state.reviewer),
              (lab["role_hacker"], state.hacker)]
-    line = " · ".join(f"{html.escape(role)}{': <strong>' + html.escape(name.strip()) + '</strong>' if name.strip() else ''}"
+    line = " · ".join(html.escape(role) + (f": <strong>{html.escape(name.strip())}</strong>" if name.strip() else "")
                       for role, name in roles)
     date = f" · {html.escape(state.date.strip())}" if state.date.strip() else ""
     slide.text_html += f'\n<p class="talk-roles">{line}{date}</p>'
@@ -239,8 +239,9 @@ def _shift(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None
     rows = []
     for distribution, samples in data.gallery.items():
         images = "".join(
-            f'<img class="talk-thumb" src="{png_data_uri(s.path.read_bytes())}" alt="{html.escape(_sample_name(s, texts))}"'
-            f' title="{html.escape(_sample_name(s, texts))}">' for s in samples[:GALLERY_PER_ROW])
+            f'<img class="talk-thumb" src="{png_data_uri(s.path.read_bytes())}" '
+            f'alt="{html.escape(_sample_name(s, texts))}" title="{html.escape(_sample_name(s, texts))}">'
+            for s in samples[:GALLERY_PER_ROW])
         name = texts.distributions.get(distribution, "")
         shown = texts.demo_distributions.get(distribution, distribution)
         rows.append(f'<tr><th>{html.escape(shown)}</th><td class="talk-thumbs">{images}</td>'
