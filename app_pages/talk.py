@@ -13,6 +13,7 @@ import hashlib
 import html
 import re
 import secrets
+import time
 from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
@@ -224,7 +225,7 @@ def sync_view(lang: str) -> None:
     notes_url = "talk?" + urlencode({"view": "notes", "room": room, "key": secret, "lang": lang}) if owner else ""
     talk_sync(key="talk_sync", data=[{"room": room, "seq": state.command_seq if state else 0,
                                       "goto": state.command_step if state else 0, "notes_url": notes_url,
-                                      "poll_ms": POLL_MS}],
+                                      "poll_ms": POLL_MS, "tick": time.monotonic()}],  # new data: JS runs again
               on_step_change=lambda: None, on_secret_change=lambda: None, on_poll_change=lambda: None)
     st.query_params["step"] = str(step)
 
