@@ -195,9 +195,13 @@ def _fig(figure: go.Figure, state: TalkState, show_legend: bool | None = None) -
 
 
 def _curve(rows: list[dict], title: str, texts: Texts, state: TalkState, group_keys=("source",)) -> go.Figure:
-    return plots.accuracy_curves_figure(
+    figure = plots.accuracy_curves_figure(
         rows, "avg_shifts", x_label=texts.labels["reference_acc"], y_label=texts.labels["avg_shift_acc"],
         group_keys=group_keys, current_alpha=state.alpha, title=title)
+    for trace in figure.data:  # the app's star is named in English
+        if trace.name == plots.CURRENT_ALPHA_NAME:
+            trace.name = texts.labels["current_alpha"]
+    return figure
 
 
 def _no_sweep(texts: Texts) -> Panel:
@@ -507,7 +511,8 @@ def _values(data: TalkData, state: TalkState, texts: Texts) -> dict[str, str]:
         "weights_ms": _num(costs and costs.weights_ms), "outputs_ms": _num(costs and costs.outputs_ms),
         "merge_ms": _num(costs and costs.merge_ms), "ratio": _num(costs and costs.ratio),
         "ratio_note": _ratio_note(costs, texts),
-        "batch": str(costs.batch) if costs else "—", "device": costs.device if costs else "—",
+        "batch": str(costs.batch) if costs else "—",
+        "device": texts.labels.get(f"device_{costs.device}", costs.device) if costs else "—",
         "params": f"{costs.params / 1e6:.2f} {texts.labels['million']}" if costs else "—",
         "lc_gap": _num(gap, 2), "alpha_min": f"{min(alphas):g}", "alpha_max": f"{max(alphas):g}",
     }
