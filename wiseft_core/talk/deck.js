@@ -144,6 +144,7 @@ function wiseftDeckCreate(root, hooks) {
 
   document.addEventListener("keydown", onKey, true);
   deck.mount = mount;
+  deck.drawAll = function () { return Promise.all(deck.sections.map(draw)); };  // every figure (for printing)
   deck.show = show;
   deck.destroy = function () { document.removeEventListener("keydown", onKey, true); };
   return deck;

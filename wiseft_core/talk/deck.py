@@ -67,6 +67,7 @@ DECK_CSS = """
   .wiseft-deck { position: static !important; height: auto !important; overflow: visible; }
   .wiseft-deck .slide { visibility: visible; position: relative; inset: auto; width: 100vw; height: 100vh;
     break-after: page; page-break-after: always; }
+  .wiseft-deck .slide:last-child { break-after: auto; page-break-after: auto; }
   .deck-footer button { display: none; }
 }
 """

@@ -48,15 +48,7 @@ BOOT_JS = """
   });
   window.talkDeck = deck;
   window.talkShow = function (index) { deck.show(index, "remote"); };
-  window.talkDrawAll = function () {  // every figure drawn (for the PDF)
-    return Promise.all(deck.sections.map(function (s) {
-      return Promise.all(Array.from(s.querySelectorAll(".plot")).map(function (div) {
-        return div.dataset.drawn ? Promise.resolve() : Plotly.newPlot(div, deck.figures[Number(div.dataset.fig)].data,
-          deck.figures[Number(div.dataset.fig)].layout, {responsive: true, displayModeBar: false}).then(function () {
-          div.dataset.drawn = "1"; });
-      }));
-    }));
-  };
+  window.talkDrawAll = function () { return deck.drawAll(); };
   payload.step = parseInt(location.hash.slice(1), 10) || 1;
   deck.mount(payload);
   window.addEventListener("hashchange", function () {
