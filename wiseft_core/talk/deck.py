@@ -42,10 +42,10 @@ DECK_CSS = """
 .dir-column > .panel { flex: 0 0 auto; }
 .panel:has(.talk-live-image) { flex: 0 0 16%; }
 .plot { flex: 1; min-height: 0; width: 100%; }
-.deck-footer { flex: none; display: flex; align-items: center; gap: 1em; height: 36px; font-size: 20px;
+.deck-footer { flex: none; display: flex; align-items: center; gap: 1em; height: 40px; font-size: 24px;
   color: #333; white-space: nowrap; overflow: hidden; border-top: 1px solid #ccc; }
 .deck-footer .deck-keys { flex: 1; min-width: 0; overflow: hidden; text-overflow: ellipsis; }
-.deck-footer button { font-size: 20px; padding: 0 0.6em; background: #fff; border: 2px solid #000; border-radius: 6px;
+.deck-footer button { font-size: 24px; padding: 0 0.6em; background: #fff; border: 2px solid #000; border-radius: 6px;
   color: #000; cursor: pointer; }
 .deck-alpha { display: flex; align-items: center; gap: 0.8em; font-size: var(--talk-font); font-weight: 700; }
 .deck-range { flex: 1; height: 2.2em; accent-color: #0072B2; cursor: pointer; }
