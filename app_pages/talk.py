@@ -36,7 +36,30 @@ NAMES = ("presenter", "reviewer", "hacker", "date")
 
 DECK_APP_JS = DECK_JS + """
 const DECKS = new WeakMap();
+// Streamlit writes the URL from its own copy of the query (the step as last reported, maybe a step behind):
+// the deck's step is the truth, so any URL of this page gets the deck's step.
+function keepDeckStepInUrls() {
+  if (window.wiseftHistoryKept) return;
+  window.wiseftHistoryKept = true;
+  for (const name of ["pushState", "replaceState"]) {
+    const original = window.history[name].bind(window.history);
+    window.history[name] = function (state, title, url) {
+      const deck = window.talkDeck;
+      if (url && deck && deck.current >= 0 && document.body.contains(deck.root)) {
+        try {
+          const next = new URL(url, window.location.href);
+          if (next.searchParams.has("step") && next.searchParams.get("view") !== "notes") {
+            next.searchParams.set("step", String(deck.current + 1));
+            url = next.toString();
+          }
+        } catch (err) { /* not a URL we know: leave it */ }
+      }
+      return original(state, title, url);
+    };
+  }
+}
 export default function (component) {
+  keepDeckStepInUrls();
   const { parentElement, setStateValue } = component;
   const payload = component.data[0];
   if (payload.plotly && typeof Plotly === "undefined") {  // once per page: plotly.js comes with the first mount
