@@ -26,8 +26,11 @@ function wiseftDeckCreate(root, hooks) {
   function plotDiv(div) {
     if (div.dataset.drawn || typeof Plotly === "undefined") return Promise.resolve();
     const fig = JSON.parse(JSON.stringify(deck.figures[Number(div.dataset.fig)]));
-    const k = Math.max(1, Math.min(1.8, window.innerHeight * 0.033 / 24));
-    if (k > 1.05) scaleFonts(fig.layout, k);
+    const k = Math.max(1, Math.min(1.4, window.innerHeight * 0.033 / 24));
+    if (k > 1.05) {
+      scaleFonts(fig.layout, k);
+      if (fig.layout.margin && fig.layout.margin.t) fig.layout.margin.t = Math.round(fig.layout.margin.t * k);
+    }
     div.dataset.drawn = "1";
     return Plotly.newPlot(div, fig.data, fig.layout, { responsive: true, displayModeBar: false });
   }

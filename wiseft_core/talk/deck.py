@@ -61,6 +61,7 @@ DECK_CSS = """
 .talk-qr svg { width: 7em; height: 7em; flex: none; }
 .talk-table .best { text-decoration: underline; text-decoration-thickness: 3px; font-weight: 700; }
 .talk-marks td { text-align: center; }
+.wiseft-deck .talk-marks { align-self: flex-start; min-width: 40%; }
 @media print {
   @page { size: 1920px 1080px; margin: 0; }
   html, body { height: auto !important; overflow: visible !important; }

@@ -338,6 +338,8 @@ def _live(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
         panel = _fig(plots.top_k_figure(entries, title, texts.classname(image.label) if image.label else None), state,
                      show_legend=False)
         panel.role = "live_alpha" if title == columns[1][1] else ""
+        # the bars carry their percentages: no tick labels to crowd a narrow chart, room for the text on the right
+        panel.figure.update_xaxes(showticklabels=False, range=[0, 1.3])
         slide.panels.append(panel)
     slide.layout = "stack"
 
