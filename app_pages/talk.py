@@ -62,10 +62,13 @@ export default function (component) {
   keepDeckStepInUrls();
   const { parentElement, setStateValue } = component;
   const payload = component.data[0];
-  if (payload.plotly && typeof Plotly === "undefined") {  // once per page: plotly.js comes with the first mount
+  const fresh = payload.plotly && typeof Plotly === "undefined";
+  if (fresh) {  // once per page: plotly.js comes with the first mount
     const script = document.createElement("script");
     script.textContent = payload.plotly;
     document.head.appendChild(script);
+  } else if (typeof Plotly === "undefined") {
+    component.setTriggerValue("plotly", Date.now());  // this page never got it: ask once more
   }
   let deck = DECKS.get(parentElement);
   if (!deck) {
@@ -93,6 +96,7 @@ export default function (component) {
     window.talkDeck = deck;
     DECKS.set(parentElement, deck);
   }
+  if (fresh) deck.version = null;  // draw the figures now that plotly.js is here
   deck.mount(payload);
 }
 """
@@ -224,12 +228,13 @@ def slide_view(context, texts) -> None:
     state = talk_state(data)
     payload = dict(deck_for(data_key, data, texts.lang, state))
     payload["step"] = st.session_state.talk_step
-    if not st.session_state.get("talk_plotly_sent"):
+    asked = bool((st.session_state.get("talk_deck") or {}).get("plotly"))  # a page that lost it asks again
+    if asked or not st.session_state.get("talk_plotly_sent"):
         payload["plotly"] = get_plotlyjs()
-        st.session_state.talk_plotly_sent = True
     st.session_state.setdefault("talk_alpha_seen", state.alpha)
     talk_deck(key="talk_deck", data=[payload], default={"alpha": state.alpha},
-              on_alpha_change=lambda: None)
+              on_alpha_change=lambda: None, on_plotly_change=lambda: None)
+    st.session_state.talk_plotly_sent = True  # after the element is on its way: an interrupted run sends it again
     sync_view(texts.lang)
     write_url(texts.lang)
     sidebar_extras(data, texts, state)
