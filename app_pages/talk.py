@@ -1,8 +1,10 @@
-"""Talk: the paper's story in twelve steps, presented from the app; ``?view=notes`` is the speaker-notes tab.
+"""Talk: the paper's story, presented from the app; ``?view=notes&room=ID&key=SECRET`` is the presenter view.
 
-Keys (→ / PageDown / Space, ← / PageUp, Home, End) come from a tiny inline component; the step,
-alpha, language, presenter and date live in the URL, so a reload returns to the same screen.
-Content, figures and export are ``wiseft_core.talk``; this page only lays them out.
+The whole talk is one deck in the browser (``wiseft_core/talk/deck.js`` in a Components v2 element):
+a key press shows the next step at once, with no server round trip. Only live things reach the server:
+alpha (released on the live step: the alpha-dependent figures are rebuilt) and, through a small
+fragment, the step (URL, room) and the presenter view's next/previous requests. Content, figures and
+export are ``wiseft_core.talk``; this page only mounts them.
 """
 
 from __future__ import annotations
@@ -11,43 +13,127 @@ import hashlib
 import html
 import re
 import secrets
+import time
+from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
+from plotly.offline import get_plotlyjs
 
 from app_pages.shared import current_alpha, set_alpha
 from wiseft_core.errors import WiseftError
 from wiseft_core.serve import audience
-from wiseft_core.talk import LANGS, STEP_COUNT, TalkState, build_slide, build_talk, load_texts
+from wiseft_core.serve.markup import escape_markdown
+from wiseft_core.talk import LANGS, STEP_COUNT, TalkState, build_talk, load_texts
 from wiseft_core.talk.data import build_talk_data, default_sweep
+from wiseft_core.talk.deck import DECK_CSS, DECK_JS, build_deck, live_of
 from wiseft_core.talk.export import talk_html
 from wiseft_core.talk.rooms import TalkRooms, format_elapsed
-from wiseft_core.talk.slides import clamp_step, live_alpha_index, notes_for
+from wiseft_core.talk.slides import clamp_step, notes_for
 from wiseft_core.talk.theme import PANEL_CSS
 
 ROOM_ID = re.compile(r"[a-z0-9]{1,16}")  # rooms come from URLs and go into a link: nothing else is let in
-DEFAULT_VIEWPORT = (1280, 720)  # the smaller projector size: a slide built for it fits both
-KEYS_JS = """
+SECRET = re.compile(r"[a-f0-9]{32}")
+POLL_MS = 600  # how often the projected tab asks whether the presenter view sent a step
+NAMES = ("presenter", "reviewer", "hacker", "date")
+
+DECK_APP_JS = DECK_JS + """
+const DECKS = new WeakMap();
+// Streamlit writes the URL from its own copy of the query (the step as last reported, maybe a step behind):
+// the deck's step is the truth, so any URL of this page gets the deck's step.
+function keepDeckStepInUrls() {
+  if (window.wiseftHistoryKept) return;
+  window.wiseftHistoryKept = true;
+  for (const name of ["pushState", "replaceState"]) {
+    const original = window.history[name].bind(window.history);
+    window.history[name] = function (state, title, url) {
+      const deck = window.talkDeck;
+      if (url && deck && deck.current >= 0 && document.body.contains(deck.root)) {
+        try {
+          const next = new URL(url, window.location.href);
+          if (next.searchParams.has("step") && next.searchParams.get("view") !== "notes") {
+            next.searchParams.set("step", String(deck.current + 1));
+            url = next.toString();
+          }
+        } catch (err) { /* not a URL we know: leave it */ }
+      }
+      return original(state, title, url);
+    };
+  }
+}
 export default function (component) {
-  const { setTriggerValue, setStateValue } = component;
-  const report = () => setStateValue("viewport", [window.innerWidth, window.innerHeight]);
-  const actions = {ArrowRight: "next", PageDown: "next", " ": "next", ArrowLeft: "prev", PageUp: "prev",
-                   Home: "first", End: "last"};
-  const onKey = (event) => {
-    const action = actions[event.key];
-    const target = event.target;
-    if (!action || event.altKey || event.ctrlKey || event.metaKey) return;
-    const typing = 'input, textarea, select, [role="slider"], [contenteditable]';
-    if (target && target.closest && target.closest(typing)) return;
-    event.preventDefault();
-    setTriggerValue("nav", action);
-  };
-  report();
-  window.addEventListener("keydown", onKey);
-  window.addEventListener("resize", report);
-  return () => { window.removeEventListener("keydown", onKey); window.removeEventListener("resize", report); };
+  keepDeckStepInUrls();
+  const { parentElement, setStateValue } = component;
+  const payload = component.data[0];
+  const fresh = payload.plotly && typeof Plotly === "undefined";
+  if (fresh) {  // once per page: plotly.js comes with the first mount
+    const script = document.createElement("script");
+    script.textContent = payload.plotly;
+    document.head.appendChild(script);
+  } else if (typeof Plotly === "undefined") {
+    component.setTriggerValue("plotly", Date.now());  // this page never got it: ask once more
+  }
+  let deck = DECKS.get(parentElement);
+  if (!deck) {
+    const root = document.createElement("div");
+    root.className = "wiseft-deck";
+    parentElement.appendChild(root);
+    deck = wiseftDeckCreate(root, {
+      onStep: function (step) {
+        const url = new URL(window.location.href);
+        url.searchParams.set("step", String(step));
+        window.history.replaceState(window.history.state, "", url);
+        window.dispatchEvent(new CustomEvent("wiseft-talk-step", { detail: step }));
+      },
+      onAlpha: function (alpha) {
+        const url = new URL(window.location.href);
+        url.searchParams.set("alpha", String(alpha));
+        window.history.replaceState(window.history.state, "", url);
+        setStateValue("alpha", alpha);
+      },
+      onNotes: function () {
+        if (window.wiseftTalkNotesUrl) window.open(window.wiseftTalkNotesUrl, "wiseft-talk-notes");
+      }
+    });
+    window.addEventListener("wiseft-talk-goto", function (event) { deck.show(event.detail - 1, "remote"); });
+    window.talkDeck = deck;
+    DECKS.set(parentElement, deck);
+  }
+  if (fresh) deck.version = null;  // draw the figures now that plotly.js is here
+  deck.mount(payload);
 }
 """
-talk_keys = st.components.v2.component("wiseft_talk_keys", js=KEYS_JS)
+
+SYNC_JS = """
+const SYNCS = new WeakMap();
+export default function (component) {
+  const { parentElement, setStateValue, setTriggerValue } = component;
+  const d = component.data[0];
+  let sync = SYNCS.get(parentElement);
+  if (!sync) {
+    const name = "wiseft-talk-secret:" + d.room;
+    let secret = window.sessionStorage.getItem(name);
+    if (!secret || !/^[a-f0-9]{32}$/.test(secret)) {
+      const bytes = new Uint8Array(16);
+      window.crypto.getRandomValues(bytes);
+      secret = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+      window.sessionStorage.setItem(name, secret);
+    }
+    sync = { seq: d.seq, timer: 0 };
+    window.addEventListener("wiseft-talk-step", (event) => setStateValue("step", event.detail));
+    setStateValue("secret", secret);
+    SYNCS.set(parentElement, sync);
+  }
+  if (d.seq > sync.seq) {  // the presenter view asked for a step
+    sync.seq = d.seq;
+    window.dispatchEvent(new CustomEvent("wiseft-talk-goto", { detail: d.goto }));
+  }
+  if (d.notes_url) window.wiseftTalkNotesUrl = d.notes_url;
+  clearTimeout(sync.timer);
+  sync.timer = setTimeout(() => setTriggerValue("poll", Date.now()), d.poll_ms);
+}
+"""
+talk_deck = st.components.v2.component("wiseft_talk_deck", js=DECK_APP_JS, isolate_styles=False)
+talk_sync = st.components.v2.component("wiseft_talk_sync", js=SYNC_JS)
 
 
 @st.cache_resource
@@ -60,18 +146,19 @@ def talk_data(pair_key: str, _pair, sweep_key: str, _sweep, source: str):
     return build_talk_data(_pair, _sweep, source)
 
 
-def page_css(font: int) -> str:
-    return f"""<style>{PANEL_CSS}
-:root {{ --talk-font: {font}px; --talk-thumb: {round(font * 2.3)}px; }}
-[data-testid="stMainBlockContainer"] {{ padding: 3.2rem 2.2rem 0.5rem 2.2rem; max-width: 100%; }}
-[data-testid="stMain"] {{ background: #fff; }}
-.st-key-talk_keys {{ display: none; }}
-.talk-h1 {{ font-size: {round(font * 1.6)}px; font-weight: 700; line-height: 1.15; margin: 0; color: #000; }}
-.talk-center {{ text-align: left; margin: 0 auto; max-width: 80%; }}
-.talk-center .talk-h1 {{ text-align: center; margin-top: 6vh; margin-bottom: 0.6em; }}
-.st-key-talk_slide label p, .st-key-talk_slide [data-testid="stSliderThumbValue"],
-.st-key-talk_slide [data-testid="stSliderTickBarMin"], .st-key-talk_slide [data-testid="stSliderTickBarMax"],
-.st-key-talk_footer p, .st-key-talk_footer button p, .st-key-talk_alpha * {{ font-size: {font}px; color: #000; }}
+@st.cache_resource(max_entries=16)
+def deck_for(data_key: tuple, _data, lang: str, state: TalkState) -> dict:
+    """The deck payload (all steps' HTML and figures) for one language and the presenter's choices."""
+    return build_deck(_data, load_texts(lang), state)
+
+
+def page_css() -> str:
+    return f"""<style>{PANEL_CSS}{DECK_CSS}
+[data-testid="stMainBlockContainer"] {{ padding: 3rem 0.6rem 0 0.6rem; max-width: 100%; }}
+[data-testid="stMain"] {{ background: #fff; overflow: hidden; }}
+.st-key-talk_deck .wiseft-deck {{ height: calc(100vh - 3rem); }}
+.st-key-talk_sync {{ display: none; }}
+[data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] {{ gap: 0; }}
 </style>"""
 
 
@@ -87,16 +174,10 @@ def init_state() -> None:
     if "talk_lang" not in st.session_state:
         lang = query_default("lang", "en")
         st.session_state.talk_lang = lang if lang in LANGS else "en"
-    for name in ("presenter", "date"):
-        st.session_state.setdefault(f"talk_{name}", query_default(name, ""))
+    for name in NAMES:
+        st.session_state.setdefault(f"talk_{name}", query_default(name, "")[:80])
     room = query_default("room", "")
     st.session_state.setdefault("talk_room", room if ROOM_ID.fullmatch(room) else secrets.token_hex(3))
-
-
-def go(action: str) -> None:
-    step = st.session_state.talk_step
-    st.session_state.talk_step = clamp_step(
-        {"next": step + 1, "prev": step - 1, "first": 1, "last": STEP_COUNT}.get(action, step))
 
 
 def current_data(context, texts):
@@ -108,133 +189,148 @@ def current_data(context, texts):
         if upload is not None:
             sweep, source = upload.getvalue(), "this_pair"
             sweep_key = hashlib.sha256(sweep).hexdigest()
+    key = (context.key if context else "", sweep_key)
     try:
-        return talk_data(context.key if context else "", context.pair if context else None, sweep_key, sweep, source)
+        return key, talk_data(key[0], context.pair if context else None, sweep_key, sweep, source)
     except WiseftError as err:
-        st.sidebar.error(str(err))
-        return talk_data(context.key if context else "", context.pair if context else None, "", None, "")
+        st.sidebar.error(escape_markdown(str(err)))
+        return (key[0], ""), talk_data(key[0], context.pair if context else None, "", None, "")
 
 
-def fit_figures(slide, screen_height: int, font: int) -> None:
-    """Give the slide's figures the height left once the title, text, controls and footer have theirs."""
-    reserved = 175 + font * 1.9
-    if slide.layout == "stack":
-        reserved += (slide.text_html.count("<li>") + slide.text_html.count("<p>")) * font * 1.75
-    if slide.id == "live":
-        reserved += font * 3.6
-    for panel in slide.panels:
-        if panel.kind == "figure":
-            panel.figure.update_layout(height=max(200, int(screen_height - reserved)))
+def audience_url(room: str) -> str:
+    """The link students open on their phones (the audience page follows this room)."""
+    try:
+        parts = urlsplit(st.context.url or "")
+        base = f"{parts.scheme}://{parts.netloc}" if parts.netloc else ""
+    except (AttributeError, ValueError):
+        base = ""
+    return f"{base}/?{urlencode({'page': 'audience', 'room': room})}"
 
 
-def render_panels(slide, container, height_key: str) -> None:
-    panels = slide.panels
-    if not panels:
-        return
-    if slide.panel_direction == "column":
-        slots = [container.container() for _ in panels]
-    else:
-        slots = container.columns([0.6 if "talk-live-image" in p.html else 1 for p in panels], gap="medium")
-    for j, (slot, panel) in enumerate(zip(slots, panels)):
-        if panel.kind == "figure":
-            slot.plotly_chart(panel.figure, key=f"{height_key}_{slide.step}_{j}", config={"displayModeBar": False},
-                              theme=None)
-        else:
-            slot.html(panel.html)
+def talk_state(data) -> TalkState:
+    names = {n: st.session_state[f"talk_{n}"].strip() for n in NAMES}
+    return TalkState(alpha=current_alpha(), presenter=names["presenter"], date=names["date"],
+                     reviewer=names["reviewer"], hacker=names["hacker"],
+                     live_index=st.session_state.get("talk_image"),
+                     audience_url=audience_url(st.session_state.talk_room))
+
+
+def take_deck_alpha() -> None:
+    """The alpha the presenter released on the live step (the deck's state) becomes the session's alpha."""
+    reported = (st.session_state.get("talk_deck") or {}).get("alpha")
+    if reported is not None and reported != st.session_state.get("talk_alpha_seen"):
+        st.session_state.talk_alpha_seen = reported
+        set_alpha(float(reported))
 
 
 def slide_view(context, texts) -> None:
-    keys = talk_keys(key="talk_keys", on_nav_change=lambda: None, on_viewport_change=lambda: None)
-    if keys.nav:
-        go(keys.nav)
-    _, height = keys.viewport or DEFAULT_VIEWPORT
-    font = max(24, round(height * 0.033))
-    st.html(page_css(font))
-    step = st.session_state.talk_step
-    data = current_data(context, texts)
-    alpha = current_alpha()
-    state = TalkState(alpha=alpha, presenter=st.session_state.talk_presenter, date=st.session_state.talk_date,
-                      live_index=st.session_state.get("talk_image"), font_size=max(20, round(font * 0.85)))
-    slide = build_slide(step, data, texts, state)
-    fit_figures(slide, height, font)
-    rooms().update(st.session_state.talk_room, step, texts.lang)
-    audience.publish(st.session_state.talk_room, step, alpha, texts.lang)  # students' phones follow
+    st.html(page_css())
+    take_deck_alpha()
+    data_key, data = current_data(context, texts)
+    state = talk_state(data)
+    payload = dict(deck_for(data_key, data, texts.lang, state))
+    payload["step"] = st.session_state.talk_step
+    asked = bool((st.session_state.get("talk_deck") or {}).get("plotly"))  # a page that lost it asks again
+    if asked or not st.session_state.get("talk_plotly_sent"):
+        payload["plotly"] = get_plotlyjs()
+    st.session_state.setdefault("talk_alpha_seen", state.alpha)
+    talk_deck(key="talk_deck", data=[payload], default={"alpha": state.alpha},
+              on_alpha_change=lambda: None, on_plotly_change=lambda: None)
+    st.session_state.talk_plotly_sent = True  # after the element is on its way: an interrupted run sends it again
+    sync_view(texts.lang)
+    write_url(texts.lang)
+    sidebar_extras(data, texts, state)
 
-    box = st.container(key="talk_slide")
-    if slide.layout == "center":
-        box.html(f'<div class="talk-center"><div class="talk-h1">{html.escape(slide.title)}</div>'
-                 f'<div class="talk-text">{slide.text_html}</div></div>')
-    else:
-        box.html(f'<div class="talk-h1">{html.escape(slide.title)}</div>')
-        if slide.layout == "side":
-            left, right = box.columns([0.3, 0.7], gap="large")
-            left.html(f'<div class="talk-text">{slide.text_html}</div>')
-            render_panels(slide, right, "talk_fig")
-        else:
-            box.html(f'<div class="talk-text">{slide.text_html}</div>')
-            if slide.id == "live" and data.live:
-                grid = data.live_alphas
-                value = grid[live_alpha_index(data, alpha)]
-                picked = box.select_slider("α", options=list(grid), value=value, format_func=lambda a: f"{a:g}",
-                                           key="talk_alpha")
-                if picked != alpha:
-                    set_alpha(picked)
-                    st.rerun()
-            render_panels(slide, box, "talk_fig")
-    footer(step, texts)
-    st.query_params.update({"page": "talk", "step": str(step), "alpha": f"{alpha:g}", "lang": texts.lang,
-                            "room": st.session_state.talk_room})
-    for name in ("presenter", "date"):
+
+@st.fragment
+def sync_view(lang: str) -> None:
+    """The projected tab's link to its room: reports the step, picks up the presenter view's requests."""
+    room = st.session_state.talk_room
+    sync = st.session_state.get("talk_sync") or {}
+    secret = sync.get("secret") or ""
+    step = clamp_step(sync.get("step") or st.session_state.talk_step)
+    st.session_state.talk_step = step
+    owner = bool(SECRET.fullmatch(secret)) and rooms().claim(room, secret, step, lang)
+    state = rooms().update(room, step, lang, secret, current_alpha()) if owner else None
+    if owner:  # students' phones follow the room that owns the projector
+        audience.publish(room, step, current_alpha(), lang)
+    notes_url = "talk?" + urlencode({"view": "notes", "room": room, "key": secret, "lang": lang}) if owner else ""
+    talk_sync(key="talk_sync", data=[{"room": room, "seq": state.command_seq if state else 0,
+                                      "goto": state.command_step if state else 0, "notes_url": notes_url,
+                                      "poll_ms": POLL_MS, "tick": time.monotonic()}],  # new data: JS runs again
+              on_step_change=lambda: None, on_secret_change=lambda: None, on_poll_change=lambda: None)
+    st.query_params["step"] = str(step)
+
+
+def write_url(lang: str) -> None:
+    st.query_params.update({"page": "talk", "step": str(st.session_state.talk_step), "alpha": f"{current_alpha():g}",
+                            "lang": lang, "room": st.session_state.talk_room})
+    for name in NAMES:
         value = st.session_state[f"talk_{name}"].strip()
         if value:
             st.query_params[name] = value
         elif name in st.query_params:
             del st.query_params[name]
-    sidebar_extras(data, texts)
 
 
-def footer(step: int, texts) -> None:
-    bar = st.container(key="talk_footer", horizontal=True, vertical_alignment="center")
-    bar.button("←", key="talk_prev", on_click=go, args=("prev",), disabled=step == 1, help=texts.ui["previous"])
-    bar.markdown(f"{texts.ui['step']} {step} / {STEP_COUNT}")
-    bar.button("→", key="talk_next", on_click=go, args=("next",), disabled=step == STEP_COUNT, help=texts.ui["next"])
-
-
-def sidebar_extras(data, texts) -> None:
+def sidebar_extras(data, texts, state: TalkState) -> None:
     side = st.sidebar
     side.caption(texts.ui["keys_help"])
-    side.html(f'<a href="talk?view=notes&room={st.session_state.talk_room}&lang={texts.lang}" target="_blank">'
-              f'{texts.ui["open_notes"]}</a>')
     if data.live:
         options = list(range(len(data.live)))
         side.selectbox(texts.ui["image"], options, index=data.live_default, key="talk_image",
                        format_func=lambda i: f"{data.live[i].distribution}: {data.live[i].label or data.live[i].key}")
-    state = TalkState(alpha=current_alpha(), presenter=st.session_state.talk_presenter,
-                      date=st.session_state.talk_date, live_index=st.session_state.get("talk_image"),
-                      alpha_slider_in_figure=True)
-    side.download_button(texts.ui["download_html"], lambda: talk_html(build_talk(data, texts, state), texts),
-                         file_name=f"wiseft_talk_{texts.lang}.html", mime="text/html", key="talk_download")
+
+    def whole_file() -> str:
+        slides = build_talk(data, texts, state)
+        return talk_html(slides, texts, live_of(slides, data, texts, state))
+
+    side.download_button(texts.ui["download_html"], whole_file, file_name=f"wiseft_talk_{texts.lang}.html",
+                         mime="text/html", key="talk_download")
+
+
+def preview_html(step: int, texts, label: str) -> str:
+    if step > STEP_COUNT:
+        return f'<div class="pv"><b>{html.escape(label)}</b><p>{html.escape(texts.ui["last_step"])}</p></div>'
+    words = texts.steps[step - 1]
+    body = "".join(f"<li>{html.escape(line.lstrip('-0123456789. '))}</li>" for line in words.body if line.strip())
+    return (f'<div class="pv"><b>{html.escape(label)} · {step}</b><div class="pv-title">{html.escape(words.title)}'
+            f"</div><ul>{body}</ul></div>")
+
+
+NOTES_CSS = """<style>.pv { border: 2px solid #000; padding: 0.4em 0.7em; height: 13em; overflow: hidden;
+font-size: 14px; } .pv-title { font-size: 20px; font-weight: 700; margin: 0.2em 0; }
+.pv ul { margin: 0; padding-left: 1.2em; } .pv-timer { font-size: 30px; font-weight: 700;
+font-variant-numeric: tabular-nums; }</style>"""
 
 
 @st.fragment(run_every=1.0)
-def notes_view(texts) -> None:
-    """Follows the presenting tab through the shared room: its step's notes, the next step, the timers."""
-    room = query_default("room", "")
+def notes_view(room: str, key: str) -> None:
+    """The presenter view: notes, the current and next step, the talk's clocks, buttons that drive the talk."""
     state = rooms().get(room)
-    if state is None:
-        st.info(texts.ui["keys_help"])
+    texts = load_texts(state.lang if state else st.session_state.talk_lang)
+    if state is None or not rooms().is_owner(room, key):
+        st.warning(texts.ui["notes_locked"])
         return
-    texts = load_texts(state.lang)
-    title, notes, following = notes_for(state.step, texts)
     total, on_step = state.elapsed(rooms().clock())
-    st.html(f"<style>{PANEL_CSS}</style>")
-    st.markdown(f"## {state.step} / {STEP_COUNT} · {title}")
-    st.markdown(f"### ⏱ {texts.ui['timer']} {format_elapsed(total)} · {format_elapsed(on_step)} "
-                f"{texts.ui['on_this_step']}")
+    minutes = st.session_state.get("talk_minutes", 20)
+    st.html(f"<style>{PANEL_CSS}</style>{NOTES_CSS}")
+    title, notes, _ = notes_for(state.step, texts)
+    bar = st.columns([1, 1, 3, 1.4], vertical_alignment="center")
+    bar[0].button(f"← {texts.ui['previous']}", key="notes_prev", disabled=state.step == 1,
+                  on_click=rooms().command, args=(room, key, max(state.step - 1, 1)))
+    bar[1].button(f"{texts.ui['next']} →", key="notes_next", disabled=state.step == STEP_COUNT,
+                  on_click=rooms().command, args=(room, key, min(state.step + 1, STEP_COUNT)))
+    bar[2].html(f'<div class="pv-timer">⏱ {format_elapsed(total)} · {format_elapsed(on_step)} '
+                f'{html.escape(texts.ui["on_this_step"])} · {html.escape(texts.ui["countdown"])} '
+                f"{format_elapsed(minutes * 60 - total)}</div>")
+    bar[3].button(texts.ui["start_timer"] if state.started is None else texts.ui["restart_timer"],
+                  key="notes_restart", on_click=rooms().restart, args=(room, key))
+    left, right = st.columns(2)
+    left.html(preview_html(state.step, texts, texts.ui["current_step"]))
+    right.html(preview_html(state.step + 1, texts, texts.ui["next_step"]))
+    st.markdown(f"### {state.step} / {STEP_COUNT} · {title}")
     st.html(f'<div class="talk-text">{notes}</div>')
-    st.markdown(f"**{texts.ui['next_step']}:** {following}" if following else texts.ui["last_step"])
-    if st.button(texts.ui["restart_timer"], key="talk_restart"):
-        rooms().restart(room)
 
 
 st.set_page_config(initial_sidebar_state="collapsed")  # a projector needs the whole width
@@ -242,10 +338,11 @@ init_state()
 lang = st.sidebar.radio("Language / Язык", LANGS, key="talk_lang", horizontal=True,
                         format_func={"en": "English", "ru": "Русский"}.get)
 texts = load_texts(lang)
-st.sidebar.text_input(texts.ui["presenter"], key="talk_presenter")
-st.sidebar.text_input(texts.ui["date"], key="talk_date")
 if query_default("view", "slides") == "notes":
+    st.sidebar.number_input(texts.ui["minutes"], 1, 240, 20, key="talk_minutes")
     st.title(texts.ui["notes"])
-    notes_view(texts)
+    notes_view(query_default("room", ""), query_default("key", ""))
 else:
+    for field in NAMES:
+        st.sidebar.text_input(texts.ui[field], key=f"talk_{field}")
     slide_view(st.session_state.get("_pair_context_now"), texts)

@@ -20,8 +20,13 @@ Cold start (``--cold-start``, the room/i18n rows): a new server each time, the t
 first text painted in the page's main area, for the app and for the bare app (same run, median of
 ``--cold-runs``), and from navigation to the Playground's first prediction on the demo pair.
 
+Talk rows: step change, from a PageDown/PageUp keydown to the animation frame that first shows the
+next step's heading (in-page times), median and worst of ``--presses`` presses; and ten PageDowns at
+5 presses per second, counting the steps the deck, the URL and the server's room (the presenter view's
+source) end on (none lost when all say 11).
+
 ``python benchmarks/browser_latency.py [--json] [--presses 20] [--uploads 5] [--skip-vit] [--first-answer-only]
-[--cold-start [--cold-runs 3]]``
+[--cold-start [--cold-runs 3]] [--talk-only]``
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -187,6 +193,52 @@ def first_answer_ms(page, base: str, image_path: Path) -> float:
     return ms
 
 
+HEADING_JS = """(title) => {
+  window.__paint = null;
+  const look = () => {
+    const h = document.querySelector(".wiseft-deck .slide.active h1");
+    if (h && h.textContent === title) { window.__paint = performance.now(); return; }
+    requestAnimationFrame(look);
+  };
+  requestAnimationFrame(look);
+}"""
+
+
+def talk_step_change(page, app: str, presses: int) -> dict:
+    """Key press -> next step's heading painted (in-page), and 5 presses/s with none lost."""
+    from wiseft_core.talk import STEP_COUNT, load_texts
+
+    titles = [s.title for s in load_texts("en").steps]
+    page.goto(f"{app}/talk?step=1&lang=en&room=bench1")
+    page.wait_for_function("window.talkReady === 1", timeout=180_000)
+    page.wait_for_timeout(3000)  # the other steps' figures are drawn in idle moments
+    page.evaluate("() => window.addEventListener('keydown', () => { window.__t0 = performance.now(); }, true)")
+    step, times = 1, []
+    for i in range(presses):
+        forward = (i // (STEP_COUNT - 1)) % 2 == 0
+        step += 1 if forward else -1
+        page.evaluate(HEADING_JS, titles[step - 1])
+        page.keyboard.press("PageDown" if forward else "PageUp")
+        page.wait_for_function("window.__paint !== null")
+        times.append(page.evaluate("window.__paint - window.__t0"))
+        page.wait_for_timeout(150)
+    page.goto(f"{app}/talk?step=1&lang=en&room=bench2")
+    page.wait_for_function("window.talkReady === 1", timeout=180_000)
+    page.wait_for_timeout(3000)
+    for _ in range(10):
+        page.keyboard.press("PageDown")
+        page.wait_for_timeout(200)
+    page.wait_for_timeout(3000)
+    deck = int(page.evaluate("document.querySelector('.wiseft-deck').dataset.step"))
+    url = int(page.evaluate("new URLSearchParams(location.search).get('step')"))
+    notes = page.context.browser.new_page()  # the presenter view shows the server room's step
+    notes.goto(f"{app}/" + page.evaluate("window.wiseftTalkNotesUrl"))
+    room = notes.get_by_text(re.compile(rf"^\d+ / {STEP_COUNT} · ")).first.inner_text(timeout=60_000)
+    notes.close()
+    return {"press_to_heading": summary(times), "five_per_second": {"presses": 10, "expected": 11, "deck": deck,
+                                                                     "url": url, "room": int(room.split(" /")[0])}}
+
+
 def press_and_drag(page, app: str, floor: str, presses: int) -> dict:
     """Press-to-paint in the bare floor app then in the Playground (same run), and the drag count."""
     page.goto(f"{floor}/")
@@ -267,6 +319,7 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=20)
     parser.add_argument("--skip-vit", action="store_true")
     parser.add_argument("--first-answer-only", action="store_true", help="only the first-answer measurements")
+    parser.add_argument("--talk-only", action="store_true", help="only the talk's step-change rows")
     parser.add_argument("--uploads", type=int, default=5, help="first answers per pair (median; default 5)")
     parser.add_argument("--cold-start", action="store_true", help="only the cold-start rows (new servers)")
     parser.add_argument("--cold-runs", type=int, default=3, help="new servers per cold-start row (median)")
@@ -294,6 +347,11 @@ def main() -> None:
                 return
             with streamlit_server(REPO / "app.py", tmp / "app.log") as app, \
                     streamlit_server(floor_script, tmp / "floor.log") as floor:
+                results["talk"] = talk_step_change(page, app, args.presses)
+                if args.talk_only:
+                    browser.close()
+                    print(json.dumps(results, indent=2))
+                    return
                 if not args.first_answer_only:
                     results.update(press_and_drag(page, app, floor, args.presses))
                 demo_ms = statistics.median(first_answer_ms(page, app, image) for image in images[:args.uploads])
@@ -314,6 +372,12 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
+    talk = results["talk"]
+    print(f"talk step change, key press -> next heading painted, median of {args.presses}: "
+          f"{talk['press_to_heading']['median_ms']} ms (worst {talk['press_to_heading']['worst_ms']}); 10 presses "
+          f"at 5/s end on deck step {talk['five_per_second']['deck']}, URL step {talk['five_per_second']['url']}, "
+          f"room step {talk['five_per_second']['room']} "
+          "(11 = none lost)")
     ptp = results.get("press_to_paint")
     if ptp:
         print(f"press-to-paint, median of {args.presses}: app {ptp['app']['median_ms']} ms "

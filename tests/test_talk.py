@@ -36,6 +36,7 @@ GLOSSARY_TERMS = ["дообуч", "робастн", "ансамблирован�
                   "коэффициент смешивания", "линейная интерполяция весов", "линейная связность мод",
                   "барьер", "функции потерь", "без дополнительной стоимости на инференсе", "Источники", "Главное"]
 
+STEP = {step_id: i + 1 for i, step_id in enumerate(slides.STEP_IDS)}  # step numbers by id, as shipped
 needs_demo = pytest.mark.skipif(not assets.demo_pair_available(), reason="the demo pair is not in this checkout")
 
 
@@ -59,10 +60,10 @@ def demo_summary(finetuning: str, ensemble: str, alpha: float) -> dict:
     return {"reference": sum(ref) / len(ref), "avg_shifts": sum(shifts) / len(shifts)}
 
 
-def test_both_languages_tell_the_same_twelve_steps_with_titles_and_notes():
+def test_both_languages_tell_the_same_fourteen_steps_with_titles_and_notes():
     en, ru = load_texts("en"), load_texts("ru")
     assert [s.id for s in en.steps] == [s.id for s in ru.steps] == list(slides.STEP_IDS)
-    assert STEP_COUNT == 12
+    assert STEP_COUNT == 14
     for a, b in zip(en.steps, ru.steps):
         assert a.title and b.title and a.title != b.title
         assert a.notes and b.notes and a.notes != b.notes
@@ -94,15 +95,15 @@ def test_slide_text_markup_escapes_html_and_renders_lists_and_bold():
     assert "<script>" not in out and "&lt;script&gt;" in out
 
 
-def test_step_four_shows_the_real_interpolation_code_read_from_its_source_file():
+def test_the_code_step_shows_the_real_interpolation_code_read_from_its_source_file():
     code, where = slides.interpolation_source()
     source = (REPO / "wiseft_core" / where).read_text()
     assert code.startswith("def interpolate_state_dicts(")
     assert all(line in source for line in code.splitlines())  # every line is the file's own, verbatim
     assert '"""' not in code  # docstrings dropped, code kept
-    slide = build_slide(4, talk_data.TalkData("", [], [], [], {}), load_texts("en"))
+    slide = build_slide(STEP["code"], talk_data.TalkData("", [], [], [], {}), load_texts("en"))
     assert html.escape(code.splitlines()[0]) in slide.panels[1].html and where in slide.panels[1].html
-    assert "(1 - alpha) * theta_0[key]" in slide.panels[0].html
+    assert "(1-alpha) * theta_0[key] + alpha * theta_1[key]" in slide.panels[0].html
 
 
 def test_the_code_on_the_slide_follows_the_source_file_when_it_changes(tmp_path, monkeypatch):
@@ -120,7 +121,8 @@ def test_the_code_on_the_slide_follows_the_source_file_when_it_changes(tmp_path,
 
 
 def test_clamp_step_keeps_urls_and_key_presses_inside_the_talk():
-    assert [slides.clamp_step(v) for v in ("5", 0, 13, "x", None, 12)] == [5, 1, 12, 1, 1, 12]
+    assert [slides.clamp_step(v) for v in ("5", 0, 15, "x", None, 14)] == [5, 1, 14, 1, 1, 14]
+    assert slides.clamp_step(9, count=6) == 6
 
 
 def test_the_live_image_is_one_the_fine_tuned_model_gets_wrong_and_alpha_half_gets_right():
@@ -146,9 +148,11 @@ def test_optimal_row_takes_the_best_alpha_for_each_column_separately():
 def test_every_step_builds_in_both_languages_on_the_demo_pair(demo_data, lang):
     texts = load_texts(lang)
     talk = build_talk(demo_data, texts, TalkState(alpha=0.5, presenter="Ada", date="2026-11-30"))
-    assert [s.step for s in talk] == list(range(1, 13))
+    assert [s.step for s in talk] == list(range(1, STEP_COUNT + 1))
     assert [s.title for s in talk] == [s.title for s in texts.steps]
-    assert "Ada · 2026-11-30" in talk[0].text_html
+    assert "<strong>Ada</strong>" in talk[0].text_html and "2026-11-30" in talk[0].text_html
+    for role in ("role_presenter", "role_reviewer", "role_hacker"):
+        assert texts.labels[role] in talk[0].text_html
     assert all(s.notes_html.count("<li>") == len(texts.steps[i].notes) for i, s in enumerate(talk))
     assert all("{" not in s.text_html for s in talk), "an unfilled placeholder"
     figure_steps = {s.id for s in talk if any(p.kind == "figure" for p in s.panels)}
@@ -156,8 +160,8 @@ def test_every_step_builds_in_both_languages_on_the_demo_pair(demo_data, lang):
 
 
 @needs_demo
-def test_step_three_shows_the_demo_sweeps_endpoints_next_to_the_papers_table_one(demo_data):
-    html = build_slide(3, demo_data, load_texts("en")).panels[0].html
+def test_the_tradeoff_step_shows_the_demo_sweeps_endpoints_next_to_the_papers_table_one(demo_data):
+    html = build_slide(STEP["tradeoff"], demo_data, load_texts("en")).panels[1].html
     for alpha in (0.0, 1.0):
         numbers = demo_summary("end-to-end", "weights", alpha)
         assert f"<td>{numbers['reference']:.1f}</td>" in html and f"<td>{numbers['avg_shifts']:.1f}</td>" in html
@@ -166,7 +170,7 @@ def test_step_three_shows_the_demo_sweeps_endpoints_next_to_the_papers_table_one
 
 @needs_demo
 def test_the_curve_marks_the_presenters_alpha_on_the_demo_sweep(demo_data):
-    slide = build_slide(6, demo_data, load_texts("en"), TalkState(alpha=0.5))
+    slide = build_slide(STEP["curve"], demo_data, load_texts("en"), TalkState(alpha=0.5))
     star = next(t for t in slide.panels[1].figure.data if t.name == "current α")
     expected = demo_summary("end-to-end", "weights", 0.5)
     assert star.x[0] == pytest.approx(expected["reference"]) and star.y[0] == pytest.approx(expected["avg_shifts"])
@@ -179,7 +183,7 @@ def test_linear_classifier_gap_is_the_largest_difference_between_weight_and_outp
                                                                                           "outputs", a)[k])
                    for a in alphas for k in ("reference", "avg_shifts"))
     assert slides.lc_gap(demo_data) == pytest.approx(expected)
-    text = build_slide(8, demo_data, load_texts("en")).text_html
+    text = build_slide(STEP["linear"], demo_data, load_texts("en")).text_html
     assert f"{expected:.2f} points" in text
 
 
@@ -189,18 +193,21 @@ def test_costs_are_measured_on_the_gallery_batch_of_the_loaded_pair(demo_data):
     assert costs.batch == len(demo_data.live) == 12
     assert costs.weights_ms > 0 and costs.outputs_ms > 0 and costs.merge_ms > 0
     assert costs.params == 1_363_244 or costs.params > 1_000_000
-    text = build_slide(7, demo_data, load_texts("en")).text_html
+    text = build_slide(STEP["cost"], demo_data, load_texts("en")).text_html
     assert f"{costs.weights_ms:.1f} ms" in text and f"{costs.outputs_ms:.1f} ms" in text
+    assert len(costs.ratios) == talk_data.TIMING_REPEATS and f"<strong>{costs.ratio:.1f}×</strong>" in text
+    assert ("too busy to tell" in text) == costs.too_noisy
 
 
 def test_without_a_pair_or_sweep_the_talk_shows_the_paper_and_says_what_is_missing():
     bare = talk_data.build_talk_data(None, None)
     texts = load_texts("en")
     talk = build_talk(bare, texts)
-    assert len(talk) == 12
+    assert len(talk) == STEP_COUNT
+    curve = talk[STEP["curve"] - 1]
     note = html_text.inline(texts.ui["no_sweep"])
-    assert any(note in p.html for p in talk[5].panels)  # the curve: paper only
-    assert talk[5].panels[0].figure.data  # ... and the paper's curve is there
+    assert any(note in p.html for p in curve.panels)  # the curve: paper only
+    assert curve.panels[0].figure.data  # ... and the paper's curve is there
 
 
 def test_rooms_follow_the_presenting_step_and_restart_the_step_timer_only_on_a_new_step():
@@ -209,14 +216,29 @@ def test_rooms_follow_the_presenting_step_and_restart_the_step_timer_only_on_a_n
     rooms.update("r1", 3, "ru")
     now[0] = 130.0
     same = rooms.update("r1", 3, "ru")
-    assert same.elapsed(now[0]) == (30.0, 30.0)
+    assert same.elapsed(now[0]) == (0.0, 0.0)  # the talk has not started: no step change yet
     now[0] = 160.0
     moved = rooms.update("r1", 4, "en")
-    assert (moved.step, moved.lang, moved.elapsed(175.0)) == (4, "en", (75.0, 15.0))
+    assert (moved.step, moved.lang, moved.elapsed(175.0)) == (4, "en", (15.0, 15.0))  # the clock starts here
+    now[0] = 200.0
+    assert rooms.update("r1", 5, "en").elapsed(210.0) == (50.0, 10.0)
     assert rooms.get("other") is None
     rooms.restart("r1")
-    assert rooms.get("r1").elapsed(160.0) == (0.0, 0.0)
-    assert format_elapsed(75.0) == "01:15"
+    assert rooms.get("r1").elapsed(200.0) == (0.0, 0.0)
+    assert format_elapsed(75.0) == "01:15" and format_elapsed(-75.0) == "−01:15"
+
+
+def test_a_room_obeys_only_the_tab_holding_its_secret():
+    rooms = TalkRooms(clock=lambda: 0.0)
+    assert rooms.claim("r2", "a" * 32, step=2)
+    assert not rooms.claim("r2", "b" * 32)  # another tab cannot take the room over
+    assert rooms.update("r2", 7, "en", secret="b" * 32) is None and rooms.get("r2").step == 2
+    assert not rooms.command("r2", "b" * 32, 9) and not rooms.command("r2", "", 9)
+    assert not rooms.is_owner("r2", "") and not rooms.restart("r2", "b" * 32)
+    assert rooms.command("r2", "a" * 32, 9) and rooms.command("r2", "a" * 32, 4)
+    state = rooms.get("r2")
+    assert (state.command_step, state.command_seq) == (4, 2)
+    assert rooms.update("r2", 4, "ru", secret="a" * 32, alpha=0.3).alpha == 0.3
 
 
 @needs_demo
@@ -230,27 +252,27 @@ def test_exported_html_is_self_contained_with_plotly_embedded_once(demo_data):
     assert document.count(marker) == 1
     ours = document.replace(get_plotlyjs(), "")
     assert not re.search(r'<script[^>]+src=|<link[^>]+href=|src="(?!data:)', ours)  # nothing fetched
-    assert document.count('<section class="slide') == 12
+    payload = export.exported_payload(document)
+    assert payload["html"].count('<section class="slide') == STEP_COUNT
     assert export.figure_json_count(document) == sum(p.kind == "figure" for s in talk for p in s.panels)
-    assert document.count('<aside class="notes">') == 12 and texts.steps[0].notes[0] in document
-    assert 'lang="ru"' in document and texts.steps[4].title in document
+    assert [n["title"] for n in payload["notes"]] == [s.title for s in texts.steps]
+    assert html_text.inline(texts.steps[0].notes[0]) in payload["notes"][0]["notes"]
+    assert 'class="notes"' not in payload["html"]  # notes open in their own window (N), never on the slide
+    assert 'lang="ru"' in document and texts.steps[4].title in payload["html"]
+
+
+def test_the_handout_lists_every_steps_notes():
+    texts = load_texts("en")
+    talk = build_talk(talk_data.build_talk_data(None, None), texts)
+    handout = export.handout_html(talk, texts)
+    assert handout.count("<section>") == STEP_COUNT
+    assert all(html_text.inline(s.notes[-1]) in handout for s in texts.steps)
 
 
 def test_png_export_without_a_browser_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("WISEFT_CHROMIUM", str(tmp_path / "no-such-browser"))
     with pytest.raises(WiseftError, match="need a Chromium browser.*--format html"):
         export.find_browser()
-
-
-def test_pdf_has_one_page_per_slide(tmp_path):
-    from PIL import Image
-
-    pngs = []
-    for i in range(3):
-        pngs.append(tmp_path / f"s{i}.png")
-        Image.new("RGB", (192, 108), (i * 80, 0, 0)).save(pngs[-1])
-    pdf = export.pngs_to_pdf(pngs, tmp_path / "talk.pdf").read_bytes()
-    assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b", pdf)) == 3
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -283,7 +305,7 @@ def test_cli_errors_are_one_line_with_status_two(tmp_path):
 @needs_demo
 @pytest.mark.slow
 @pytest.mark.browser
-def test_cli_writes_twelve_full_hd_pngs_and_a_twelve_page_pdf(tmp_path):
+def test_cli_writes_full_hd_pngs_a_text_pdf_and_a_notes_handout(tmp_path):
     from app_pair import require_browser
     from PIL import Image
 
@@ -291,46 +313,122 @@ def test_cli_writes_twelve_full_hd_pngs_and_a_twelve_page_pdf(tmp_path):
     result = run_cli("talk", "export", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     pngs = sorted((tmp_path / "png_en").glob("step*.png"))
-    assert [p.name for p in pngs] == [f"step{i:02d}.png" for i in range(1, 13)]
+    assert [p.name for p in pngs] == [f"step{i:02d}.png" for i in range(1, STEP_COUNT + 1)]
     assert {Image.open(p).size for p in pngs} == {(1920, 1080)}
-    assert len(set(p.read_bytes() for p in pngs)) == 12  # every step looks different
+    assert len(set(p.read_bytes() for p in pngs)) == STEP_COUNT  # every step looks different
     pdf = (tmp_path / "talk_en.pdf").read_bytes()
-    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == 12
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == STEP_COUNT
+    assert b"/Font" in pdf and b"/Image" not in pdf.split(b"/Font")[0][:0]  # text, not pictures of text
+    handout = (tmp_path / "notes_en.pdf").read_bytes()
+    assert handout.startswith(b"%PDF") and b"/Font" in handout
 
 
-def test_step_nine_shows_the_landscape_once_measured_and_accuracy_along_alpha_before():
+def test_the_why_step_shows_the_landscape_once_measured_and_accuracy_along_alpha_before():
     from wiseft_core.inspection.landscape import LandscapePath
 
     alphas = [round(-0.5 + 0.1 * k, 1) for k in range(21)]
     path = LandscapePath("zero-shot to fine-tuned", "demo:photo", alphas, [1 + 0.2 * (a - 0.5) ** 2 for a in alphas],
                          [60.0] * 21, 100)
     texts = load_texts("en")
-    before = build_slide(9, talk_data.build_talk_data(None, None), texts)
+    why = STEP["why"]
+    before = build_slide(why, talk_data.build_talk_data(None, None), texts)
     assert before.panels[0].figure.layout.xaxis.title.text == texts.labels["alpha_axis"]  # accuracy along alpha
     shifted = LandscapePath("zero-shot to fine-tuned", "demo:sketch", alphas, [2.0] * 21, [50.0] * 21, 100)
-    after = build_slide(9, talk_data.TalkData("demo", [], [], [], {}, landscape=[path, shifted]), texts)
+    after = build_slide(why, talk_data.TalkData("demo", [], [], [], {}, landscape=[path, shifted]), texts)
     names = [t.name for t in after.panels[0].figure.data if t.name]
     assert len(after.panels) == 1 and names == ["zero-shot ↔ fine-tuned<br>(barrier 0.00)"]  # the reference only
-    assert "α ∈ [-0.5, 1.5]" in after.text_html
-    russian = build_slide(9, talk_data.TalkData("demo", [], [], [], {}, landscape=[path]), load_texts("ru"))
+    assert "Frankle" in after.text_html and "barrier" in after.text_html.lower()
+    russian = build_slide(why, talk_data.TalkData("demo", [], [], [], {}, landscape=[path]), load_texts("ru"))
     assert [t.name for t in russian.panels[0].figure.data if t.name] == ["zero-shot ↔ дообученная<br>(барьер 0.00)"]
     assert russian.panels[0].figure.layout.annotations[0].text == "средняя кросс-энтропия"
 
 
 @needs_demo
-def test_the_exported_live_step_carries_an_alpha_slider_over_the_precomputed_grid(demo_data):
+def test_the_live_steps_slider_redraws_from_frames_over_the_precomputed_grid(demo_data):
     from wiseft_core.engine.predict import top_k
+    from wiseft_core.talk.deck import build_deck
 
-    texts = load_texts("en")
-    plain = build_slide(5, demo_data, texts, TalkState(alpha=0.5))
-    assert not any(p.figure.layout.sliders for p in plain.panels if p.kind == "figure")  # the app has its own
-    slide = build_slide(5, demo_data, texts, TalkState(alpha=0.5, alpha_slider_in_figure=True))
-    sliders = [p.figure.layout.sliders[0] for p in slide.panels if p.kind == "figure" and p.figure.layout.sliders]
-    assert len(sliders) == 1
-    steps = sliders[0].steps
-    assert [float(s.label) for s in steps] == list(demo_data.live_alphas)
-    assert steps[sliders[0].active].label == "0.5"
+    texts = load_texts("ru")
+    payload = build_deck(demo_data, texts, TalkState(alpha=0.5))
+    live = payload["live"]
+    assert live["alphas"] == list(demo_data.live_alphas) and live["labels"][live["active"]] == "0.5"
+    assert live["step"] == STEP["live"] and 'class="deck-range"' in payload["html"]
+    assert payload["figures"][live["fig"]]["layout"]["title"]["text"] == "α = 0.5"  # the middle chart follows α
     i = demo_data.live_default
     for k in (0, 7, 20):
-        expected = [c for c, _ in top_k(demo_data.live_probs[k, i], demo_data.classnames, slides.TOP_K)][::-1]
-        assert list(steps[k].args[0]["y"][0]) == expected
+        expected = [texts.classname(c) for c, _ in top_k(demo_data.live_probs[k, i], demo_data.classnames,
+                                                          slides.TOP_K)][::-1]
+        assert live["frames"][k]["y"] == expected  # class names in Russian
+    assert all(not any("a" <= ch <= "z" for ch in name) for name in live["frames"][0]["y"])
+
+
+def test_russian_texts_keep_no_calques_and_no_english_labels():
+    raw = (TEXTS_DIR / "ru.json").read_text(encoding="utf-8").lower()
+    assert not [w for w in ("бассейн", "сид", "свип", "батч") if re.search(rf"\b{w}", raw)]
+    en, ru = load_texts("en"), load_texts("ru")
+    names = {"prediction_at", "missing", "t1_zeroshot", "zero_shot", "wiseft_half", "alpha0"}  # α, names: the same
+    same = [k for k in en.labels if en.labels[k] == ru.labels[k] and k not in names]
+    assert not same, same
+    assert all(any("а" <= ch <= "я" for ch in ru.classname(c)) for c in en.classes)
+
+
+def test_a_teachers_plan_hides_reorders_and_adds_steps_without_code(tmp_path, monkeypatch):
+    plan = {"order": ["title", "quiz", "live", "cost", "takeaways"], "hide": ["cost"],
+            "add": [{"id": "quiz", "after": "title", "title": {"en": "Your guess", "ru": "Ваша догадка"},
+                     "body": {"en": ["- Which α is best?"], "ru": ["- Какой α лучше?"]}, "notes": ["Ask the room."]}]}
+    (tmp_path / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    monkeypatch.setenv("WISEFT_TALK_PLAN", str(tmp_path / "plan.json"))
+    load_texts.cache_clear()
+    try:
+        texts = load_texts("ru")
+        assert [s.id for s in texts.steps] == ["title", "quiz", "live", "takeaways"]
+        talk = build_talk(talk_data.build_talk_data(None, None), texts)
+        assert [s.title for s in talk][1] == "Ваша догадка" and "Какой α лучше?" in talk[1].text_html
+        assert slides.notes_for(4, texts)[2] is None and len(talk) == 4
+        (tmp_path / "plan.json").write_text(json.dumps({"hide": ["nope"]}), encoding="utf-8")
+        load_texts.cache_clear()
+        with pytest.raises(WiseftError, match="unknown step ids \\['nope'\\]"):
+            load_texts("en")
+    finally:
+        monkeypatch.delenv("WISEFT_TALK_PLAN")
+        load_texts.cache_clear()
+
+
+def test_the_title_step_links_the_audience_page_with_a_qr_code():
+    state = TalkState(audience_url="http://10.0.0.2:8501/?page=audience&room=ab12", reviewer="Злата")
+    slide = build_slide(1, talk_data.TalkData("", [], [], [], {}), load_texts("ru"), state)
+    assert "<svg" in slide.text_html and "10.0.0.2:8501/?page=audience&amp;room=ab12" in slide.text_html
+    assert "Рецензент-исследователь: <strong>Злата</strong>" in slide.text_html
+
+
+def test_results_show_the_full_table_one_with_the_clip_rows_and_the_best_values_marked():
+    texts = load_texts("ru")
+    table = build_slide(STEP["results"], talk_data.build_talk_data(None, None), texts).panels[0].html
+    for number in ("76.2", "85.4", "74.8", "81.9"):  # CLIP paper rows; the "Avg ref., shifts" column
+        assert number in table
+    assert texts.labels["avg_ref_shifts_col"] in table and texts.labels["t1_wise_e2e_opt"] in table
+    assert '<td class="best">87.1</td>' in table and '<td class="best">81.9</td>' in table
+    assert table.count('class="best"') == 9  # one per column; V2 has a tie (79.5 twice)
+
+
+def test_the_marks_summarise_the_seminars_story():
+    texts = load_texts("en")
+    html_ = build_slide(STEP["tradeoff"], talk_data.build_talk_data(None, None), texts).panels[0].html
+    rows = re.findall(r"<tr[^>]*><th>([^<]*)</th><td>([^<]*)</td><td>([^<]*)</td></tr>", html_)
+    assert rows == [("Zero-shot", "✓", "✓"), ("Fine-tuned", "✓", "✗"), ("WiSE-FT", "✓", "✓")]
+
+
+def test_algorithm_one_is_the_papers_text_with_both_functions():
+    assert slides.ALGORITHM_1.startswith("def wse(model, zeroshot_checkpoint, finetuned_checkpoint, alpha):")
+    assert "def wise_ft(model, dataset, zeroshot_checkpoint, alpha, hparams):" in slides.ALGORITHM_1
+    assert 'theta_0 = torch.load(zeroshot_checkpoint)["state_dict"]' in slides.ALGORITHM_1
+
+
+def test_a_noisy_machine_is_said_to_be_too_noisy_to_tell_the_cost_ratio():
+    quiet = talk_data.Costs(10.0, 20.0, 1.0, 12, "cpu", 1, ratios=(1.8, 1.9, 2.1, 2.2))
+    busy = talk_data.Costs(10.0, 20.0, 1.0, 12, "cpu", 1, ratios=(0.9, 1.2, 2.0, 5.5, 6.0))
+    assert quiet.ratio == 2.0 and not quiet.too_noisy
+    assert busy.ratio == 2.0 and busy.too_noisy
+    texts = load_texts("en")
+    assert "median of 4 interleaved runs, 1.9–2.1× between quartiles" in slides._ratio_note(quiet, texts)
+    assert "0.9× to 6.0×" in slides._ratio_note(busy, texts)

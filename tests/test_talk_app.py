@@ -1,8 +1,13 @@
-"""The Talk page through Streamlit's AppTest: every step in both languages, URL state, live alpha, notes tab."""
+"""The Talk page through Streamlit's AppTest: the deck's payload in both languages, URL state, live alpha,
+the room secret, and the presenter view that follows and drives the projected tab.
+
+AppTest runs no JavaScript: these tests read what the page sends to the browser (the deck element's data)
+and play the browser's part by setting the elements' state; tests/browser/ drives the real thing.
+"""
 
 from __future__ import annotations
 
-import html
+import json
 import re
 
 import pytest
@@ -11,8 +16,10 @@ from streamlit.testing.v1 import AppTest
 
 from wiseft_core.demo import assets
 from wiseft_core.talk import STEP_COUNT, html_text, load_texts
+from wiseft_core.talk.slides import STEP_IDS
 
 TIMEOUT = 300
+SECRET = "0123456789abcdef0123456789abcdef"
 
 
 def open_talk(**params: str) -> AppTest:
@@ -25,75 +32,119 @@ def open_talk(**params: str) -> AppTest:
     return at
 
 
+def component_data(at: AppTest, name: str) -> dict:
+    """The data a Components v2 element of the page received (what its JavaScript draws)."""
+    found = [e.proto for e in at.get("bidi_component") if e.proto.component_name.endswith(name)]
+    assert found, f"no {name} element on the page"
+    return json.loads(found[-1].json)[0]
+
+
+def deck(at: AppTest) -> dict:
+    return component_data(at, "wiseft_talk_deck")
+
+
+def titles(payload: dict) -> list[str]:
+    return [html_text.html.unescape(t) for t in re.findall(r"<h1>(.*?)</h1>", payload["html"])]
+
+
 def html_texts(at: AppTest) -> str:
     return "\n".join(h.proto.body for h in at.get("html"))
 
 
-def shown_title(at: AppTest, lang: str) -> str:
-    """The step title the page shows, as the viewer reads it."""
-    return html.unescape(re.search(r'class="talk-h1">(.*?)</div>', html_texts(at)).group(1))
+def as_presenter(at: AppTest, **state) -> AppTest:
+    """Play the projected tab's browser: report its secret (and a step) through the sync element."""
+    at.session_state["talk_sync"] = {"secret": SECRET, **state}
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", ["en", "ru"])
 @pytest.mark.usefixtures("app_argv")
-def test_every_step_renders_in_both_languages_when_walked_with_the_next_button(lang):
+def test_every_step_is_in_the_one_deck_in_both_languages(lang):
     texts = load_texts(lang)
-    at = open_talk(lang=lang, step="1")
-    for step in range(1, STEP_COUNT + 1):
-        if step > 1:
-            at.button(key="talk_next").click().run()
-            assert not at.exception, (step, at.exception)
-        assert shown_title(at, lang) == texts.steps[step - 1].title
-        assert at.query_params["step"] == str(step) and at.query_params["lang"] == lang
-        assert any(m.value == f"{texts.ui['step']} {step} / {STEP_COUNT}" for m in at.markdown)
-        first_line = re.sub(r"^(- |\d+\. )", "", (texts.steps[step - 1].body or ("",))[0])
-        if first_line and "{" not in first_line:
-            assert html_text.inline(first_line) in html_texts(at)
-    assert at.button(key="talk_next").disabled
-    at.button(key="talk_prev").click().run()
-    assert at.query_params["step"] == "11"
+    at = open_talk(lang=lang, step="3")
+    payload = deck(at)
+    assert titles(payload) == [s.title for s in texts.steps] and payload["lang"] == lang
+    assert payload["step"] == 3 and "plotly" in payload  # plotly.js comes with the first mount only
+    for step in texts.steps:
+        first = re.sub(r"^(- |\d+\. )", "", (step.body or ("",))[0])
+        if first and "{" not in first:
+            assert html_text.inline(first) in payload["html"]
+    assert at.query_params["step"] == "3" and at.query_params["lang"] == lang
+    at.run()
+    assert "plotly" not in deck(at)
 
 
 @pytest.mark.usefixtures("app_argv")
 def test_a_bookmarked_url_returns_to_the_same_step_alpha_and_language():
-    at = open_talk(step="5", alpha="0.3", lang="ru", presenter="Анна")
-    assert shown_title(at, "ru") == load_texts("ru").steps[4].title
-    assert at.select_slider(key="talk_alpha").value == pytest.approx(0.3)
-    assert "α = 0.3" in str([c.proto.spec for c in at.get("plotly_chart")])
+    at = open_talk(step="5", alpha="0.3", lang="ru", presenter="Анна", hacker="Артём")
+    payload = deck(at)
+    assert payload["step"] == 5
+    if payload["live"]:
+        live = payload["live"]
+        assert live["labels"][live["active"]] == "0.3"
+        assert payload["figures"][live["fig"]]["layout"]["title"]["text"] == "α = 0.3"
+    assert "<strong>Анна</strong>" in payload["html"] and "<strong>Артём</strong>" in payload["html"]
     assert at.query_params["alpha"] == "0.3" and at.query_params["presenter"] == "Анна"
-    at.select_slider(key="talk_alpha").set_value(0.8).run()
+    at.session_state["talk_deck"] = {"alpha": 0.8}  # the presenter released the live step's slider at 0.8
+    at.run()
     assert at.query_params["alpha"] == "0.8"
-    assert "α = 0.8" in str([c.proto.spec for c in at.get("plotly_chart")])
+    if deck(at)["live"]:
+        assert deck(at)["figures"][deck(at)["live"]["fig"]]["layout"]["title"]["text"] == "α = 0.8"
 
 
 @pytest.mark.usefixtures("app_argv")
 def test_out_of_range_steps_and_unknown_languages_fall_back_instead_of_failing():
     at = open_talk(step="99", lang="xx")
-    assert shown_title(at, "en") == load_texts("en").steps[-1].title
-    assert at.query_params["step"] == "12" and at.query_params["lang"] == "en"
+    assert deck(at)["step"] == STEP_COUNT and deck(at)["lang"] == "en"
+    assert at.query_params["step"] == str(STEP_COUNT) and at.query_params["lang"] == "en"
 
 
 @pytest.mark.usefixtures("app_argv")
 def test_switching_the_language_in_the_sidebar_keeps_the_step():
-    at = open_talk(step="7")
+    at = as_presenter(open_talk(step="2"), step=7)
     at.sidebar.radio(key="talk_lang").set_value("ru").run()
-    assert shown_title(at, "ru") == load_texts("ru").steps[6].title
+    assert deck(at)["lang"] == "ru" and deck(at)["step"] == 7
     assert at.query_params["step"] == "7"
 
 
 @pytest.mark.usefixtures("app_argv")
-def test_the_notes_tab_follows_the_presenting_tab_through_its_room():
-    main = open_talk(step="3", room="r42")
-    notes = open_talk(view="notes", room="r42")
+def test_the_presenter_view_follows_and_drives_the_projected_tab_with_the_secret_only():
     texts = load_texts("en")
+    main = as_presenter(open_talk(step="3", room="r42"))
+    link = component_data(main, "wiseft_talk_sync")["notes_url"]
+    assert f"key={SECRET}" in link and "room=r42" in link
+    stranger = open_talk(view="notes", room="r42")
+    assert texts.ui["notes_locked"] in str([w.value for w in stranger.warning])
+    assert texts.steps[2].notes[0] not in html_texts(stranger)
+    wrong = open_talk(view="notes", room="r42", key="f" * 32)
+    assert not wrong.button and texts.ui["notes_locked"] in str([w.value for w in wrong.warning])
+
+    notes = open_talk(view="notes", room="r42", key=SECRET)
     assert any(f"3 / {STEP_COUNT} · {texts.steps[2].title}" in m.value for m in notes.markdown)
-    assert texts.steps[2].notes[0] in html_texts(notes)
-    assert any(texts.steps[3].title in m.value for m in notes.markdown)  # the next step
-    main.button(key="talk_next").click().run()
+    assert html_text.inline(texts.steps[2].notes[0]) in html_texts(notes)
+    assert texts.steps[3].title in html_texts(notes)  # the next step's preview
+    assert "00:00" in html_texts(notes)  # the clock waits for the talk to start
+    notes.button(key="notes_next").click().run()
+    main.run()
+    sync = component_data(main, "wiseft_talk_sync")
+    assert (sync["goto"], sync["seq"]) == (4, 1)  # the projected tab's browser shows step 4 on this
+    as_presenter(main, step=4)
     notes.run()
     assert any(f"4 / {STEP_COUNT} · {texts.steps[3].title}" in m.value for m in notes.markdown)
-    assert any("00:0" in m.value for m in notes.markdown)  # the timer
+
+
+@pytest.mark.usefixtures("app_argv")
+def test_another_tab_cannot_take_over_a_claimed_room():
+    as_presenter(open_talk(step="2", room="r43"))
+    other = open_talk(step="9", room="r43")
+    other.session_state["talk_sync"] = {"secret": "e" * 32, "step": 9}
+    other.run()
+    assert component_data(other, "wiseft_talk_sync")["notes_url"] == ""  # no presenter view for it
+    notes = open_talk(view="notes", room="r43", key=SECRET)
+    assert any(f"2 / {STEP_COUNT} ·" in m.value for m in notes.markdown)  # the room did not move
 
 
 @pytest.mark.usefixtures("app_argv")
@@ -116,17 +167,18 @@ def test_a_loaded_pair_without_a_sweep_shows_the_paper_then_its_own_sweep_once_u
     at.sidebar.radio(key="pair_source").set_value("files").run()
     assert not at.exception, at.exception
     texts = load_texts("en")
-    assert html_text.inline(texts.ui["no_sweep"]) in html_texts(at)
-    assert len(at.get("plotly_chart")) == 1  # the paper's curve only
+    curve = STEP_IDS.index("curve")
+    assert html_text.inline(texts.ui["no_sweep"]) in deck(at)["html"]
+    before = len(deck(at)["figures"])
     at.file_uploader(key="talk_sweep").set_value(("sweep.csv", assets.DEMO_SWEEP.read_bytes(), "text/csv")).run()
     assert not at.exception, at.exception
-    assert html_text.inline(texts.ui["no_sweep"]) not in html_texts(at)
-    assert len(at.get("plotly_chart")) == 2  # the paper's and the uploaded sweep's curves
-    assert shown_title(at, "en") == texts.steps[5].title
+    assert html_text.inline(texts.ui["no_sweep"]) not in deck(at)["html"]
+    assert len(deck(at)["figures"]) > before  # the uploaded sweep's own curves
+    assert titles(deck(at))[curve] == texts.steps[curve].title
 
 
 @pytest.mark.usefixtures("app_argv")
 def test_a_room_id_with_markup_from_the_url_never_reaches_the_page():
     at = open_talk(step="2", room='x"><script>alert(1)</script>')
-    assert "<script>alert" not in html_texts(at)
+    assert "<script>alert" not in html_texts(at) and "<script>alert" not in deck(at)["html"]
     assert re.fullmatch(r"[a-z0-9]{1,16}", at.query_params["room"])

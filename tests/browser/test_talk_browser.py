@@ -1,5 +1,6 @@
 """The Talk in a real browser: keyboard walk at 1920x1080 and 1280x720 with no scrolling and large text,
-URL state, the speaker-notes tab, and the exported HTML opened from file:// with the network blocked.
+URL state, the clicker after the alpha slider, the presenter view (drives the talk, needs the secret),
+Russian without English left, and the exported HTML opened from file:// with the network blocked.
 
 Playwright drives Debian's Chromium against `streamlit run app.py`. Screenshots of every step go to
 docs/screenshots/talk/. Under CI=true a missing browser fails instead of skipping.
@@ -18,6 +19,7 @@ from app_pair import (
 )
 
 from wiseft_core.talk import STEP_COUNT, load_texts
+from wiseft_core.talk.slides import STEP_IDS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -91,34 +93,44 @@ def assert_fits(page, root: str, label: str) -> None:
     assert m["code"] >= MIN_CODE_PX, (label, "small code", m)
 
 
+TITLE_JS = "() => { const h = document.querySelector('.wiseft-deck .slide.active h1'); return h && h.textContent; }"
+DRAWN_JS = ("() => Array.from(document.querySelectorAll('.wiseft-deck .slide.active .plot'))"
+            ".every(p => p.querySelector('.main-svg'))")
+# Latin words a Russian slide may keep: names of models, data sets, methods and people, units of maths.
+LATIN_OK = {"zero", "shot", "wise", "ft", "clip", "vit", "px", "imagenet", "imagenetv", "sketch", "objectnet", "objnet",
+            "in", "v2", "imagenetv2", "pytorch", "top", "frankle", "et", "al", "lerp", "torch",
+            "deng", "recht", "wang", "hendrycks", "barbu"}
+
+
 def show_step(page, texts, step: int) -> None:
-    """Wait until the step is on screen and its script run has finished (URL updated, no stale elements left)."""
-    page.get_by_text(f"{texts.ui['step']} {step} / {STEP_COUNT}", exact=True).wait_for()
-    page.locator(".talk-h1", has_text=texts.steps[step - 1].title).first.wait_for()
+    """The deck shows ``step``: its heading painted, its figures drawn, the URL updated."""
+    title = texts.steps[step - 1].title
+    page.wait_for_function(f"() => ({TITLE_JS})() === {title!r}")
+    page.wait_for_function(f"window.talkReady === {step}")
     page.wait_for_function(f"() => new URLSearchParams(location.search).get('step') === '{step}'")
-    wait_idle(page)
-    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')")
+    page.wait_for_function(DRAWN_JS)
 
 
-@pytest.mark.parametrize("size,lang", [((1920, 1080), "en"), ((1280, 720), "en"), ((1280, 720), "ru")],
-                         ids=["1920x1080-en", "1280x720-en", "1280x720-ru"])
+def open_deck(page, url: str, texts, step: int) -> None:
+    page.goto(url)
+    show_step(page, texts, step)
+
+
+@pytest.mark.parametrize("size,lang", [((1920, 1080), "en"), ((1280, 720), "en"), ((1280, 720), "ru"),
+                                       ((1920, 1080), "ru")],
+                         ids=["1920x1080-en", "1280x720-en", "1280x720-ru", "1920x1080-ru"])
 def test_keyboard_walks_every_step_without_scrolling_and_with_large_text(server, browser, size, lang):
     texts = load_texts(lang)
     context, page = new_page(browser, size)
-    page.goto(f"{server}/talk?step=1&lang={lang}")
-    show_step(page, texts, 1)
+    open_deck(page, f"{server}/talk?step=1&lang={lang}", texts, 1)
     for step in range(1, STEP_COUNT + 1):
         if step > 1:
             page.keyboard.press(NEXT_KEYS[step % len(NEXT_KEYS)])
             show_step(page, texts, step)
         assert f"step={step}" in page.url and f"lang={lang}" in page.url
-        page.wait_for_function(  # every chart drawn, not just its placeholder
-            "() => Array.from(document.querySelectorAll('.st-key-talk_slide [data-testid=\"stPlotlyChart\"]'))"
-            ".every(c => c.querySelector('.main-svg'))")
-        assert_fits(page, ".st-key-talk_slide", f"{lang} {size} step {step}")
-        if size == (1920, 1080) or lang == "ru":
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / f"{lang}_{size[0]}x{size[1]}_step{step:02d}.png"))
+        assert_fits(page, ".wiseft-deck .slide.active", f"{lang} {size} step {step}")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{lang}_{size[0]}x{size[1]}_step{step:02d}.png"))
     page.keyboard.press("ArrowLeft")
     show_step(page, texts, STEP_COUNT - 1)
     page.keyboard.press("PageUp")
@@ -133,28 +145,86 @@ def test_keyboard_walks_every_step_without_scrolling_and_with_large_text(server,
 def test_a_reload_returns_to_the_same_screen(server, browser):
     texts = load_texts("ru")
     context, page = new_page(browser, (1280, 720))
-    page.goto(f"{server}/?page=talk&step=5&alpha=0.5&lang=ru")
-    show_step(page, texts, 5)
+    open_deck(page, f"{server}/?page=talk&step=5&alpha=0.5&lang=ru", texts, 5)
+    page.keyboard.press("PageDown")
+    show_step(page, texts, 6)
     page.reload()
-    show_step(page, texts, 5)
-    assert re.search(r"step=5", page.url) and "lang=ru" in page.url and "alpha=0.5" in page.url
+    show_step(page, texts, 6)
+    assert re.search(r"step=6", page.url) and "lang=ru" in page.url and "alpha=0.5" in page.url
     context.close()
 
 
-def test_the_speaker_notes_tab_follows_the_presenting_tab_with_next_step_and_timer(server, browser):
+def test_a_clicker_still_advances_after_the_presenter_touched_the_alpha_slider(server, browser):
+    texts = load_texts("en")
+    live = STEP_IDS.index("live") + 1
+    context, page = new_page(browser, (1280, 720))
+    open_deck(page, f"{server}/talk?step={live}&alpha=0.5", texts, live)
+    slider = page.locator(".wiseft-deck .slide.active .deck-range")
+    readout = page.locator(".wiseft-deck .slide.active .deck-range-value")
+    slider.click()  # the thumb sits in the middle: a click there keeps 0.5 and gives the slider focus
+    assert page.evaluate("document.activeElement.classList.contains('deck-range')")
+    page.keyboard.press("ArrowRight")  # held on purpose: ←/→ on a focused slider move alpha
+    readout.filter(has_text="α = 0.55").wait_for()
+    assert page.evaluate(TITLE_JS) == texts.steps[live - 1].title
+    page.keyboard.press("PageDown")  # what a clicker sends: the next step, whatever has focus
+    show_step(page, texts, live + 1)
+    page.keyboard.press("PageUp")
+    show_step(page, texts, live)
+    slider.focus()
+    page.keyboard.press("Escape")  # releases the slider
+    assert not page.evaluate("document.activeElement.classList.contains('deck-range')")
+    page.keyboard.press("ArrowRight")
+    show_step(page, texts, live + 1)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('alpha') === '0.55'")
+    context.close()
+
+
+def test_the_presenter_view_follows_and_drives_the_projected_tab_and_needs_the_secret(server, browser):
     texts = load_texts("en")
     context, page = new_page(browser, (1280, 720))
-    page.goto(f"{server}/talk?step=2&room=brw1")
-    show_step(page, texts, 2)
-    notes = context.new_page()
+    open_deck(page, f"{server}/talk?step=2&room=brw1", texts, 2)
+    page.wait_for_function("() => !!window.wiseftTalkNotesUrl")
+    with context.expect_page() as popup:
+        page.keyboard.press("n")
+    notes = popup.value
     notes.set_default_timeout(STEP_MS)
-    notes.goto(f"{server}/talk?view=notes&room=brw1")
     notes.get_by_text(f"2 / {STEP_COUNT} · {texts.steps[1].title}").wait_for()
+    notes.get_by_text(texts.steps[2].title).first.wait_for()  # the next step's preview
     page.keyboard.press("ArrowRight")
     show_step(page, texts, 3)
     notes.get_by_text(f"3 / {STEP_COUNT} · {texts.steps[2].title}").wait_for(timeout=15_000)
-    notes.get_by_text(texts.steps[3].title).first.wait_for()  # the next step
-    notes.get_by_text(re.compile(r"\d\d:\d\d")).first.wait_for()
+    notes.get_by_role("button", name=f"{texts.ui['next']} →").click()  # the presenter view drives the talk
+    show_step(page, texts, 4)
+    notes.get_by_text(f"4 / {STEP_COUNT} · {texts.steps[3].title}").wait_for(timeout=15_000)
+    notes.get_by_text(re.compile(r"⏱ \d\d:\d\d")).first.wait_for()
+    stranger = context.new_page()  # the same room without the presenter's key: nothing to see or press
+    stranger.goto(f"{server}/talk?view=notes&room=brw1")
+    stranger.get_by_text(texts.ui["notes_locked"]).wait_for()
+    assert stranger.get_by_text(texts.steps[3].title).count() == 0
+    assert stranger.get_by_role("button", name=f"{texts.ui['next']} →").count() == 0
+    context.close()
+
+
+def test_the_russian_talk_has_no_english_left_on_its_steps(server, browser):
+    texts = load_texts("ru")
+    context, page = new_page(browser, (1280, 720))
+    open_deck(page, f"{server}/talk?step=1&lang=ru", texts, 1)
+    skip = {"title", "method", "code", "sources"}  # authors, code and references stay as published
+    left = {}
+    for step in range(1, STEP_COUNT + 1):
+        if step > 1:
+            page.keyboard.press("PageDown")
+            show_step(page, texts, step)
+        if texts.steps[step - 1].id in skip:
+            continue
+        text = page.evaluate("() => document.querySelector('.wiseft-deck .slide.active').innerText + ' ' + "
+                             "Array.from(document.querySelectorAll('.wiseft-deck .slide.active svg text'))"
+                             ".map(t => t.textContent).join(' ')")
+        words = {w for w in re.findall(r"[A-Za-z][A-Za-z0-9]*", text) if w.lower() not in LATIN_OK}
+        words -= {"PageDown", "PageUp", "Home", "End", "N", "A", "R", "L", "IN", "V2"}
+        if words:
+            left[texts.steps[step - 1].id] = sorted(words)
+    assert not left, left
     context.close()
 
 
@@ -162,15 +232,17 @@ def test_the_speaker_notes_tab_follows_the_presenting_tab_with_next_step_and_tim
 def exported_html(app_pair, tmp_path_factory):
     """The whole talk exported by the library from the same pair the app runs on."""
     from wiseft_core.engine.pair import load_pair
-    from wiseft_core.talk import build_talk
+    from wiseft_core.talk import TalkState, build_talk
     from wiseft_core.talk.data import build_talk_data, default_sweep
+    from wiseft_core.talk.deck import live_of
     from wiseft_core.talk.export import talk_html
 
     texts = load_texts("en")
     pair = load_pair(*app_pair)
     data = build_talk_data(pair, *default_sweep(app_pair[0]))
+    slides = build_talk(data, texts)
     path = tmp_path_factory.mktemp("talk_export") / "talk_en.html"
-    path.write_text(talk_html(build_talk(data, texts), texts), encoding="utf-8")
+    path.write_text(talk_html(slides, texts, live_of(slides, data, texts, TalkState())), encoding="utf-8")
     return path
 
 
@@ -181,7 +253,7 @@ def test_the_exported_html_works_offline_from_file_with_the_network_blocked(brow
     asked = []
 
     def block(route):
-        if route.request.url.startswith("file:"):
+        if route.request.url.startswith("file:") or route.request.url == "about:blank":
             return route.continue_()
         asked.append(route.request.url)
         return route.abort()
@@ -200,9 +272,12 @@ def test_the_exported_html_works_offline_from_file_with_the_network_blocked(brow
         assert active.locator(".plot").count() == active.locator(".plot:has(.main-svg)").count()  # all drawn
         assert_fits(page, ".slide.active", f"export {size} step {step}")
         assert page.url.endswith(f"#{step}")
-    assert not page.locator(".slide.active .notes").is_visible()
-    page.keyboard.press("n")
-    assert page.locator(".slide.active .notes").is_visible()
+    with context.expect_page() as popup:  # N: the presenter view in its own window, not on the slide
+        page.keyboard.press("n")
+    notes = popup.value
+    notes.locator(".pv-title").filter(has_text=texts.steps[-1].title).wait_for()
+    notes.get_by_role("button", name=f"← {texts.ui['previous']}").click()
+    page.wait_for_function(f"window.talkReady === {STEP_COUNT - 1}")
     page.keyboard.press("Home")
     page.wait_for_function("window.talkReady === 1")
     assert asked == [] and errors == []

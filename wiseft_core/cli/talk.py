@@ -15,6 +15,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from wiseft_core.devices import resolve_device
     from wiseft_core.engine.pair import load_pair
     from wiseft_core.talk.data import build_talk_data, default_sweep
+    from wiseft_core.talk.deck import live_of
     from wiseft_core.talk.export import export_talk
     from wiseft_core.talk.slides import TalkState, build_talk
     from wiseft_core.talk.texts import load_texts
@@ -28,10 +29,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     pair = load_pair(zeroshot, finetuned, resolve_device(args.device), args.trust_pickle)
     sweep, source = (args.sweep, "this_pair") if args.sweep else default_sweep(zeroshot)
     data = build_talk_data(pair, sweep, source)
-    state = TalkState(alpha=args.alpha, presenter=args.presenter, date=args.date, alpha_slider_in_figure=True)
-    written = export_talk(build_talk(data, texts, state), texts, args.out, args.format or FORMATS)
+    state = TalkState(alpha=args.alpha, presenter=args.presenter, date=args.date)
+    slides = build_talk(data, texts, state)
+    written = export_talk(slides, texts, args.out, args.format or FORMATS, live_of(slides, data, texts, state))
     for kind, paths in written.items():
-        where = paths[0].parent if kind == "png" else paths[0]
+        where = paths[0].parent if kind == "png" else ", ".join(str(p) for p in paths)
         print(f"wrote {kind}: {where}" + (f" ({len(paths)} slides)" if kind == "png" else ""))
     return 0
 

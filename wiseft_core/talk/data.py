@@ -20,16 +20,19 @@ from wiseft_core.serve.timer import timed
 
 PAPER_MODEL = "CLIP ViT-L/14@336px"
 TABLE1_ROWS = (
-    "Zero-shot (PyTorch)", "Fine-tuned LC (ours)", "Fine-tuned E2E (ours)", "WiSE-FT LC, α=0.5",
-    "WiSE-FT LC, optimal α", "WiSE-FT E2E, α=0.5", "WiSE-FT E2E, optimal α",
+    "Zero-shot [82] (numbers from the CLIP paper)", "Fine-tuned LC [82] (CLIP paper)", "Zero-shot (PyTorch)",
+    "Fine-tuned LC (ours)", "Fine-tuned E2E (ours)", "WiSE-FT LC, α=0.5", "WiSE-FT LC, optimal α",
+    "WiSE-FT E2E, α=0.5", "WiSE-FT E2E, optimal α",
 )
 LIVE_PER_DISTRIBUTION = 2
-TIMING_REPEATS = 7
+TIMING_REPEATS = 15
+NOISY_SPREAD = 1.5  # quartile ratio (high / low) above which a machine is too noisy to tell the ratio
 
 
 @dataclass(frozen=True)
 class Costs:
-    """Best-of-N wall times (ms) on one batch: the merged model's forward, both endpoints' forwards, one merge."""
+    """Median wall times (ms) on one batch over interleaved rounds: the merged model's forward, both
+    endpoints' forwards, one merge; ``ratios`` holds each round's output/weight ratio (same moment, same load)."""
 
     weights_ms: float
     outputs_ms: float
@@ -37,10 +40,26 @@ class Costs:
     batch: int
     device: str
     params: int
+    ratios: tuple[float, ...] = ()
 
     @property
     def ratio(self) -> float:
+        if self.ratios:
+            return float(np.median(self.ratios))
         return self.outputs_ms / self.weights_ms if self.weights_ms > 0 else float("nan")
+
+    @property
+    def ratio_quartiles(self) -> tuple[float, float]:
+        if not self.ratios:
+            return self.ratio, self.ratio
+        low, high = np.percentile(self.ratios, [25, 75])
+        return float(low), float(high)
+
+    @property
+    def too_noisy(self) -> bool:
+        """True when the rounds disagree too much to say the output-space ensemble costs more."""
+        low, high = self.ratio_quartiles
+        return low <= 1.0 or high / low > NOISY_SPREAD
 
 
 @dataclass(frozen=True)
@@ -94,14 +113,15 @@ def measure_costs(pair, batch, repeats: int = TIMING_REPEATS) -> Costs:
     from wiseft_core.serve.alpha_grid import forward_logits, output_space_logits
 
     interpolator = pair.new_interpolator()
-    merge_ms = weights_ms = outputs_ms = float("inf")
+    merges, weights, outputs = [], [], []
+    forward_logits(interpolator.model, batch)  # warm-up: first calls pay for allocations
     for _ in range(max(repeats, 1)):  # interleaved, so a busy moment slows both kinds alike
-        merge_ms = min(merge_ms, timed(lambda: interpolator.set_alpha(0.5))[1])
-        weights_ms = min(weights_ms, timed(lambda: forward_logits(interpolator.model, batch))[1])
-        outputs_ms = min(outputs_ms, timed(
-            lambda: output_space_logits(pair.zeroshot.model, pair.finetuned.model, batch, 0.5))[1])
-    return Costs(weights_ms, outputs_ms, merge_ms, int(batch.shape[0]), str(pair.device),
-                 count_parameters(pair.zeroshot.model))
+        merges.append(timed(lambda: interpolator.set_alpha(0.5))[1])
+        weights.append(timed(lambda: forward_logits(interpolator.model, batch))[1])
+        outputs.append(timed(lambda: output_space_logits(pair.zeroshot.model, pair.finetuned.model, batch, 0.5))[1])
+    ratios = tuple(o / w for o, w in zip(outputs, weights) if w > 0)
+    return Costs(float(np.median(weights)), float(np.median(outputs)), float(np.median(merges)),
+                 int(batch.shape[0]), str(pair.device), count_parameters(pair.zeroshot.model), ratios)
 
 
 def pick_live_image(images: list[LiveImage], alphas: tuple[float, ...], probs: np.ndarray,

@@ -102,14 +102,14 @@ def accuracy_along_alpha_figure(rows: Sequence[dict], reference_name: str, shift
 
 
 def cost_figure(weights_ms: float, outputs_ms: float, weights_name: str, outputs_name: str,
-                x_label: str) -> go.Figure:
+                x_label: str, unit: str = "ms") -> go.Figure:
     """Two horizontal bars: measured milliseconds of the weight- and the output-space ensemble."""
     return go.Figure({
         "data": [{
             "type": "bar", "orientation": "h", "x": [outputs_ms, weights_ms], "y": [outputs_name, weights_name],
             "marker": {"color": [PALETTE[1], PALETTE[0]]},
-            "text": [f"{outputs_ms:.1f} ms", f"{weights_ms:.1f} ms"],
-            "hovertemplate": "%{y}: %{x:.2f} ms<extra></extra>",
+            "text": [f"{outputs_ms:.1f} {unit}", f"{weights_ms:.1f} {unit}"],
+            "hovertemplate": "%{y}: %{x:.2f} " + unit + "<extra></extra>",
         }],
         "layout": {"xaxis": {"title": {"text": x_label}, "range": [0, max(outputs_ms, weights_ms) * 1.3]},
                    "showlegend": False},

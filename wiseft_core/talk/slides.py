@@ -19,39 +19,51 @@ import plotly.graph_objects as go
 
 from wiseft_core.engine import interpolation
 from wiseft_core.engine.predict import top_k
-from wiseft_core.evaluate.results import PAPER_HEADLINE_COLUMNS, SUMMARY_KEYS
+from wiseft_core.evaluate.results import SUMMARY_KEYS
 from wiseft_core.plots import curves as plots
 from wiseft_core.serve.markup import plot_text
 from wiseft_core.talk import figures, html_text
 from wiseft_core.talk.data import PAPER_MODEL, TalkData
 from wiseft_core.talk.texts import Texts
 
-STEP_IDS = ("title", "shift", "tradeoff", "method", "live", "curve", "cost", "linear", "why", "results",
-            "takeaways", "sources")
-STEP_COUNT = len(STEP_IDS)
+STEP_IDS = ("title", "shift", "definitions", "tradeoff", "method", "code", "live", "curve", "cost", "linear", "why",
+            "results", "takeaways", "sources")
+STEP_COUNT = len(STEP_IDS)  # the talk as shipped; a teacher's plan (texts.apply_plan) may show more or fewer
 GALLERY_PER_ROW = 4
 TOP_K = 3
 LEGEND_INSIDE = {"orientation": "v", "x": 0.01, "y": 0.99, "xanchor": "left", "yanchor": "top",
                  "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#000000", "borderwidth": 1}
-# The paper's Algorithm 1 (PyTorch pseudocode), as printed.
+# The paper's Algorithm 1 (PyTorch pseudocode for WiSE-FT), verbatim as the seminar's slides show it.
 ALGORITHM_1 = """\
-def wse(model, zeroshot_checkpoint,
-        finetuned_checkpoint, alpha):
+def wse(model, zeroshot_checkpoint, finetuned_checkpoint, alpha):
     # load state dicts from checkpoints
-    theta_0 = zeroshot_checkpoint["state_dict"]
-    theta_1 = finetuned_checkpoint["state_dict"]
+    theta_0 = torch.load(zeroshot_checkpoint)["state_dict"]
+    theta_1 = torch.load(finetuned_checkpoint)["state_dict"]
     # make sure checkpoints are compatible
     assert set(theta_0.keys()) == set(theta_1.keys())
-    # interpolate between all weights
+    # interpolate between all weights in the checkpoints
     theta = {
-        key: (1 - alpha) * theta_0[key]
-             + alpha * theta_1[key]
+        key: (1-alpha) * theta_0[key] + alpha * theta_1[key]
         for key in theta_0.keys()
     }
-    # update the model according to the new weights
+    # update the model (in-place) according to the new weights
     model.load_state_dict(theta)
-    # evaluate the model
-    evaluate(model)"""
+
+def wise_ft(model, dataset, zeroshot_checkpoint, alpha, hparams):
+    # load the zero-shot weights
+    theta_0 = torch.load(zeroshot_checkpoint)["state_dict"]
+    model.load_state_dict(theta_0)
+    # standard fine-tuning
+    finetuned_checkpoint = finetune(model, dataset, hparams)
+    # perform weight-space ensembling (in-place)
+    wse(model, zeroshot_checkpoint, finetuned_checkpoint, alpha)"""
+# Table 1's rows (paper_summary.csv names) and their label keys in the texts.
+TABLE1_LABELS = {
+    "Zero-shot [82] (numbers from the CLIP paper)": "t1_zeroshot_clip", "Fine-tuned LC [82] (CLIP paper)": "t1_lc_clip",
+    "Zero-shot (PyTorch)": "t1_zeroshot", "Fine-tuned LC (ours)": "t1_lc", "Fine-tuned E2E (ours)": "t1_e2e",
+    "WiSE-FT LC, α=0.5": "t1_wise_lc_half", "WiSE-FT LC, optimal α": "t1_wise_lc_opt",
+    "WiSE-FT E2E, α=0.5": "t1_wise_e2e_half", "WiSE-FT E2E, optimal α": "t1_wise_e2e_opt",
+}
 
 
 @dataclass(frozen=True)
@@ -61,10 +73,12 @@ class TalkState:
     alpha: float = 0.5
     presenter: str = ""
     date: str = ""
+    reviewer: str = ""
+    hacker: str = ""
+    audience_url: str = ""  # the title step shows it with a QR code (students follow on their phones)
     live_index: int | None = None
     figure_height: int | None = None  # None: figures fill their box (the HTML export)
     font_size: int = 24
-    alpha_slider_in_figure: bool = False  # the exported file has no Streamlit slider: the live figure carries one
 
 
 @dataclass
@@ -74,6 +88,7 @@ class Panel:
     kind: str  # "figure" or "html"
     figure: go.Figure | None = None
     html: str = ""
+    role: str = ""  # "live_alpha": the live step's figure that follows the alpha slider
 
 
 @dataclass
@@ -88,13 +103,13 @@ class Slide:
     panel_direction: str = "row"  # "row" or "column"
 
 
-def clamp_step(step) -> int:
-    """A step number from a URL or a key press, kept inside 1..STEP_COUNT (bad values -> 1)."""
+def clamp_step(step, count: int = STEP_COUNT) -> int:
+    """A step number from a URL or a key press, kept inside 1..count (bad values -> 1)."""
     try:
         value = int(step)
     except (TypeError, ValueError):
         return 1
-    return min(max(value, 1), STEP_COUNT)
+    return min(max(value, 1), count)
 
 
 def _num(value, digits: int = 1) -> str:
@@ -102,15 +117,26 @@ def _num(value, digits: int = 1) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]], highlight: list[bool] | None = None,
-           caption: str = "") -> str:
+           caption: str = "", best: bool = False) -> str:
+    """An HTML table; ``best`` underlines the highest number of each column (the paper's bold)."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    tops = [max((_float(r[j]) for r in rows), default=None) if best else None for j in range(len(headers))]
     body = []
     for i, row in enumerate(rows):
         cls = ' class="hl"' if highlight and highlight[i] else ""
-        cells = "".join(f"<td>{html.escape(c)}</td>" if j else f"<th>{html.escape(c)}</th>" for j, c in enumerate(row))
+        cells = "".join(
+            (f'<td class="best">{html.escape(c)}</td>' if tops[j] is not None and _float(c) == tops[j]
+             else f"<td>{html.escape(c)}</td>") if j else f"<th>{html.escape(c)}</th>" for j, c in enumerate(row))
         body.append(f"<tr{cls}>{cells}</tr>")
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f'<table class="talk-table">{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("-inf")
 
 
 def _code(title: str, code: str) -> str:
@@ -172,9 +198,13 @@ def _fig(figure: go.Figure, state: TalkState, show_legend: bool | None = None) -
 
 
 def _curve(rows: list[dict], title: str, texts: Texts, state: TalkState, group_keys=("source",)) -> go.Figure:
-    return plots.accuracy_curves_figure(
+    figure = plots.accuracy_curves_figure(
         rows, "avg_shifts", x_label=texts.labels["reference_acc"], y_label=texts.labels["avg_shift_acc"],
         group_keys=group_keys, current_alpha=state.alpha, title=title)
+    for trace in figure.data:  # the app's star is named in English
+        if trace.name == plots.CURRENT_ALPHA_NAME:
+            trace.name = texts.labels["current_alpha"]
+    return figure
 
 
 def _no_sweep(texts: Texts) -> Panel:
@@ -184,23 +214,60 @@ def _no_sweep(texts: Texts) -> Panel:
 # --- one function per step -------------------------------------------------------------------------------
 
 def _title(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
-    who = " · ".join(x for x in (state.presenter.strip(), state.date.strip()) if x)
-    if who:
-        slide.text_html += f'\n<p class="talk-presenter">{html.escape(who)}</p>'
+    """Paper, the seminar's three roles (names optional), the date, and the audience link with its QR code."""
+    lab = texts.labels
+    roles = [(lab["role_presenter"], state.presenter), (lab["role_reviewer"], state.reviewer),
+             (lab["role_hacker"], state.hacker)]
+    line = " · ".join(html.escape(role) + (f": <strong>{html.escape(name.strip())}</strong>" if name.strip() else "")
+                      for role, name in roles)
+    date = f" · {html.escape(state.date.strip())}" if state.date.strip() else ""
+    slide.text_html += f'\n<p class="talk-roles">{line}{date}</p>'
+    if state.audience_url:
+        slide.text_html += audience_block(state.audience_url, lab["audience_link"])
     slide.layout = "center"
+
+
+def qr_svg(url: str) -> str:
+    """The URL as an inline SVG QR code (drawn offline), or "" when segno is not installed."""
+    try:
+        import segno
+    except ImportError:
+        return ""
+    return segno.make(url, error="m").svg_inline(dark="#000000", light="#ffffff", border=2, omitsize=True)
+
+
+def audience_block(url: str, label: str) -> str:
+    shown = url.split("://", 1)[-1]
+    return (f'<div class="talk-qr">{qr_svg(url)}<span>{html.escape(label)}:<br>'
+            f'<code>{html.escape(shown)}</code></span></div>')
 
 
 def _shift(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     rows = []
     for distribution, samples in data.gallery.items():
         images = "".join(
-            f'<img class="talk-thumb" src="{png_data_uri(s.path.read_bytes())}" alt="{html.escape(s.label or s.key)}"'
-            f' title="{html.escape(s.label or s.key)}">' for s in samples[:GALLERY_PER_ROW])
+            f'<img class="talk-thumb" src="{png_data_uri(s.path.read_bytes())}" '
+            f'alt="{html.escape(_sample_name(s, texts))}" title="{html.escape(_sample_name(s, texts))}">'
+            for s in samples[:GALLERY_PER_ROW])
         name = texts.distributions.get(distribution, "")
-        rows.append(f'<tr><th>{html.escape(distribution)}</th><td class="talk-thumbs">{images}</td>'
+        shown = texts.demo_distributions.get(distribution, distribution)
+        rows.append(f'<tr><th>{html.escape(shown)}</th><td class="talk-thumbs">{images}</td>'
                     f"<td>{html.escape(name)}</td></tr>")
     slide.panels.append(Panel("html", html=f'<table class="talk-gallery"><tbody>{"".join(rows)}</tbody></table>'))
     slide.layout = "stack"
+
+
+def _sample_name(sample, texts: Texts) -> str:
+    return texts.classname(sample.label) if sample.label else sample.key
+
+
+def _marks(texts: Texts) -> str:
+    """The seminar's summary: zero-shot robust and accurate, fine-tuned accurate not robust, WiSE-FT both."""
+    lab = texts.labels
+    yes, no = "✓", "✗"
+    rows = [[lab["zero_shot"], yes, yes], [lab["fine_tuned"], yes, no], ["WiSE-FT", yes, yes]]
+    return _table(["", lab["accuracy_mark"], lab["robustness_mark"]], rows, [False, False, True]).replace(
+        'class="talk-table"', 'class="talk-table talk-marks"')
 
 
 def _tradeoff(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
@@ -217,6 +284,7 @@ def _tradeoff(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> N
         p = table1.get(paper_row, {})
         body.append([label, _num(p.get("IN")), _num(p.get("avg_shifts")),
                      _num(our and our["reference"]), _num(our and our["avg_shifts"])])
+    slide.panels.append(Panel("html", html=_marks(texts)))
     slide.panels.append(Panel("html", html=_table(headers, body)))
     if not data.sweep:
         slide.panels.append(_no_sweep(texts))
@@ -225,10 +293,23 @@ def _tradeoff(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> N
 
 
 def _method(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
-    source, where = interpolation_source()
+    """The two steps in words, and the paper's Algorithm 1 (``wse`` and ``wise_ft``) verbatim beside them."""
     slide.panels.append(Panel("html", html=_code(texts.labels["algorithm1"], ALGORITHM_1)))
+    slide.layout = "side"
+
+
+def _code_step(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    """Algorithm 1's ``wse`` next to the function this project really calls, read from its source file."""
+    source, where = interpolation_source()
+    wse = ALGORITHM_1.split("\n\ndef wise_ft")[0]
+    slide.panels.append(Panel("html", html=_code(texts.labels["algorithm1"], wse)))
     slide.panels.append(Panel("html", html=_code(texts.labels["our_code"].format(where=where), source)))
     slide.layout = "stack"
+
+
+def _named(entries: list, texts: Texts) -> list:
+    """Top-k entries with their class names in the talk's language."""
+    return [(texts.classname(name), *rest) for name, *rest in entries]
 
 
 def live_alpha_index(data: TalkData, alpha: float) -> int:
@@ -247,7 +328,8 @@ def _live(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     alpha = data.live_alphas[a]
     # the shift's name without its citation (step 2 cites it): the image column has room for three lines
     caption = texts.distributions.get(image.distribution, image.distribution).split(" (")[0]
-    label = f"{texts.labels['true_label']}: <strong>{html.escape(image.label)}</strong>" if image.label else ""
+    label = (f"{texts.labels['true_label']}: <strong>{html.escape(texts.classname(image.label))}</strong>"
+             if image.label else "")
     slide.panels.append(Panel("html", html=f'<figure class="talk-live-image"><img src="{png_data_uri(image.png)}" '
                                       f'alt="{html.escape(image.label or image.key)}"><figcaption>'
                                       f"{html.escape(caption)}<br>{label}</figcaption></figure>"))
@@ -255,30 +337,34 @@ def _live(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
                (a, texts.labels["prediction_at"].format(alpha=f"{alpha:g}")),
                (data.live_alphas.index(1.0), texts.labels["alpha1"]))
     for index, title in columns:
-        entries = top_k(data.live_probs[index, i], data.classnames, TOP_K)
-        panel = _fig(plots.top_k_figure(entries, title, image.label), state, show_legend=False)
-        if state.alpha_slider_in_figure and index == a:
-            _add_alpha_slider(panel.figure, data, i, image.label, texts, active=a)
+        entries = _named(top_k(data.live_probs[index, i], data.classnames, TOP_K), texts)
+        panel = _fig(plots.top_k_figure(entries, title, texts.classname(image.label) if image.label else None), state,
+                     show_legend=False)
+        panel.role = "live_alpha" if title == columns[1][1] else ""
+        # the bars carry their percentages: no tick labels to crowd a narrow chart, room for the text on the right
+        panel.figure.update_xaxes(showticklabels=False, range=[0, 1.3])
         slide.panels.append(panel)
     slide.layout = "stack"
 
 
-def _add_alpha_slider(figure: go.Figure, data: TalkData, image: int, true_label: str | None, texts: Texts,
-                      active: int) -> None:
-    """A plotly slider over the precomputed alpha grid, so the exported file stays live without Python."""
-    steps = []
+def live_frames(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> dict | None:
+    """The live step's bars at every grid alpha, so the deck's slider redraws them in the browser, no Python."""
+    where = next((j for j, p in enumerate(slide.panels) if p.role == "live_alpha"), None)
+    if where is None or not data.live:
+        return None
+    image = state.live_index if state.live_index is not None and 0 <= state.live_index < len(data.live) \
+        else data.live_default
+    true_label = texts.classname(data.live[image].label) if data.live[image].label else None
+    frames = []
     for k, alpha in enumerate(data.live_alphas):
-        bars = plots.top_k_figure(top_k(data.live_probs[k, image], data.classnames, TOP_K), "", true_label).data[0]
-        title = texts.labels["prediction_at"].format(alpha=f"{alpha:g}")
-        steps.append({"label": f"{alpha:g}", "method": "update",
-                      "args": [{"x": [list(bars.x)], "y": [list(bars.y)], "text": [list(bars.text)],
-                                "marker.color": [figures.recolor(list(bars.marker.color))]},
-                               {"title.text": title}]})
-    figure.update_layout(  # the title shows alpha: the 21 step labels would only crowd the slider
-        sliders=[{"active": active, "steps": steps, "currentvalue": {"visible": False}, "len": 1.0, "x": 0.0,
-                  "y": 0.0, "yanchor": "top", "pad": {"t": 70, "b": 0}, "ticklen": 0, "minorticklen": 0,
-                  "font": {"color": "rgba(0,0,0,0)"}}],
-        margin={"b": 110}, xaxis={"tickvals": [0, 0.5, 1], "ticktext": ["0", "50%", "100%"]})
+        entries = _named(top_k(data.live_probs[k, image], data.classnames, TOP_K), texts)
+        bars = plots.top_k_figure(entries, "", true_label).data[0]
+        frames.append({"x": list(bars.x), "y": list(bars.y), "text": list(bars.text),
+                       "color": figures.recolor(list(bars.marker.color)),
+                       "title": texts.labels["prediction_at"].format(alpha=f"{alpha:g}")})
+    return {"step": slide.step, "panel": where, "alphas": list(data.live_alphas),
+            "labels": [f"{a:g}" for a in data.live_alphas], "active": live_alpha_index(data, state.alpha),
+            "frames": frames}
 
 
 def _curve_step(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
@@ -298,7 +384,7 @@ def _cost(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     c = data.costs
     lab = texts.labels
     slide.panels.append(_fig(figures.cost_figure(c.weights_ms, c.outputs_ms, lab["weights"], lab["outputs"],
-                                                 lab["ms"]), state, False))
+                                                 lab["ms"], lab["ms_unit"]), state, False))
 
 
 def _linear(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
@@ -350,6 +436,7 @@ def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
         # the legend beside the chart, not under it: below, it runs off a 720-pixel-high screen
         panel.figure.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"})
         slide.panels.append(panel)
+        slide.layout = "stack"  # four lines of text above, the chart with its legend across the width
         return
     sets = [(_paper_group(data), lab["paper"])]
     weights = _sweep_group(data, "end-to-end", "weights")
@@ -370,17 +457,20 @@ def optimal_row(rows: list[dict], columns: list[str]) -> dict:
 
 
 def _results(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    """The paper's full Table 1 (best of each column underlined) and the same rows measured on this pair."""
     lab = texts.labels
-    paper_cols = PAPER_HEADLINE_COLUMNS
-    short = ["IN", "V2", "R", "Sketch", "ObjNet", "A", "Avg"]
-    rows = [[r["row"], *(_num(r[c]) for c in paper_cols)] for r in data.table1]
+    paper_cols = ["IN", "IN_V2", "IN_R", "IN_Sketch", "ObjectNet", "IN_A", "avg_shifts", "avg_ref_shifts"]
+    short = ["IN", "V2", "R", "Sketch", "ObjNet", "A", lab["avg_shifts_col"], lab["avg_ref_shifts_col"]]
+    rows = [[lab.get(TABLE1_LABELS.get(r["row"], ""), r["row"]), *(_num(r.get(c)) for c in paper_cols)]
+            for r in data.table1]
     highlight = ["WiSE-FT" in r["row"] for r in data.table1]
-    slide.panels.append(Panel("html", html=_table(["", *short], rows, highlight, lab["table1"])))
+    slide.panels.append(Panel("html", html=_table(["", *short], rows, highlight, lab["table1"], best=True)))
     weights = _sweep_group(data, "end-to-end", "weights")
     if weights:
         shifts = [k for k in weights[0] if k not in (*SUMMARY_KEYS, "source")]
         cols = ["reference", *shifts, "avg_shifts"]
-        headers = ["", lab["reference"], *(s.split(":")[-1] for s in shifts), "Avg"]
+        names = [texts.demo_distributions.get(s.split(":")[-1], s.split(":")[-1]) for s in shifts]
+        headers = ["", lab["ref_short"], *names, lab["avg_short"]]
         picked = [(lab["zero_shot"], _at(weights, 0.0)), (lab["fine_tuned"], _at(weights, 1.0)),
                   (lab["wiseft_half"], _at(weights, 0.5)), (lab["wiseft_opt"], optimal_row(weights, cols))]
         ours = [[name, *(_num(row and row.get(c)) for c in cols)] for name, row in picked]
@@ -397,13 +487,25 @@ def _text_only(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> 
 
 
 BUILDERS = {
-    "title": _title, "shift": _shift, "tradeoff": _tradeoff, "method": _method, "live": _live,
+    "title": _title, "shift": _shift, "definitions": _text_only, "tradeoff": _tradeoff, "method": _method,
+    "code": _code_step, "live": _live,
     "curve": _curve_step, "cost": _cost, "linear": _linear, "why": _why, "results": _results,
     "takeaways": _text_only, "sources": _text_only,
 }
 
 
-def _values(data: TalkData, state: TalkState) -> dict[str, str]:
+def _ratio_note(costs, texts: Texts) -> str:
+    """How sure the measured ratio is: its quartiles over interleaved runs, or that the machine is too noisy."""
+    if costs is None:
+        return "—"
+    low, high = costs.ratio_quartiles
+    if costs.too_noisy and costs.ratios:
+        low, high = min(costs.ratios), max(costs.ratios)
+    key = "too_noisy" if costs.too_noisy else "ratio_note"
+    return texts.labels[key].format(runs=len(costs.ratios) or 1, low=f"{low:.1f}", high=f"{high:.1f}")
+
+
+def _values(data: TalkData, state: TalkState, texts: Texts) -> dict[str, str]:
     """Numbers the step texts may name as ``{placeholders}``."""
     costs = data.costs
     alphas = ([a for p in data.landscape for a in p.alphas] or [float(r["alpha"]) for r in data.sweep]
@@ -413,31 +515,33 @@ def _values(data: TalkData, state: TalkState) -> dict[str, str]:
         "alpha": f"{state.alpha:g}",
         "weights_ms": _num(costs and costs.weights_ms), "outputs_ms": _num(costs and costs.outputs_ms),
         "merge_ms": _num(costs and costs.merge_ms), "ratio": _num(costs and costs.ratio),
-        "batch": str(costs.batch) if costs else "—", "device": costs.device if costs else "—",
-        "params": f"{costs.params / 1e6:.2f} M" if costs else "—",
+        "ratio_note": _ratio_note(costs, texts),
+        "batch": str(costs.batch) if costs else "—",
+        "device": texts.labels.get(f"device_{costs.device}", costs.device) if costs else "—",
+        "params": f"{costs.params / 1e6:.2f} {texts.labels['million']}" if costs else "—",
         "lc_gap": _num(gap, 2), "alpha_min": f"{min(alphas):g}", "alpha_max": f"{max(alphas):g}",
     }
 
 
 def build_slide(step: int, data: TalkData, texts: Texts, state: TalkState = TalkState()) -> Slide:
-    """Slide number ``step`` (1-based) in the language of ``texts``."""
-    step = clamp_step(step)
+    """Slide number ``step`` (1-based) in the language of ``texts``; a teacher's added step is text only."""
+    step = clamp_step(step, len(texts.steps))
     words = texts.steps[step - 1]
-    values = _values(data, state)
+    values = _values(data, state, texts)
     body = [line.format_map(values) for line in words.body]
     slide = Slide(step=step, id=words.id, title=words.title, text_html=html_text.to_html(body),
                   notes_html=notes_for(step, texts)[1])
-    BUILDERS[words.id](slide, data, texts, state)
+    BUILDERS.get(words.id, _text_only)(slide, data, texts, state)
     return slide
 
 
 def build_talk(data: TalkData, texts: Texts, state: TalkState = TalkState()) -> list[Slide]:
-    return [build_slide(i, data, texts, state) for i in range(1, STEP_COUNT + 1)]
+    return [build_slide(i, data, texts, state) for i in range(1, len(texts.steps) + 1)]
 
 
 def notes_for(step: int, texts: Texts) -> tuple[str, str, str | None]:
     """(title, notes as HTML, next step's title or None) for the speaker-notes view; needs no numbers."""
-    step = clamp_step(step)
+    step = clamp_step(step, len(texts.steps))
     words = texts.steps[step - 1]
-    following = texts.steps[step].title if step < STEP_COUNT else None
+    following = texts.steps[step].title if step < len(texts.steps) else None
     return words.title, html_text.to_html([f"- {n}" for n in words.notes]), following
