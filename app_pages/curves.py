@@ -2,7 +2,6 @@
 
 import csv
 import io
-from pathlib import Path
 
 import streamlit as st
 
@@ -14,6 +13,7 @@ from wiseft_core.evaluate.curve_rows import paper_curve_rows, shift_columns, swe
 from wiseft_core.evaluate.results import SWEEP_COLUMNS
 from wiseft_core.plots.curves import PNG_EXPORT_CONFIG, accuracy_curves_figure
 from wiseft_core.serve import uploads
+from wiseft_core.serve.file_stamps import file_stamp
 from wiseft_core.serve.markup import escape_markdown
 
 AVERAGE = "avg_shifts"
@@ -36,12 +36,6 @@ def upload_rows(data: bytes, name: str) -> list[dict]:
     handle = io.BytesIO(data)
     handle.name = name  # so error messages name the user's file
     return sweep_curve_rows(handle, f"upload: {name}")
-
-
-def sweep_stamp(path: Path) -> tuple[int, int]:
-    """Changes whenever the file is rewritten (size or modification time), to key the cached rows."""
-    stat = path.stat()
-    return stat.st_size, stat.st_mtime_ns
 
 
 def sticky_multiselect(container, label: str, options: list[str], default: list[str], key: str, **kwargs):
@@ -93,7 +87,7 @@ st.caption(t("curves.intro"))
 sources: dict[str, list[dict]] = {"paper": paper_rows()}  # keys are the rows' "source" tags
 if DEMO_SWEEP.is_file():
     try:
-        sources["demo"] = demo_rows(sweep_stamp(DEMO_SWEEP))
+        sources["demo"] = demo_rows(file_stamp(DEMO_SWEEP))
     except WiseftError as err:
         st.warning(escape_markdown(t("curves.demo_unreadable", error=err)))
 sweep_upload = st.file_uploader(t("curves.upload"), type=["csv"], key="curves_upload",

@@ -18,6 +18,7 @@ from wiseft_core.files.checkpoints import file_sha256
 from wiseft_core.inspection.along_alpha import along_alpha
 from wiseft_core.inspection.flips import GROUPS, FlipsFile, counts_along, groups_at, image_ref, load_flips, open_ref
 from wiseft_core.plots.inspection import flip_counts_figure, pointing_game_figure
+from wiseft_core.serve.file_stamps import file_stamp
 from wiseft_core.serve.i18n import translate
 
 THUMBNAILS = 24
@@ -34,10 +35,6 @@ def checkpoint_sha(path: str, stamp: tuple) -> str:
     return file_sha256(path)
 
 
-def stamp_of(path: Path) -> tuple:
-    return (str(path), path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else (str(path),)
-
-
 @st.cache_data(show_spinner=False, max_entries=2)
 def demo_pointing(file_stamp: tuple):
     return read_pointing(DEMO_POINTING)
@@ -49,7 +46,7 @@ def pointing_section(flips_shown: bool) -> None:
         return
     st.subheader(t("flips.pointing_title"))
     st.caption(t("flips.pointing_caption"))
-    st.plotly_chart(pointing_game_figure(demo_pointing(stamp_of(DEMO_POINTING)), current_alpha()),
+    st.plotly_chart(pointing_game_figure(demo_pointing(file_stamp(DEMO_POINTING)), current_alpha()),
                     key="pointing_chart")
 
 
@@ -57,9 +54,9 @@ def precomputed_for(context):
     """The shipped flips when the loaded pair is exactly the one they were measured on, else None."""
     if not DEMO_FLIPS.is_file():
         return None
-    flips = demo_flips(stamp_of(DEMO_FLIPS))
+    flips = demo_flips(file_stamp(DEMO_FLIPS))
     wanted = (flips.info.get("zeroshot_sha256"), flips.info.get("finetuned_sha256"))
-    have = tuple(checkpoint_sha(p, stamp_of(Path(p))) for p in (context.zeroshot_path, context.finetuned_path))
+    have = tuple(checkpoint_sha(p, file_stamp(Path(p))) for p in (context.zeroshot_path, context.finetuned_path))
     return flips if wanted == have else None
 
 

@@ -11,12 +11,9 @@ from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.assets import DEMO_LANDSCAPE, PATHS
 from wiseft_core.inspection.landscape import barrier_table, measure_path, read_csv
 from wiseft_core.plots.inspection import landscape_figure
+from wiseft_core.serve.file_stamps import file_stamp
 
 USER_KEY = "_landscape_user"
-
-
-def stamp(path) -> tuple:
-    return (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else ()
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
@@ -73,7 +70,7 @@ st.caption(t("landscape.intro"))
 
 if DEMO_LANDSCAPE.is_file():
     st.subheader(t("landscape.demo"))
-    paths = demo_paths(stamp(DEMO_LANDSCAPE))
+    paths = demo_paths(file_stamp(DEMO_LANDSCAPE))
     st.markdown("\n".join(f"- {t(f'landscape.path.{name}')}" for name in PATHS if any(p.path == name for p in paths)))
     missing = [name for name in PATHS if not any(p.path == name for p in paths)]
     if missing:

@@ -25,7 +25,6 @@ from wiseft_core.serve import alpha_grid, uploads, url_state
 from wiseft_core.serve.commands import interpolate_command
 from wiseft_core.serve.markup import escape_markdown
 from wiseft_core.serve.slider_data import grid_probs, image_entry, released_alpha, slider_data, thumbnail_data_url
-from wiseft_core.serve.timer import timed
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 MAX_IMAGES = uploads.IMAGES.max_files
@@ -168,17 +167,8 @@ def measured_times(context, pool, batch: torch.Tensor) -> dict[str, float] | Non
     cache = timings_cache(context.key)
     key = tuple(batch.shape)
     if key not in cache:
-        pair = context.pair
-        with pool.lease() as interpolator:
-            parked = interpolator.alpha, interpolator.block_alphas
-            alphas = iter((0.37, 0.38, 0.39))  # a new alpha each time: set_alpha is part of what is timed
-            _, weights_ms = timed(lambda: alpha_grid.live_weight_space_logits(interpolator, batch, next(alphas)),
-                                  repeats=3)
-            if parked[0] is not None:  # the next viewer at the previous alpha then skips its set_alpha
-                interpolator.set_alpha(*parked)
-        _, outputs_ms = timed(
-            lambda: alpha_grid.output_space_logits(pair.zeroshot.model, pair.finetuned.model, batch, 0.37), repeats=3)
-        cache[key] = {"weights": weights_ms, "outputs": outputs_ms}
+        cache[key] = alpha_grid.ensemble_timings(pool, (context.pair.zeroshot.model, context.pair.finetuned.model),
+                                                 batch)
     return cache[key]
 
 
@@ -231,6 +221,28 @@ def remember_alpha(key: str, low: float, high: float) -> None:
         set_alpha(alpha)
 
 
+def answer(context, pool, batch: torch.Tensor, grids, at: tuple, samples: list[Sample]):
+    """The prediction at ``at`` = (alpha, mode, block alphas): one forward, or none on a polling rerun."""
+    alpha, mode, block_alphas = at
+    asked = (context.key, alpha, mode, tuple(block_alphas), tuple(s.digest for s in samples))
+    last = st.session_state.get("_last_prediction")
+    if last is not None and last[0] == asked:  # a polling rerun while the charts fill: nothing new to compute
+        return last[1]
+    pair = context.pair
+    prediction = alpha_grid.logits_at(pool, (pair.zeroshot.model, pair.finetuned.model), batch, grids, alpha,
+                                      mode, block_alphas)
+    st.session_state["_last_prediction"] = (asked, prediction)
+    return prediction
+
+
+def show_times(slot, context, times: dict[str, float] | None, n: int) -> None:
+    slot.caption(
+        t("playground.times_head", n=n, device=context.device)
+        + (t("playground.times_pending") if times is None else
+           t("playground.times", weights=f"{times['weights']:.1f}", outputs=f"{times['outputs']:.1f}"))
+        + t("playground.times_tail"))
+
+
 def prediction_area(context, samples: list[Sample]) -> None:
     """Everything that depends on alpha: a slider release reruns only this fragment."""
     pair = context.pair
@@ -271,14 +283,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
     batch = to_batch([s.image for s in samples], pair.preprocessing)
     store = grid_store()
     grids = [store.get((context.key, s.digest), len(classnames)) for s in samples]
-    asked = (context.key, alpha, mode, tuple(block_alphas), tuple(s.digest for s in samples))
-    last = st.session_state.get("_last_prediction")
-    if last is not None and last[0] == asked:  # a polling rerun while the charts fill: nothing new to compute
-        prediction = last[1]
-    else:  # the first answer: at most one forward
-        prediction = alpha_grid.logits_at(pool, (pair.zeroshot.model, pair.finetuned.model), batch, grids, alpha,
-                                          mode, block_alphas)
-        st.session_state["_last_prediction"] = (asked, prediction)
+    prediction = answer(context, pool, batch, grids, (alpha, mode, block_alphas), samples)
     probs = prediction.logits.softmax(dim=-1)
     pending = not all(g.complete for g in grids)
 
@@ -294,13 +299,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
     if not prediction.finite:
         slider_slot.warning(t("playground.nan", alpha=f"{alpha:g}"))
 
-    n = len(samples)
-    times = None if pending else measured_times(context, pool, batch)
-    times_slot.caption(
-        t("playground.times_head", n=n, device=context.device)
-        + (t("playground.times_pending") if times is None else
-           t("playground.times", weights=f"{times['weights']:.1f}", outputs=f"{times['outputs']:.1f}"))
-        + t("playground.times_tail"))
+    show_times(times_slot, context, None if pending else measured_times(context, pool, batch), len(samples))
     merge_download(context, alpha, block_alphas)
     filmstrip(context, samples, alpha)
 

@@ -22,14 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
-import torch
 
 from app_pages.lang import names_for, t
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_FINETUNED_LINEAR, DEMO_ZEROSHOT, demo_pair_available
+from wiseft_core.devices import default_viewer_device, viewer_device
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.zeroshot import TEMPLATE_SETS, parse_classnames
 from wiseft_core.serve import app_launch, uploads, url_state
 from wiseft_core.serve.commands import zeroshot_command
+from wiseft_core.serve.file_stamps import file_stamp
 from wiseft_core.serve.interpolator_pool import InterpolatorPool
 from wiseft_core.serve.markup import escape_markdown
 from wiseft_core.serve.uploads import UploadStore
@@ -107,12 +108,6 @@ def set_alpha(alpha: object) -> bool:
     if checked is not None:
         st.session_state[ALPHA_KEY] = checked
     return checked is not None
-
-
-def file_stamp(path: str) -> tuple:
-    """Cache key part that changes when a checkpoint file is replaced on disk."""
-    p = Path(path)
-    return (str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else (str(p),)
 
 
 @st.cache_resource(show_spinner="Loading the model pair (once for all viewers)…", max_entries=4)
@@ -210,10 +205,10 @@ def build_openclip_zeroshot(model_name: str, pretrained: str, finetuned_path: st
 
 
 def _pick_device(requested: str) -> str:
-    if requested == "cuda" and not torch.cuda.is_available():
+    device, fell_back = viewer_device(requested)
+    if fell_back:
         st.sidebar.warning(t("sidebar.no_cuda"))
-        return "cpu"
-    return requested
+    return device
 
 
 @dataclass
@@ -336,14 +331,14 @@ def sidebar_pair() -> PairContext | None:
         LOG.exception("storing an upload failed")
         st.sidebar.error(t("sidebar.upload_failed"))
     devices = ["cpu", "cuda"]
-    wanted = options.device if options.device in devices else ("cuda" if torch.cuda.is_available() else "cpu")
+    wanted = default_viewer_device(options.device)
     device = _pick_device(st.sidebar.selectbox(t("sidebar.device"), devices, index=devices.index(wanted), key="device"))
     if options.trust_pickle:
         st.sidebar.warning(t("sidebar.trust_pickle"))
     context = st.session_state.get("_pair_context")
     if request is not None:
         zeroshot, finetuned, command, classnames = request
-        trust_pickle = options.trust_pickle and not (zeroshot.uploaded or finetuned.uploaded)
+        trust_pickle = options.may_unpickle(zeroshot.uploaded, finetuned.uploaded)
         stamp = (file_stamp(zeroshot.path), file_stamp(finetuned.path))
         key = repr((stamp, device, trust_pickle, classnames))
         if context is None or context.key != key:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 from PIL import Image
 from wiseft_core.plots.curves.soups import plane_figure
@@ -15,15 +13,12 @@ from wiseft_core.demo.soups import PLANE_CSV, RESULTS_CSV, SUBDIR, shipped_soup_
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.reader import load_classifier
 from wiseft_core.inspection.soup_plane import plane_weights, read_plane_csv
+from wiseft_core.serve.file_stamps import file_stamp
 from wiseft_core.serve.markup import escape_markdown
 from wiseft_core.serve.soup_mix import mixed_classifier, normalised, top1_predictions
 
 SOUPS_DIR = DEMO_DIR / SUBDIR
 PLANE_NAMES = ["zero-shot θ₀", "fine-tune θ₁ (shipped)", "fine-tune θ₂"]
-
-
-def stamp(path: Path) -> tuple:
-    return (path.stat().st_mtime_ns, path.stat().st_size) if path.is_file() else ()
 
 
 @st.cache_resource(show_spinner="Loading the demo models…", max_entries=2)
@@ -103,7 +98,7 @@ def plane_section(point: tuple[float, float] | None) -> None:
     if not path.is_file():
         st.info("The plane is not built yet: `wiseft demo build --soups`.")
         return
-    cells = plane_cells(stamp(path))
+    cells = plane_cells(file_stamp(path))
     datasets = list(dict.fromkeys(c.dataset for c in cells))
     c1, c2 = st.columns(2)
     dataset = c1.selectbox("Distribution", datasets, key="soups_plane_dataset")
@@ -120,7 +115,7 @@ def results_section() -> None:
     path = SOUPS_DIR / RESULTS_CSV
     if not path.is_file():
         return
-    models = soup_results(stamp(path))
+    models = soup_results(file_stamp(path))
     st.subheader("The demo's fine-tunes and soups")
     st.markdown("\n".join(results_table(models, "test")))
     st.markdown("\n".join(f"- **{'holds' if f.holds else 'does not hold'}**: {f.name} ({f.detail})"
@@ -137,7 +132,7 @@ if "zero-shot θ₀" not in files:
     st.info("The demo models are not present (assets/demo/): run `wiseft demo build`.")
     st.stop()
 try:
-    loaded = demo_models(tuple(stamp(p) for p in files.values()))
+    loaded = demo_models(tuple(file_stamp(p) for p in files.values()))
 except WiseftError as err:
     st.error(escape_markdown(str(err)))
     st.stop()

@@ -313,6 +313,40 @@ def print_cold_start(row: dict) -> None:
           "(goal <= + 2000 ms)")
 
 
+def vit_first_answer(page, tmp: Path, images: list[Path], uploads: int, floor_ms: float) -> dict:
+    """The first-answer row for a ViT-B-32 pair at random weights (a server of its own, the pair loaded once)."""
+    zeroshot, finetuned = testing.write_random_pair(tmp / "vit", model_name="ViT-B-32")
+    with streamlit_server(REPO / "app.py", tmp / "vit.log", ["--zeroshot", str(zeroshot), "--finetuned",
+                                                              str(finetuned)], startup_s=300) as vit:
+        page.goto(f"{vit}/playground?sample=none")  # loads the pair once (cached for the measured visit)
+        page.get_by_role("heading", name="Playground").wait_for()
+        page.get_by_text("Pick a sample").first.wait_for(timeout=300_000)
+        vit_ms = statistics.median(first_answer_ms(page, vit, image) for image in images[uploads:])
+    forward = set_alpha_forward_ms(str(zeroshot), str(finetuned), images[1].read_bytes(), repeats=3)
+    return first_answer_row(vit_ms, floor_ms, forward)
+
+
+def print_rows(results: dict, presses: int) -> None:
+    talk = results["talk"]
+    print(f"talk step change, key press -> next heading painted, median of {presses}: "
+          f"{talk['press_to_heading']['median_ms']} ms (worst {talk['press_to_heading']['worst_ms']}); 10 presses "
+          f"at 5/s end on deck step {talk['five_per_second']['deck']}, URL step {talk['five_per_second']['url']}, "
+          f"room step {talk['five_per_second']['room']} "
+          "(11 = none lost)")
+    ptp = results.get("press_to_paint")
+    if ptp:
+        print(f"press-to-paint, median of {presses}: app {ptp['app']['median_ms']} ms "
+              f"(worst {ptp['app']['worst_ms']}), bare Streamlit floor {ptp['floor']['median_ms']} ms "
+              f"(worst {ptp['floor']['worst_ms']}): {ptp['median_ratio']}x median, {ptp['worst_ratio']}x "
+              "worst/floor")
+        print(f"drag 0 -> 1 in 1 s: {results['drag_distinct_alphas']} distinct alphas painted")
+    for name, row in results["first_answer"].items():
+        print(f"first answer ({name}): {row['ms']} ms after the upload (bare Streamlit upload: {row['floor_ms']} ms), "
+              f"set_alpha + forward {row['set_alpha_forward_ms']} ms: {row['ratio']}x (target <= 1.5x), the app's "
+              f"share {row['ratio_over_floor']}x; the forward alone {row['forward_only_ms']} ms: "
+              f"{row['ratio_to_forward']}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
@@ -359,37 +393,13 @@ def main() -> None:
             forward = set_alpha_forward_ms(str(DEMO_ZEROSHOT), str(DEMO_FINETUNED), images[0].read_bytes())
             results["first_answer"] = {"demo": first_answer_row(demo_ms, floor_ms, forward)}
             if not args.skip_vit:
-                zeroshot, finetuned = testing.write_random_pair(tmp / "vit", model_name="ViT-B-32")
-                with streamlit_server(REPO / "app.py", tmp / "vit.log", ["--zeroshot", str(zeroshot), "--finetuned",
-                                                                          str(finetuned)], startup_s=300) as vit:
-                    page.goto(f"{vit}/playground?sample=none")  # loads the pair once (cached for the measured visit)
-                    page.get_by_role("heading", name="Playground").wait_for()
-                    page.get_by_text("Pick a sample").first.wait_for(timeout=300_000)
-                    vit_ms = statistics.median(first_answer_ms(page, vit, image) for image in images[args.uploads:])
-                forward = set_alpha_forward_ms(str(zeroshot), str(finetuned), images[1].read_bytes(), repeats=3)
-                results["first_answer"]["vit_b_32"] = first_answer_row(vit_ms, floor_ms, forward)
+                results["first_answer"]["vit_b_32"] = vit_first_answer(page, tmp, images, args.uploads, floor_ms)
             browser.close()
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    talk = results["talk"]
-    print(f"talk step change, key press -> next heading painted, median of {args.presses}: "
-          f"{talk['press_to_heading']['median_ms']} ms (worst {talk['press_to_heading']['worst_ms']}); 10 presses "
-          f"at 5/s end on deck step {talk['five_per_second']['deck']}, URL step {talk['five_per_second']['url']}, "
-          f"room step {talk['five_per_second']['room']} "
-          "(11 = none lost)")
-    ptp = results.get("press_to_paint")
-    if ptp:
-        print(f"press-to-paint, median of {args.presses}: app {ptp['app']['median_ms']} ms "
-              f"(worst {ptp['app']['worst_ms']}), bare Streamlit floor {ptp['floor']['median_ms']} ms "
-              f"(worst {ptp['floor']['worst_ms']}): {ptp['median_ratio']}x median, {ptp['worst_ratio']}x "
-              "worst/floor")
-        print(f"drag 0 -> 1 in 1 s: {results['drag_distinct_alphas']} distinct alphas painted")
-    for name, row in results["first_answer"].items():
-        print(f"first answer ({name}): {row['ms']} ms after the upload (bare Streamlit upload: {row['floor_ms']} ms), "
-              f"set_alpha + forward {row['set_alpha_forward_ms']} ms: {row['ratio']}x (target <= 1.5x), the app's "
-              f"share {row['ratio_over_floor']}x; the forward alone {row['forward_only_ms']} ms: "
-              f"{row['ratio_to_forward']}x")
+    print_rows(results, args.presses)
+
 
 
 if __name__ == "__main__":

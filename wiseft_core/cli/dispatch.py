@@ -271,11 +271,7 @@ def _add_soup_parser(sub) -> None:
     p.set_defaults(func=_cmd_soup)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="wiseft", description="WiSE-FT: robust fine-tuning of zero-shot models")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_zeroshot_parser(sub) -> None:
     p = sub.add_parser("zeroshot", help="build a zero-shot classifier checkpoint from an open_clip model")
     p.add_argument("--model", required=True, help="open_clip model name, e.g. ViT-B-32")
     p.add_argument("--pretrained", required=True, help="open_clip tag (e.g. openai), a weights file, or none")
@@ -287,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_zeroshot)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wiseft", description="WiSE-FT: robust fine-tuning of zero-shot models")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_zeroshot_parser(sub)
 
     p = sub.add_parser("interpolate", help="save theta(alpha) = (1-alpha) theta_zs + alpha theta_ft")
     _add_pair_args(p, merges=True)

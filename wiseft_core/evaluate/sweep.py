@@ -116,8 +116,7 @@ def roles_of(specs: list[str], reference: str | None) -> dict[str, str]:
     return {spec: "reference" if spec == chosen else "shift" for spec in specs}
 
 
-def run_sweep(config: SweepConfig) -> list[dict]:
-    """Measure every missing row, append it to ``config.out`` (main rank) and return the rows measured."""
+def _check_config(config: SweepConfig) -> None:
     if not config.evals:
         raise WiseftError("give at least one --eval dataset (e.g. --eval imagenet=/data/imagenet/val)")
     if config.batch_size < 1:
@@ -126,6 +125,32 @@ def run_sweep(config: SweepConfig) -> list[dict]:
         raise WiseftError(f"--workers {config.workers}: must be at least 0")
     if not 0 <= config.cache_gb < float("inf"):
         raise WiseftError(f"--cache-gb {config.cache_gb}: must be a finite number at least 0")
+
+
+def _dataset(spec: str, config: SweepConfig, pair: ClassifierPair, transform):
+    """The test split of ``spec``, checked against the head, and its batches (cached in memory up to a bound)."""
+    loaded = load_dataset(spec, split="test")
+    if not config.objectnet_crop:
+        loaded = dataclasses.replace(loaded, crop_border=0)
+    loaded.check_classifier_width(pair.endpoint_model(0).num_classes, pair.classnames)
+    batches = evaluation.BatchCache(loaded, transform, config.batch_size, config.workers,
+                                    limit_bytes=int(config.cache_gb * (1 << 30)))
+    return loaded, batches
+
+
+def _sweep_on_weights(pair, interpolator, loaded: LoadedDataset, batches, weights, outputs, env, emit):
+    """Both ensembles on images: one pass of both endpoints for outputs, one pass per alpha for weights."""
+    if outputs:
+        emit(loaded.spec, "outputs", evaluation.output_space_accuracies(
+            pair.endpoint_model(0), pair.endpoint_model(1), outputs, batches, loaded, env.device, with_loss=True))
+    for triple in evaluation.weight_space_accuracies(interpolator, weights, batches, loaded, env.device,
+                                                     with_loss=True):
+        emit(loaded.spec, "weights", [triple])
+
+
+def run_sweep(config: SweepConfig) -> list[dict]:
+    """Measure every missing row, append it to ``config.out`` (main rank) and return the rows measured."""
+    _check_config(config)
     env = distributed.setup(config.device)
     out = Path(config.out)
     done = {results.row_key(r) for r in read_existing(out, repair=env.is_main)}
@@ -171,30 +196,16 @@ def run_sweep(config: SweepConfig) -> list[dict]:
         if not weights and not outputs:
             continue
         bar.set_postfix_str(spec)
-        loaded = load_dataset(spec, split="test")
-        if not config.objectnet_crop:
-            loaded = dataclasses.replace(loaded, crop_border=0)
-        loaded.check_classifier_width(pair.endpoint_model(0).num_classes, pair.classnames)
-        batches = evaluation.BatchCache(loaded, transform, config.batch_size, config.workers,
-                                        limit_bytes=int(config.cache_gb * (1 << 30)))
+        loaded, batches = _dataset(spec, config, pair, transform)
         if fast:
             _sweep_on_features(pair, loaded, batches, weights, outputs, env, emit)
         else:
-            if outputs:
-                emit(spec, "outputs", evaluation.output_space_accuracies(
-                    pair.endpoint_model(0), pair.endpoint_model(1), outputs, batches, loaded, env.device,
-                    with_loss=True))
-            sweep = evaluation.weight_space_accuracies(interpolator, weights, batches, loaded, env.device,
-                                                       with_loss=True)
-            for triple in sweep:
-                emit(spec, "weights", [triple])
+            _sweep_on_weights(pair, interpolator, loaded, batches, weights, outputs, env, emit)
         batches.unreadable.warn(spec)
     bar.close()
     if env.is_main and config.progress:
-        elapsed = time.perf_counter() - started
-        path_note = " (linear-classifier fast path)" if fast else ""
-        print(f"wiseft sweep: {len(measured)} row(s) measured in {elapsed:.1f}s{path_note}; "
-              f"{len(done)} already in {out}", file=sys.stderr)
+        print(f"wiseft sweep: {len(measured)} row(s) measured in {time.perf_counter() - started:.1f}s"
+              f"{' (linear-classifier fast path)' if fast else ''}; {len(done)} already in {out}", file=sys.stderr)
     return measured
 
 

@@ -67,6 +67,58 @@ def _whiskers(points: list[dict], axis: str, scale) -> dict:
             "arrayminus": [scale(p[axis]) - scale(p[f"{axis}_min"]) for p in points]}
 
 
+def _add_curve(fig: go.Figure, name: str, points: list[dict], scale, color: str, hover_labels: tuple[str, str]
+               ) -> tuple[str, str]:
+    """One group's curve (seeds' mean with min-max whiskers when there are several); its legend and hover names."""
+    x_hover, y_hover = hover_labels
+    runs = max(p["runs"] for p in points)
+    spread = {}
+    hover = "α = %{customdata[0]:.2f}<br>" + x_hover + ": %{customdata[1]:.1f}<br>" + y_hover + ": %{customdata[2]:.1f}"
+    if runs > 1:
+        name = f"{name} (mean of {runs} seeds, whiskers: range)"
+        spread = {"error_x": _whiskers(points, "x", scale), "error_y": _whiskers(points, "y", scale)}
+        hover += " (mean of %{customdata[3]:.0f}; range %{customdata[4]:.1f}–%{customdata[5]:.1f})"
+    name, extra = plot_text(name), plot_text(name, template=True)
+    fig.add_trace(go.Scatter(
+        x=[scale(p["x"]) for p in points], y=[scale(p["y"]) for p in points], mode="lines+markers", name=name,
+        line={"color": color}, marker={"size": 6}, **spread,
+        customdata=np.column_stack([[p[k] for p in points] for k in ("alpha", "x", "y", "runs", "y_min", "y_max")]),
+        hovertemplate=hover + "<extra>" + extra + "</extra>",
+    ))
+    return name, extra
+
+
+def _add_chord(fig: go.Figure, alphas, xs, ys, scale, color: str, name: str, extra: str) -> None:
+    """The dashed zero-shot -> fine-tuned line and its two end markers (square: zero-shot, triangle: fine-tuned)."""
+    fig.add_trace(go.Scatter(
+        x=[scale(xs[0]), scale(xs[-1])], y=[scale(ys[0]), scale(ys[-1])], mode="lines",
+        line={"color": color, "dash": "dash", "width": 1}, showlegend=False, hoverinfo="skip",
+        name=f"{name} zero-shot→fine-tuned",
+    ))
+    for idx, label in ((0, "zero-shot"), (-1, "fine-tuned")):
+        fig.add_trace(go.Scatter(
+            x=[scale(xs[idx])], y=[scale(ys[idx])], mode="markers", showlegend=False,
+            marker={"color": color, "size": 11, "symbol": "square" if idx == 0 else "triangle-up"},
+            hovertemplate=f"{label} (α = {alphas[idx]:.2f})<extra>{extra}</extra>",
+        ))
+
+
+def _add_current_alpha(fig: go.Figure, alpha: float, curve: tuple, scale, color: str, hover: tuple[str, str, str],
+                       first: bool) -> None:
+    """A star at ``alpha`` on the curve, interpolated linearly between the measured alphas."""
+    alphas, xs, ys = curve
+    x_hover, y_hover, extra = hover
+    cx, cy = _interp_at(alphas, xs, alpha), _interp_at(alphas, ys, alpha)
+    if cx is None or cy is None:
+        return
+    fig.add_trace(go.Scatter(
+        x=[scale(cx)], y=[scale(cy)], mode="markers", name=CURRENT_ALPHA_NAME,
+        legendgroup=CURRENT_ALPHA_NAME, showlegend=first,
+        marker={"symbol": "star", "size": 18, "color": color, "line": {"color": "black", "width": 1}},
+        hovertemplate=f"current α = {alpha:.2f}<br>{x_hover}: {cx:.1f}<br>{y_hover}: {cy:.1f}<extra>{extra}</extra>",
+    ))
+
+
 def accuracy_curves_figure(
     rows: Sequence[dict],
     y: str,
@@ -102,48 +154,13 @@ def accuracy_curves_figure(
     for i, (key, members) in enumerate(groups.items()):
         points = seed_spread(members, x, y)
         color = COLORS[i % len(COLORS)]
-        name = " · ".join(str(k) for k in key if k)
-        alphas = [p["alpha"] for p in points]
-        xs = [p["x"] for p in points]
-        ys = [p["y"] for p in points]
-        runs = max(p["runs"] for p in points)
-        spread = {}
-        hover = ("α = %{customdata[0]:.2f}<br>" + x_hover + ": %{customdata[1]:.1f}<br>" + y_hover
-                 + ": %{customdata[2]:.1f}")
-        if runs > 1:
-            name = f"{name} (mean of {runs} seeds, whiskers: range)"
-            spread = {"error_x": _whiskers(points, "x", scale), "error_y": _whiskers(points, "y", scale)}
-            hover += " (mean of %{customdata[3]:.0f}; range %{customdata[4]:.1f}–%{customdata[5]:.1f})"
-        name, extra = plot_text(name), plot_text(name, template=True)
-        fig.add_trace(go.Scatter(
-            x=[scale(v) for v in xs], y=[scale(v) for v in ys], mode="lines+markers", name=name,
-            line={"color": color}, marker={"size": 6}, **spread,
-            customdata=np.column_stack([alphas, xs, ys, [p["runs"] for p in points],
-                                        [p["y_min"] for p in points], [p["y_max"] for p in points]]),
-            hovertemplate=hover + "<extra>" + extra + "</extra>",
-        ))
+        alphas, xs, ys = ([p[k] for p in points] for k in ("alpha", "x", "y"))
+        name, extra = _add_curve(fig, " · ".join(str(k) for k in key if k), points, scale, color, (x_hover, y_hover))
         if endpoint_line and alphas[0] == 0.0 and alphas[-1] == 1.0:
-            fig.add_trace(go.Scatter(
-                x=[scale(xs[0]), scale(xs[-1])], y=[scale(ys[0]), scale(ys[-1])], mode="lines",
-                line={"color": color, "dash": "dash", "width": 1}, showlegend=False, hoverinfo="skip",
-                name=f"{name} zero-shot→fine-tuned",
-            ))
-            for idx, label in ((0, "zero-shot"), (-1, "fine-tuned")):
-                fig.add_trace(go.Scatter(
-                    x=[scale(xs[idx])], y=[scale(ys[idx])], mode="markers", showlegend=False,
-                    marker={"color": color, "size": 11, "symbol": "square" if idx == 0 else "triangle-up"},
-                    hovertemplate=f"{label} (α = {alphas[idx]:.2f})<extra>{extra}</extra>",
-                ))
+            _add_chord(fig, alphas, xs, ys, scale, color, name, extra)
         if current_alpha is not None:
-            cx, cy = _interp_at(alphas, xs, current_alpha), _interp_at(alphas, ys, current_alpha)
-            if cx is not None and cy is not None:
-                fig.add_trace(go.Scatter(
-                    x=[scale(cx)], y=[scale(cy)], mode="markers", name=CURRENT_ALPHA_NAME,
-                    legendgroup=CURRENT_ALPHA_NAME, showlegend=i == 0,
-                    marker={"symbol": "star", "size": 18, "color": color, "line": {"color": "black", "width": 1}},
-                    hovertemplate=f"current α = {current_alpha:.2f}<br>{x_hover}: {cx:.1f}<br>"
-                    f"{y_hover}: {cy:.1f}<extra>{extra}</extra>",
-                ))
+            _add_current_alpha(fig, current_alpha, (alphas, xs, ys), scale, color, (x_hover, y_hover, extra),
+                               first=i == 0)
     fig.update_layout(
         title=title, xaxis_title=x_label, yaxis_title=y_label, height=520, hovermode="closest",
         legend={"orientation": "h", "yanchor": "top", "y": -0.15}, margin={"t": 50 if title else 20},
