@@ -181,7 +181,7 @@ def test_explain_cli_writes_one_overlay_per_image_and_alpha_and_a_json(tiny_pair
 @pytest.mark.parametrize("args, message", [
     (["--class", "zebra"], "--class 'zebra'"),
     (["--alphas", "x"], "--alphas 'x'"),
-    (["--method", "magic"], "unknown saliency method 'magic'"),
+    (["--method", "magic"], "--method 'magic': expected one of elementwise"),
 ])
 def test_explain_cli_bad_input_is_one_line_and_exit_2(tiny_pair_files, tmp_path, capsys, args, message):
     zs, ft, _ = tiny_pair_files
