@@ -19,9 +19,9 @@ from wiseft_core.demo.assets import DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
 from wiseft_core.engine.blocks import block_bands
 from wiseft_core.engine.predict import to_batch
-from wiseft_core.files.checkpoints import checkpoint_bytes
 from wiseft_core.files.images import ImageMemo, model_sized
 from wiseft_core.serve import alpha_grid, uploads, url_state
+from wiseft_core.serve.builds import merged_checkpoint_bytes
 from wiseft_core.serve.commands import interpolate_command
 from wiseft_core.serve.markup import escape_markdown
 from wiseft_core.serve.slider_data import grid_probs, image_entry, released_alpha, slider_data, thumbnail_data_url
@@ -177,7 +177,7 @@ def merge_download(context, alpha: float, block_alphas) -> None:
     name = f"wiseft_alpha{alpha:g}.safetensors"
 
     def merged_bytes() -> bytes:
-        return checkpoint_bytes(*pair.merged_checkpoint(alpha, block_alphas))
+        return merged_checkpoint_bytes(pair, alpha, block_alphas)
 
     left, right = st.columns([1, 3])
     left.download_button(t("playground.download"), merged_bytes, file_name=name, mime="application/octet-stream",

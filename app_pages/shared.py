@@ -195,13 +195,11 @@ def store_upload(upload, slot: str) -> str:
 def build_openclip_zeroshot(model_name: str, pretrained: str, finetuned_path: str, templates: str) -> str:
     """Build a zero-shot classifier for the fine-tuned checkpoint's classes and save it to a private folder."""
     from wiseft_core.files.checkpoints import read_meta
-    from wiseft_core.files.zeroshot import build_zeroshot_checkpoint
+    from wiseft_core.serve.builds import build_zeroshot_file
 
-    ft_meta = read_meta(finetuned_path)
     digest = hashlib.sha256(f"{model_name}|{pretrained}|{finetuned_path}|{templates}".encode()).hexdigest()[:16]
     out = built_models_dir() / f"zeroshot_{digest}.safetensors"
-    build_zeroshot_checkpoint(model_name, ft_meta.classnames, templates, pretrained, out=out)
-    return str(out)
+    return str(build_zeroshot_file(model_name, pretrained, read_meta(finetuned_path).classnames, templates, out))
 
 
 def _pick_device(requested: str) -> str:
