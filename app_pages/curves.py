@@ -62,12 +62,11 @@ def figure_png(figure) -> bytes:
 
 def soups_cloud() -> None:
     """The 72 published ViT-B/32 fine-tunes and their soups, beside the demo's fine-tunes, soups and curves."""
-    from wiseft_core.plots.curves.soups import soup_cloud_figure
-
     from wiseft_core.demo.assets import DEMO_DIR
     from wiseft_core.demo.soup_results import demo_soup_curves, read_results_csv
     from wiseft_core.demo.soups import RESULTS_CSV, SUBDIR, SWEEP_CSV
     from wiseft_core.evaluate.published_soups import load_published_soups
+    from wiseft_core.plots.soups import soup_cloud_figure
 
     soups = DEMO_DIR / SUBDIR
     try:

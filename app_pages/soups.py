@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 from PIL import Image
-from wiseft_core.plots.curves.soups import plane_figure
 
 from wiseft_core.demo.assets import DEMO_DIR, DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
@@ -13,6 +12,7 @@ from wiseft_core.demo.soups import PLANE_CSV, RESULTS_CSV, SUBDIR, shipped_soup_
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.reader import load_classifier
 from wiseft_core.inspection.soup_plane import plane_weights, read_plane_csv
+from wiseft_core.plots.soups import plane_figure
 from wiseft_core.serve.file_stamps import file_stamp
 from wiseft_core.serve.markup import escape_markdown
 from wiseft_core.serve.soup_mix import mixed_classifier, normalised, top1_predictions

@@ -7,6 +7,7 @@ from app_pair import APP
 from streamlit.testing.v1 import AppTest
 
 from wiseft_core.serve import audience
+from wiseft_core.talk import STEP_COUNT
 
 STUDENTS = 10
 TIMEOUT = 300
@@ -31,7 +32,7 @@ def test_ten_students_follow_the_presenter_until_one_takes_over_and_their_votes_
     audience.publish(room, 5, 0.3, "ru")
     phones = [student(room, "ru" if i % 2 else "en") for i in range(STUDENTS)]
     for i, at in enumerate(phones):
-        heading = "Шаг 5 из 12" if i % 2 else "Step 5 of 12"
+        heading = f"Шаг 5 из {STEP_COUNT}" if i % 2 else f"Step 5 of {STEP_COUNT}"
         assert any(h.value.startswith(heading) for h in at.subheader), [h.value for h in at.subheader]
         assert shown_alpha(at) == 0.3
         assert any("0.3" in m.value and ("✓" in m.value or "✗" in m.value) for m in at.markdown)
