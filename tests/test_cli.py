@@ -108,3 +108,13 @@ def test_python_dash_m_runs_the_same_cli():
     assert result.returncode == 0
     for command in ["zeroshot", "interpolate", "predict", "inspect"]:
         assert command in result.stdout
+
+
+def test_a_sweep_that_fails_at_once_prints_its_one_line_and_no_progress_bar(tmp_path, capsys):
+    from wiseft_core.cli.dispatch import main as wiseft
+    from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_ZEROSHOT
+
+    code = wiseft(["sweep", "--zeroshot", str(DEMO_ZEROSHOT), "--finetuned", str(DEMO_FINETUNED),
+                   "--eval", f"folder={tmp_path / 'missing'}", "--out", str(tmp_path / "r.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") <= 1 and "sweep:" not in err and "folder not found" in err

@@ -24,6 +24,10 @@ from wiseft_core.errors import WiseftError
 SHOW_UNREADABLE = 5
 
 
+# Progress bars appear only after this long, so a command that fails at once ends in its one line, not a bar and it.
+BAR_DELAY_S = 0.5
+
+
 @dataclass
 class Unreadable:
     """Images that could not be decoded: how many, and the first few paths to show the user."""

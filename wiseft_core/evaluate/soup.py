@@ -196,7 +196,8 @@ def greedy_soup(ingredients: Ingredients, score: Scorer, state_path: Path, spec:
     """The paper's greedy soup: (soup state dict, weight per ingredient, held-out top-1 per sha256, soup's top-1)."""
     state = _load_state(state_path, ingredients, spec)
     count = len(ingredients.paths)
-    bar = tqdm(total=2 * count - 1, desc="greedy soup", unit="model", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=2 * count - 1, desc="greedy soup", unit="model", disable=not progress, file=sys.stderr,
+               delay=evaluation.BAR_DELAY_S)
     for index, sha in enumerate(ingredients.sha256):
         if sha not in state["heldout"]:
             state["heldout"][sha] = score(ingredients.read(index))
@@ -232,7 +233,7 @@ def uniform_soup(ingredients: Ingredients, progress: bool) -> tuple[dict[str, to
     """The mean of every ingredient (float64 running sum, one ingredient in memory at a time)."""
     total = None
     for index in tqdm(range(len(ingredients.paths)), desc="uniform soup", unit="model", disable=not progress,
-                      file=sys.stderr):
+                      file=sys.stderr, delay=evaluation.BAR_DELAY_S):
         total = add_into(total, ingredients.read(index))
     count = len(ingredients.paths)
     return mean_of(total, count, ingredients.dtypes), [1.0 / count] * count

@@ -189,13 +189,13 @@ def run_sweep(config: SweepConfig) -> list[dict]:
 
     units = sum(len(todo(s, e)) for s in config.evals for e in ENSEMBLES)
     bar = tqdm(total=units, desc="sweep", unit="row", disable=not (config.progress and env.is_main),
-               file=sys.stderr)
+               file=sys.stderr, delay=evaluation.BAR_DELAY_S)
     started = time.perf_counter()
     for spec in config.evals:
         weights, outputs = todo(spec, "weights"), todo(spec, "outputs")
         if not weights and not outputs:
             continue
-        bar.set_postfix_str(spec)
+        bar.set_postfix_str(spec, refresh=False)
         loaded, batches = _dataset(spec, config, pair, transform)
         if fast:
             _sweep_on_features(pair, loaded, batches, weights, outputs, env, emit)
