@@ -4,7 +4,8 @@
 
 Each file-level hostile class of issue 20 is written to a temporary folder, then read in a *fresh*
 subprocess (so one case's memory cannot hide another's) the way the server reads an upload:
-``load_classifier`` for checkpoints, ``images.open_image`` for images. The subprocess reports its
+``load_classifier`` for checkpoints; images as the Playground takes uploads (admitted by count and size
+before decoding, each decoded once, only the model-sized copy kept). The subprocess reports its
 resident set after imports, its peak resident set (VmHWM) after the attempt, and the CPU time of the
 attempt alone. Goal (issue 20): no input of <= 10 MB raises RSS by more than 256 MB or costs more than
 5 CPU-seconds.
@@ -43,18 +44,32 @@ try:
     from wiseft_core.files import images
     from wiseft_core.files.reader import load_classifier
 except ImportError:  # a checkout from before the subpackages
-    from wiseft_core.files import images
-    from wiseft_core.files.reader import load_classifier
+    from wiseft_core import images
+    from wiseft_core.checkpoints import load_classifier
+try:  # the app's own path for uploaded images: admitted by count and size, decoded once, the model-sized copy kept
+    from types import SimpleNamespace
+    from pathlib import Path
+    from wiseft_core.files.models import Preprocessing
+    from wiseft_core.serve import uploads
+    def app_images(paths):
+        files = [SimpleNamespace(name=Path(p).name, size=Path(p).stat().st_size, path=p) for p in paths]
+        admitted, _ = uploads.admit(files, uploads.IMAGES)
+        prep = Preprocessing(224, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bicubic")
+        memo = images.ImageMemo()
+        return [memo.get(f.name, Path(f.path).read_bytes, f.name, lambda im: images.model_sized(im, prep)).image
+                for f in admitted]
+except ImportError:  # before the upload limits: every file decoded in full
+    def app_images(paths):
+        return [images.open_image(p) for p in paths]
 base = status('VmRSS')
 usage = resource.getrusage(resource.RUSAGE_SELF)
 start = time.perf_counter()
 outcome, kept = 'accepted', []
 try:
-    for path in paths:
-        if kind == 'image':
-            kept.append(images.open_image(path))
-        else:
-            load_classifier(path)
+    if kind == 'image':
+        kept = app_images(paths)
+    for path in paths if kind != 'image' else []:
+        load_classifier(path)
 except WiseftError as err:
     outcome = 'refused: ' + str(err).split(': ', 1)[-1][:90]
 after = resource.getrusage(resource.RUSAGE_SELF)

@@ -62,7 +62,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def open_images_for_cli(paths: list[str]) -> list[Image.Image]:
@@ -93,7 +93,7 @@ def open_image_with_notes(source: bytes | str | os.PathLike | IO) -> tuple[Image
                 notes.append(f"{name}: animated image with {frames} frames; using the first frame")
             image.load()
             original_mode = image.mode
-            image = ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)  # no second full-size copy
     except WiseftError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
