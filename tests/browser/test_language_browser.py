@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from app_pair import APP, server_app_args, streamlit_server
 
+from wiseft_core.talk import STEP_COUNT
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 STEP_MS = 60_000
@@ -50,7 +52,7 @@ def open_sidebar_link(page, name: str) -> None:
 def test_talk_to_playground_and_back_keeps_russian_the_presenter_and_the_date(server, page):
     page.set_default_timeout(STEP_MS * 3)
     page.goto(f"{server}/?page=talk&lang=ru&presenter=Анна&date=2026-12-07&step=2")
-    page.locator(".talk-h1").first.wait_for()
+    page.locator(".wiseft-deck .slide.active h1").first.wait_for()
 
     open_sidebar_link(page, "Песочница")
     page.get_by_role("heading", name="Песочница").wait_for()
@@ -60,8 +62,8 @@ def test_talk_to_playground_and_back_keeps_russian_the_presenter_and_the_date(se
     assert {"lang": "ru", "presenter": "Анна", "date": "2026-12-07"}.items() <= params(page).items()
 
     open_sidebar_link(page, "Доклад")
-    page.locator(".talk-h1").first.wait_for()
+    page.locator(".wiseft-deck .slide.active h1").first.wait_for()
     page.wait_for_function("() => new URL(location.href).searchParams.get('step') !== null")
     got = params(page)
     assert {"lang": "ru", "presenter": "Анна", "date": "2026-12-07"}.items() <= got.items(), got
-    assert page.get_by_text("Шаг 2 / 12").first.is_visible()
+    assert page.locator(".wiseft-deck .slide.active .deck-count").inner_text() == f"Шаг 2 / {STEP_COUNT}"
