@@ -11,6 +11,8 @@ import re
 import pytest
 from app_pair import APP, REPO, server_app_args, streamlit_server
 
+from wiseft_core.talk import STEP_COUNT
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PHONE = {"width": 390, "height": 844}
@@ -79,11 +81,11 @@ def test_a_students_phone_follows_the_presenters_step_and_fits_the_screen(server
     talk = projector.new_page()
     talk.set_default_timeout(STEP_MS * 3)
     talk.goto(f"{server}/?page=talk&room=phone1&step=3&lang=ru")
-    talk.locator(".talk-h1").first.wait_for()
+    talk.locator(".wiseft-deck .slide.active h1").first.wait_for()
     phone.goto(f"{server}/?page=audience&room=phone1&lang=ru")
-    phone.get_by_text("Шаг 3 из 12").first.wait_for()
-    talk.get_by_test_id("stBaseButton-secondary").filter(has_text="→").first.click()  # the presenter's next step
-    phone.get_by_text("Шаг 4 из 12").first.wait_for()
+    phone.get_by_text(f"Шаг 3 из {STEP_COUNT}").first.wait_for()
+    talk.keyboard.press("PageDown")  # the presenter's clicker: next step
+    phone.get_by_text(f"Шаг 4 из {STEP_COUNT}").first.wait_for()
     phone.get_by_text(re.compile(r"^Предсказание при α = ")).first.wait_for()
     widths = phone.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], widths
