@@ -67,7 +67,8 @@ def test_eight_threads_at_eight_alphas_each_get_exactly_their_own_alphas_logits(
     for alpha in ALPHAS:
         assert len(results[alpha]) == 6
         for logits in results[alpha]:
-            torch.testing.assert_close(logits, expected[alpha], rtol=0, atol=1e-6, equal_nan=True)
+            # (1e-5: concurrent GEMMs differ in the last bits; another alpha's logits are ~1e-1 away)
+            torch.testing.assert_close(logits, expected[alpha], rtol=0, atol=1e-5, equal_nan=True)
             assert torch.equal(logits.argmax(-1), expected[alpha].argmax(-1))
     # and the shared endpoints were never written: alpha 0 / 1 still give the endpoint models' logits
     torch.testing.assert_close(expected[ALPHAS[2]], alpha_grid.live_weight_space_logits(
@@ -106,7 +107,7 @@ def test_eight_viewers_sharing_a_pool_of_two_live_models_each_get_exactly_their_
     assert pool.created <= 2
     for alpha in ALPHAS:
         for logits in results[alpha]:
-            torch.testing.assert_close(logits, expected[alpha], rtol=0, atol=1e-6, equal_nan=True)
+            torch.testing.assert_close(logits, expected[alpha], rtol=0, atol=1e-5, equal_nan=True)
 
 
 SESSION_ALPHAS = [-0.45, -0.35, -0.25, -0.15, 1.1, 1.2, 1.3, 1.4]  # off the [0, 1] grid, and so are their +0.05

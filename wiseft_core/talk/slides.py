@@ -160,18 +160,30 @@ def function_source(fn) -> str:
     return text.rstrip()
 
 
+def _without_validators(source: str) -> str:
+    """``source`` without the statements of its body that call a ``check_*`` validator (a return is kept)."""
+    node = ast.parse(source).body[0]
+    dropped = set()
+    for statement in node.body:
+        calls = [c for c in ast.walk(statement) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)]
+        if not isinstance(statement, ast.Return) and any(c.func.id.startswith("check") for c in calls):
+            dropped.update(range(statement.lineno, statement.end_lineno + 1))
+    return "\n".join(line for i, line in enumerate(source.splitlines(), start=1) if i not in dropped)
+
+
 def interpolation_source() -> tuple[str, str]:
     """The project's real merge function and the helpers of its own module it calls, read from the source.
 
-    Validators (``check_*``) are left out: the slide shows the arithmetic, next to Algorithm 1.
+    Validators (``check_*`` calls) and private helpers are left out: the slide shows the arithmetic, next to
+    Algorithm 1, every line verbatim from the file.
     """
     fn = interpolation.interpolate_state_dicts
     called = [n.func.id for n in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(fn))))
               if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
     helpers = [getattr(interpolation, name) for name in dict.fromkeys(called)
-               if not name.startswith("check") and inspect.isfunction(getattr(interpolation, name, None))
+               if not name.startswith(("check", "_")) and inspect.isfunction(getattr(interpolation, name, None))
                and getattr(interpolation, name).__module__ == interpolation.__name__]
-    code = "\n\n".join(function_source(f) for f in [fn, *helpers])
+    code = "\n\n".join(_without_validators(function_source(f)) for f in [fn, *helpers])
     package_root = Path(interpolation.__file__).resolve().parents[1]
     return code, Path(inspect.getsourcefile(fn)).resolve().relative_to(package_root).as_posix()
 
