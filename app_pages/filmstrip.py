@@ -15,12 +15,13 @@ from collections.abc import Sequence
 import streamlit as st
 
 from app_pages import room_jobs
-from app_pages.lang import t
+from app_pages.lang import current_lang, t
 from app_pages.room_jobs import BY_VIEWER
 from app_pages.shared import launch_options
 from wiseft_core.errors import WiseftError
 from wiseft_core.inspection.flips import open_ref
 from wiseft_core.serve import app_launch, url_state
+from wiseft_core.serve.i18n import translate
 from wiseft_core.serve.jobs import CANCELLED, Kept
 from wiseft_core.serve.markup import escape_markdown
 
@@ -46,11 +47,12 @@ def frames_work(context, needed: dict[float, list], store: Kept):
 
     pair = context.pair
     pool = room_jobs.shared_pool(context)
+    lang = current_lang()  # the worker thread has no session: its words are fixed here
 
     def work(job) -> dict:
         made = {}
         for k, (alpha, samples) in enumerate(needed.items()):
-            job.report(k / len(needed), f"saliency maps at α = {alpha:g}")
+            job.report(k / len(needed), translate(lang, "filmstrip.job", alpha=f"{alpha:g}"))
             explained = explain_along(room_jobs.live_models(pool, job), [s.image for s in samples],
                                       pair.preprocessing, [alpha], cancel=job.token)
             for sample, (e,) in zip(samples, explained, strict=True):
@@ -108,7 +110,7 @@ def _frames_job(context, samples: Sequence, alphas: tuple, needed: dict, have: d
     job = room_jobs.current("filmstrip")
     stale = job is not None and job.state == CANCELLED and job.error != BY_VIEWER  # e.g. replaced, not refused
     if job is None or job.key[1:] != wanted or stale:
-        job = room_jobs.start("filmstrip", "Saliency maps", frames_work(context, needed, frame_store()), wanted,
+        job = room_jobs.start("filmstrip", t("filmstrip.toggle"), frames_work(context, needed, frame_store()), wanted,
                               keep=False)
     if job is None:
         return False

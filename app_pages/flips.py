@@ -13,6 +13,7 @@ from app_pages.lang import current_lang, names_for, t
 from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.assets import DEMO_FLIPS, DEMO_POINTING, read_pointing
+from wiseft_core.engine.alphas import alpha_range
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.checkpoints import file_sha256
 from wiseft_core.inspection.along_alpha import along_alpha
@@ -68,7 +69,7 @@ def flips_work(context, spec: str, step: float):
 
     def work(job):
         loaded = load_dataset(spec)
-        alphas = [round(k * step, 6) for k in range(int(round(1 / step)) + 1)]
+        alphas = alpha_range(0, 1, step)
         job.report(0.0, translate(lang, "flips.predicting", n=len(loaded), k=len(alphas)))
 
         def progress(done: int, total: int) -> None:
@@ -101,14 +102,8 @@ def user_section(context) -> None:
         spec = dataset_picker(c1, "demo:sketch", key="flips_spec")
         step = c2.selectbox(t("common.alpha_step"), [0.05, 0.1, 0.25], index=1, key="flips_step")
         submitted = st.form_submit_button(t("flips.compute"))
-    job = room_jobs.current("flips")
-    if submitted:
-        job = room_jobs.start("flips", "Flips", flips_work(context, spec, step), (context.key, spec, step))
-    if job is None or job.key[1] != context.key:
-        return
-    if not job.finished:
-        room_jobs.progress_panel(job, "flips_job")
-    result = room_jobs.outcome(job)
+    result = room_jobs.pair_job("flips", t("app.nav.flips"), submitted, lambda: flips_work(context, spec, step),
+                                (context.key, spec, step), context.key)
     if result is not None:
         st.session_state[USER_KEY] = (context.key, result)
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import room_jobs
-from app_pages.lang import t
+from app_pages.lang import current_lang, t
 from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.assets import DEMO_LANDSCAPE, PATHS
+from wiseft_core.engine.alphas import alpha_range
 from wiseft_core.inspection.landscape import barrier_table, measure_path, read_csv
 from wiseft_core.plots.inspection import landscape_figure
 from wiseft_core.serve.file_stamps import file_stamp
+from wiseft_core.serve.i18n import translate
 
 USER_KEY = "_landscape_user"
 
@@ -34,13 +36,17 @@ def landscape_work(context, spec: str, step: float):
     """The job measuring the loaded pair's path on ``spec`` at alphas -0.5..1.5."""
 
     pool = room_jobs.shared_pool(context)
+    lang = current_lang()  # the worker thread has no session: its words are fixed here
 
     def work(job):
         loaded = load_dataset(spec)
-        alphas = [round(-0.5 + k * step, 6) for k in range(int(round(2 / step)) + 1)]
-        job.report(0.0, f"loss on {len(loaded)} images at {len(alphas)} alphas")
-        return measure_path("your pair", context.pair, [loaded], alphas, room_jobs.APP_BATCH,
-                            progress=lambda done, total: job.report(done / total, f"α {done} of {total}"),
+        alphas = alpha_range(-0.5, 1.5, step)
+        job.report(0.0, translate(lang, "landscape.loss_on", n=len(loaded), k=len(alphas)))
+
+        def progress(done: int, total: int) -> None:
+            job.report(done / total, translate(lang, "landscape.progress", done=done, total=total))
+
+        return measure_path("your pair", context.pair, [loaded], alphas, room_jobs.APP_BATCH, progress=progress,
                             **room_jobs.along_options(pool, job))
 
     return work
@@ -52,15 +58,8 @@ def user_section(context) -> None:
         spec = dataset_picker(c1, "demo:photo", key="landscape_spec")
         step = c2.selectbox(t("common.alpha_step"), [0.1, 0.25], key="landscape_step")
         submitted = st.form_submit_button(t("landscape.compute"))
-    job = room_jobs.current("landscape")
-    if submitted:
-        job = room_jobs.start("landscape", "Landscape", landscape_work(context, spec, step),
-                              (context.key, spec, step))
-    if job is None or job.key[1] != context.key:
-        return
-    if not job.finished:
-        room_jobs.progress_panel(job, "landscape_job")
-    paths = room_jobs.outcome(job)
+    paths = room_jobs.pair_job("landscape", t("app.nav.landscape"), submitted,
+                               lambda: landscape_work(context, spec, step), (context.key, spec, step), context.key)
     if paths is not None:
         st.session_state[USER_KEY] = (context.key, paths)
 

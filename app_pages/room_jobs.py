@@ -15,9 +15,10 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages.lang import current_lang, t
 from app_pages.shared import launch_options, live_pool
 from wiseft_core.serve.interpolator_pool import InterpolatorPool
-from wiseft_core.serve.jobs import Job, JobQueue, JobRefused, describe
+from wiseft_core.serve.jobs import Job, JobQueue, JobRefused, describe, ordinal
 from wiseft_core.serve.markup import escape_markdown
 
 POLL_S = 1.0
@@ -113,8 +114,10 @@ def progress_panel(job: Job, key: str) -> None:
             st.rerun()
         queue = job_queue()
         place = queue.position(job)
-        st.progress(0.0 if place else job.fraction, text=escape_markdown(describe(job, place)))
-        if st.button("Cancel", key=f"{key}_cancel"):
+        ranked = ordinal(place) if current_lang() == "en" else str(place)  # "3rd"; Russian writes "3-й"
+        text = t("jobs.busy", place=ranked, title=job.title) if place else describe(job, place)
+        st.progress(0.0 if place else job.fraction, text=escape_markdown(text))
+        if st.button(t("jobs.cancel"), key=f"{key}_cancel"):
             queue.cancel(job.session, BY_VIEWER)
             st.rerun()
 
@@ -128,3 +131,19 @@ def outcome(job: Job | None) -> Any:
     if job.error is not None:
         (st.info if job.state == "cancelled" else st.error)(escape_markdown(describe(job, 0)))
     return job.result
+
+
+def pair_job(kind: str, title: str, submitted: bool, make_work: Callable[[], Callable[[Job], Any]], key: tuple,
+             pair_key: str) -> Any:
+    """A page's job on the loaded pair: started on submit, its line/progress shown, its result once done.
+
+    ``make_work`` is called only on submit (it captures the pool and the viewer's language then).
+    """
+    job = current(kind)
+    if submitted:
+        job = start(kind, title, make_work(), key)
+    if job is None or job.key[1] != pair_key:
+        return None
+    if not job.finished:
+        progress_panel(job, f"{kind}_job")
+    return outcome(job)
