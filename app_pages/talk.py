@@ -38,6 +38,7 @@ NAMES = ("presenter", "reviewer", "hacker", "date")
 
 DECK_APP_JS = DECK_JS + """
 const DECKS = new WeakMap();
+const SETTERS = new WeakMap();  // parent element -> the latest mount's setStateValue
 // Streamlit writes the URL from its own copy of the query (the step as last reported, maybe a step behind):
 // the deck's step is the truth, so any URL of this page gets the deck's step.
 function keepDeckStepInUrls() {
@@ -72,6 +73,9 @@ export default function (component) {
   } else if (typeof Plotly === "undefined") {
     component.setTriggerValue("plotly", Date.now());  // this page never got it: ask once more
   }
+  // A rerun mounts the element again with a new component: the deck (made once) must report through the
+  // latest one, or an alpha released after a rerun would never reach the server.
+  SETTERS.set(parentElement, setStateValue);
   let deck = DECKS.get(parentElement);
   if (!deck) {
     const root = document.createElement("div");
@@ -88,7 +92,7 @@ export default function (component) {
         const url = new URL(window.location.href);
         url.searchParams.set("alpha", String(alpha));
         window.history.replaceState(window.history.state, "", url);
-        setStateValue("alpha", alpha);
+        SETTERS.get(parentElement)("alpha", alpha);
       },
       onNotes: function () {
         if (window.wiseftTalkNotesUrl) window.open(window.wiseftTalkNotesUrl, "wiseft-talk-notes");
