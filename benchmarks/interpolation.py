@@ -14,10 +14,9 @@ import copy
 import json
 
 import torch
-from timing import median_ms
+from timing import median_ms, random_classifier
 
 from wiseft_core.engine.interpolation import WeightEndpoints, WeightInterpolator
-from wiseft_core.files.models import ImageClassifier, build_vision_tower, model_config_of
 
 
 def timed(fn, device: torch.device, repeats: int) -> float:
@@ -35,11 +34,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     device = torch.device(args.device)
-    torch.manual_seed(0)
-
-    config = model_config_of(args.model)
-    model = ImageClassifier(build_vision_tower(config), torch.nn.Linear(config["embed_dim"], args.classes))
-    model = model.to(device).eval().requires_grad_(False)
+    model = random_classifier(args.model, args.classes, device)
     theta0 = {k: v.clone() for k, v in model.state_dict().items()}
     theta1 = {k: (v + 0.01 * torch.randn_like(v)) if v.is_floating_point() else v.clone() for k, v in theta0.items()}
     alphas = [0.05 * (i % 21) for i in range(args.repeats + 1)]

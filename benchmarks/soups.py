@@ -18,10 +18,9 @@ import gc
 import json
 
 import torch
-from timing import median_ms
+from timing import median_ms, random_classifier
 
 from wiseft_core.engine.interpolation import WeightEndpoints, WeightInterpolator
-from wiseft_core.files.models import ImageClassifier, build_vision_tower, model_config_of
 
 
 def endpoints_of(model: torch.nn.Module, count: int, device: torch.device) -> WeightEndpoints:
@@ -80,10 +79,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     device = torch.device(args.device)
-    torch.manual_seed(0)
-    config = model_config_of(args.model)
-    model = ImageClassifier(build_vision_tower(config), torch.nn.Linear(config["embed_dim"], args.classes))
-    model = model.to(device).eval().requires_grad_(False)
+    model = random_classifier(args.model, args.classes, device)
     rows = []
     for count in (int(c) for c in args.counts.split(",")):
         rows.append(measure(model, count, device, args.repeats))

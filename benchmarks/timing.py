@@ -30,3 +30,15 @@ def median_ms(fn: Callable[[], object], repeats: int, *, warmup: bool = True, cu
         sync()
         times.append((time.perf_counter() - start) * 1000.0)
     return statistics.median(times)
+
+
+def random_classifier(model_name: str, classes: int, device):
+    """An open_clip image tower + linear head at random weights (seeded), in eval mode: what the engine mixes."""
+    import torch
+
+    from wiseft_core.files.models import ImageClassifier, build_vision_tower, model_config_of
+
+    torch.manual_seed(0)
+    config = model_config_of(model_name)
+    model = ImageClassifier(build_vision_tower(config), torch.nn.Linear(config["embed_dim"], classes))
+    return model.to(device).eval().requires_grad_(False)
