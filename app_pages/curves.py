@@ -5,7 +5,7 @@ import io
 
 import streamlit as st
 
-from app_pages.lang import names_for, t
+from app_pages.lang import names_for, plot_labels, t
 from app_pages.shared import admitted, current_alpha
 from wiseft_core.demo.assets import DEMO_SWEEP
 from wiseft_core.errors import WiseftError
@@ -108,10 +108,12 @@ if not rows:
     st.info(t("curves.choose_source"))
     st.stop()
 
+labels = plot_labels()  # the paper's model notes and the demo's distributions in the viewer's words
 c1, c2, c3 = st.columns(3)
 models = sorted({r["model"] for r in rows})
 default_models = ["CLIP ViT-L/14@336px"] if "CLIP ViT-L/14@336px" in models and len(chosen) == 1 else models
-picked_models = sticky_multiselect(c1, t("curves.model"), models, default_models, "curves_models")
+picked_models = sticky_multiselect(c1, t("curves.model"), models, default_models, "curves_models",
+                                   format_func=labels.name)
 finetunings = sorted({r["finetuning"] for r in rows})
 picked_ft = sticky_multiselect(c2, t("curves.finetuning"), finetunings, finetunings, "curves_ft")
 ensembles = sorted({r["ensemble"] for r in rows})
@@ -122,7 +124,8 @@ rows = [r for r in rows if r["model"] in picked_models and r["finetuning"] in pi
 c4, c5, c6 = st.columns(3)
 shifts = shift_columns(rows)
 y = c4.selectbox(t("curves.shift"), [AVERAGE, *shifts], key="curves_shift",
-                 format_func=names_for([AVERAGE, *shifts], lambda s: t("curves.average") if s == AVERAGE else s))
+                 format_func=names_for([AVERAGE, *shifts],
+                                       lambda s: t("curves.average") if s == AVERAGE else labels.name(s)))
 logit = c5.radio(t("curves.axes"), ["linear", "logit"], horizontal=True, key="curves_axes",
                  format_func=names_for(["linear", "logit"], lambda a: t(f"curves.axes.{a}"))) == "logit"
 chord = c6.toggle(t("curves.chord"), value=True, key="curves_chord")
@@ -130,8 +133,8 @@ chord = c6.toggle(t("curves.chord"), value=True, key="curves_chord")
 alpha = current_alpha()
 figure = accuracy_curves_figure(
     rows, y, x_label=t("curves.x_label"),  # the figure shows names from the file literally
-    y_label=t("curves.y_average") if y == AVERAGE else t("curves.y_shift", shift=y),
-    current_alpha=alpha, logit_axes=logit, endpoint_line=chord)
+    y_label=t("curves.y_average") if y == AVERAGE else t("curves.y_shift", shift=labels.name(y)),
+    current_alpha=alpha, logit_axes=logit, endpoint_line=chord, labels=labels)
 if not figure.data:
     st.warning(t("curves.nothing"))
 else:

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import streamlit as st
 
 from app_pages import room_jobs
-from app_pages.lang import current_lang, names_for, t
+from app_pages.lang import current_lang, names_for, plot_labels, t
 from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.assets import DEMO_FLIPS, DEMO_POINTING, read_pointing
@@ -47,8 +47,8 @@ def pointing_section(flips_shown: bool) -> None:
         return
     st.subheader(t("flips.pointing_title"))
     st.caption(t("flips.pointing_caption"))
-    st.plotly_chart(pointing_game_figure(demo_pointing(file_stamp(DEMO_POINTING)), current_alpha()),
-                    key="pointing_chart")
+    st.plotly_chart(pointing_game_figure(demo_pointing(file_stamp(DEMO_POINTING)), current_alpha(),
+                                         plot_labels()), key="pointing_chart")
 
 
 def precomputed_for(context):
@@ -131,7 +131,7 @@ if flips is None:
 specs = flips.specs()
 c1, c2, c3 = st.columns([2, 1, 2])
 spec = c1.selectbox(t("common.distribution"), specs, index=min(2, len(specs) - 1) if len(specs) > 2 else 0,
-                    key="flips_distribution")
+                    key="flips_distribution", format_func=plot_labels().name)
 ensembles = [r.ensemble for r in flips.results if r.spec == spec]
 ensemble = c2.radio(t("common.ensemble"), ensembles, horizontal=True, key="flips_ensemble",
                     format_func=names_for(ensembles, lambda e: t(f"flips.ensemble.{e}")))
@@ -145,7 +145,8 @@ groups = groups_at(result, alpha)
 columns = st.columns(len(GROUPS))
 for column, name in zip(columns, GROUPS):
     column.metric(t(f"flips.group.{name}"), int(groups[name].sum()), help=t(f"flips.help.{name}"))
-st.plotly_chart(flip_counts_figure(result.alphas, counts_along(result), result.n, alpha), key="flips_chart")
+st.plotly_chart(flip_counts_figure(result.alphas, counts_along(result), result.n, alpha, plot_labels()),
+                key="flips_chart")
 
 classnames = flips.info.get("classnames") or context.pair.classnames
 allowed = tuple(flips.specs())

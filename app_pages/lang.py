@@ -11,7 +11,10 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from wiseft_core.plots.labels import PlotLabels
 from wiseft_core.serve.i18n import LANG_NAMES, LANGS, pick_lang, translate
+from wiseft_core.serve.plot_labels import plot_labels as labels_in
+from wiseft_core.talk.texts import load_texts
 
 STICKY_PARAMS = ("lang", "presenter", "date")  # what a viewer chose once and expects on every page
 _KEPT = "_kept_params"
@@ -24,6 +27,12 @@ def current_lang() -> str:
 def t(key: str, **fields: object) -> str:
     """The visible text ``key`` in the viewer's language."""
     return translate(current_lang(), key, **fields)
+
+
+def plot_labels(lang: str | None = None) -> PlotLabels:
+    """The figures' words in ``lang`` (default: the viewer's); the demo's distribution names are the talk's."""
+    lang = lang or current_lang()
+    return labels_in(lang, load_texts(lang).demo_distributions)
 
 
 def names_for(options, name_of: Callable[[object], str]) -> Callable[[object], str]:

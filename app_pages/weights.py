@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages.lang import t
+from app_pages.lang import plot_labels, t
 from wiseft_core.inspection.weight_diff import weight_diff
 from wiseft_core.plots.curves import weight_diff_figure
 
@@ -28,7 +28,7 @@ if head is not None:
     c1.metric(t("weights.head_change"), f"{head.rel_change:.4f}")
     c2.metric(t("weights.head_cosine"), f"{head.cosine:.4f}")
     c3.metric(t("weights.head_params"), f"{head.numel:,}")
-st.plotly_chart(weight_diff_figure(diffs), key="weights_chart")
+st.plotly_chart(weight_diff_figure(diffs, plot_labels()), key="weights_chart")
 moved = sorted(tower, key=lambda d: d.rel_change, reverse=True)[:5]
 st.subheader(t("weights.most"))
 st.dataframe([{t("weights.col.block"): d.block, t("weights.col.change"): round(d.rel_change, 5),
