@@ -132,7 +132,7 @@ chord = c6.toggle(t("curves.chord"), value=True, key="curves_chord")
 
 alpha = current_alpha()
 figure = accuracy_curves_figure(
-    rows, y, x_label=t("curves.x_label"),  # the figure shows names from the file literally
+    rows, y,  # the figure shows names from the file literally
     y_label=t("curves.y_average") if y == AVERAGE else t("curves.y_shift", shift=labels.name(y)),
     current_alpha=alpha, logit_axes=logit, endpoint_line=chord, labels=labels)
 if not figure.data:

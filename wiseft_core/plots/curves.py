@@ -99,7 +99,7 @@ def _add_chord(fig: go.Figure, alphas, xs, ys, scale, color: str, names: tuple[s
     fig.add_trace(go.Scatter(
         x=[scale(xs[0]), scale(xs[-1])], y=[scale(ys[0]), scale(ys[-1])], mode="lines",
         line={"color": color, "dash": "dash", "width": 1}, showlegend=False, hoverinfo="skip",
-        name=f"{name}: {labels.chord}",
+        name=f"{name} {labels.chord}",
     ))
     for idx, label in ((0, labels.zero_shot), (-1, labels.fine_tuned)):
         fig.add_trace(go.Scatter(
@@ -129,8 +129,8 @@ def accuracy_curves_figure(
     y: str,
     *,
     x: str = "reference",
-    x_label: str = "Reference accuracy (%)",
-    y_label: str = "Shift accuracy (%)",
+    x_label: str | None = None,
+    y_label: str | None = None,
     group_keys: Sequence[str] = ("source", "model", "finetuning", "ensemble"),
     current_alpha: float | None = None,
     logit_axes: bool = False,
@@ -141,7 +141,8 @@ def accuracy_curves_figure(
     """Reference accuracy (x) against a shift (y), one marker per alpha, one curve per group.
 
     ``rows`` are summary rows (``results.summary_table`` shape) with an ``alpha`` and the x/y
-    columns; every text (names from files, labels, title) is shown literally (``markup.plot_text``).
+    columns; every text (names from files, labels, title) is shown literally (``markup.plot_text``);
+    the axis titles default to ``labels``' reference and shift accuracy.
     The dashed zero-shot→fine-tuned chord is what a plain interpolation of the two
     endpoints' *accuracies* would give: WiSE-FT points above it are the paper's effect. The current
     alpha is marked on every curve by linear interpolation between the measured alphas. A curve
@@ -155,6 +156,8 @@ def accuracy_curves_figure(
             continue
         groups.setdefault(tuple(row.get(k, "") for k in group_keys), []).append(row)
     scale = _logit if logit_axes else float
+    x_label = labels.reference_accuracy if x_label is None else x_label
+    y_label = labels.shift_accuracy if y_label is None else y_label
     x_hover, y_hover = plot_text(x_label, template=True), plot_text(y_label, template=True)
     x_label, y_label, title = plot_text(x_label), plot_text(y_label), None if title is None else plot_text(title)
     fig = go.Figure()

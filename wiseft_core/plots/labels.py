@@ -16,10 +16,12 @@ class PlotLabels:
     distributions, flip groups, landscape paths). Texts may name ``{fields}`` that the figure fills in
     (with a number, or a Plotly ``%{…}`` reference in a hover text)."""
 
+    reference_accuracy: str = "Reference accuracy (%)"
+    shift_accuracy: str = "Shift accuracy (%)"
     current_alpha: str = "current α"
     zero_shot: str = "zero-shot"
     fine_tuned: str = "fine-tuned"
-    chord: str = "zero-shot → fine-tuned"
+    chord: str = "zero-shot→fine-tuned"
     seeds_mean: str = "mean of {runs} seeds, whiskers: range"
     seeds_hover: str = "mean of {runs}; range {low}–{high}"
     logit_scale: str = "logit scale"
