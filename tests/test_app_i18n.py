@@ -8,11 +8,13 @@ allowlist below (numbers and symbols, proper names, data such as class and file 
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from app_pair import APP
 from streamlit.testing.v1 import AppTest
+from test_plots_i18n import english_words, figure_texts
 
 from wiseft_core.serve.i18n import load_strings
 
@@ -37,7 +39,7 @@ def visible_texts(message, out: list[str], field: str = "") -> None:
             out += [value] if isinstance(value, str) else list(value)
 
 
-def page_texts(page: str, lang: str) -> set[str]:
+def run_page(page: str, lang: str) -> AppTest:
     """``page`` is a page's name, or ``name+files`` for it with the sidebar's two-files pair source."""
     page, _, source = page.partition("+")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
@@ -46,15 +48,30 @@ def page_texts(page: str, lang: str) -> set[str]:
     if source:
         at.radio(key="pair_source").set_value(source).run()
     assert not at.exception, (page, lang, at.exception)
-    texts: list[str] = []
+    return at
+
+
+def nodes(at: AppTest):
     stack = [at._tree]
     while stack:
         node = stack.pop()
+        yield node
+        stack += list(getattr(node, "children", {}).values())
+
+
+def chart_texts(at: AppTest) -> list[str]:
+    """Every text the page's Plotly charts draw (titles, axes, legend, hover, notes)."""
+    return [text for node in nodes(at) if getattr(node, "type", "") == "plotly_chart"
+            for text in figure_texts(json.loads(node.proto.spec))]
+
+
+def page_texts(page: str, lang: str) -> set[str]:
+    texts: list[str] = []
+    for node in nodes(run_page(page, lang)):
         if getattr(node, "type", "") == "html":  # hidden markers for the browser tests, no visible text
             continue
         if getattr(node, "proto", None) is not None:
             visible_texts(node.proto, texts)
-        stack += list(getattr(node, "children", {}).values())
     return {text.strip() for text in texts if text.strip()}
 
 
@@ -80,6 +97,15 @@ def test_in_russian_no_visible_string_on_the_page_is_left_in_english(page):
     assert russian, page
     untranslated = sorted(text for text in english & russian if not allowed(text, classnames))
     assert untranslated == [], untranslated
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+@pytest.mark.parametrize("page", ("home", "curves", "weights", "flips", "landscape"))
+def test_in_russian_no_chart_on_the_page_draws_an_english_word(page):
+    texts = chart_texts(run_page(page, "ru"))
+    assert texts, page
+    assert sorted({word for text in texts for word in english_words(text)}) == []
 
 
 def test_the_shipped_russian_strings_differ_from_english_except_names_and_symbols():

@@ -38,14 +38,15 @@ def english_words(text: str) -> list[str]:
 
 
 def figure_texts(figure) -> list[str]:
-    """What a viewer reads in ``figure``: titles, axis titles, annotations, trace names and hover texts."""
-    spec = figure.to_plotly_json()
-    layout = spec["layout"]
+    """What a viewer reads in ``figure`` (a Plotly figure or its JSON as a dict): titles, axis titles,
+    annotations, trace names and hover texts."""
+    spec = figure if isinstance(figure, dict) else figure.to_plotly_json()
+    layout = spec.get("layout", {})
     texts = [(layout.get("title") or {}).get("text")]
     texts += [(value.get("title") or {}).get("text") for key, value in layout.items()
               if re.fullmatch(r"[xy]axis\d*", key)]
     texts += [note.get("text") for note in layout.get("annotations", ())]
-    for trace in spec["data"]:
+    for trace in spec.get("data", ()):
         texts.append(trace.get("name"))
         hover = trace.get("hovertemplate")
         texts += hover if isinstance(hover, (list, tuple)) else [hover]
