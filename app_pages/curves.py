@@ -115,10 +115,11 @@ default_models = ["CLIP ViT-L/14@336px"] if "CLIP ViT-L/14@336px" in models and 
 picked_models = sticky_multiselect(c1, t("curves.model"), models, default_models, "curves_models",
                                    format_func=labels.name)
 finetunings = sorted({r["finetuning"] for r in rows})
-picked_ft = sticky_multiselect(c2, t("curves.finetuning"), finetunings, finetunings, "curves_ft")
+picked_ft = sticky_multiselect(c2, t("curves.finetuning"), finetunings, finetunings, "curves_ft",
+                               format_func=labels.name)
 ensembles = sorted({r["ensemble"] for r in rows})
 picked_ens = sticky_multiselect(c3, t("common.ensemble"), ensembles, ensembles, "curves_ens",
-                                help=t("curves.ensemble_help"))
+                                help=t("curves.ensemble_help"), format_func=labels.name)
 rows = [r for r in rows if r["model"] in picked_models and r["finetuning"] in picked_ft and r["ensemble"] in picked_ens]
 
 c4, c5, c6 = st.columns(3)
