@@ -18,6 +18,9 @@ from wiseft_core.serve.markup import escape_markdown
 
 AVERAGE = "avg_shifts"
 SOURCE_LABELS = {"paper": "curves.source.paper", "demo": "curves.source.demo"}  # keys in assets/i18n
+TRANSLATED_COLUMNS = ("source", "model", "finetuning", "ensemble", "alpha", "reference", "avg_shifts", "avg_ref_shifts",
+                      "seed")  # keys curves.col.<column>; the other columns are shifts, named by their distribution
+TRANSLATED_VALUES = ("source", "model", "finetuning", "ensemble")
 
 
 @st.cache_data(show_spinner=False)
@@ -50,6 +53,18 @@ def sticky_multiselect(container, label: str, options: list[str], default: list[
     if key in st.session_state:
         return container.multiselect(label, options, key=key, **kwargs)
     return container.multiselect(label, options, default=default, key=key, **kwargs)
+
+
+def shown_row(row: dict, labels) -> dict:
+    """A summary row as the page shows it: columns and names in the viewer's words (the CSV keeps the file's)."""
+    shown = {}
+    for key, value in row.items():
+        if isinstance(value, float):
+            value = round(value, 2)
+        elif key in TRANSLATED_VALUES:
+            value = labels.name(value)
+        shown[t(f"curves.col.{key}") if key in TRANSLATED_COLUMNS else labels.name(key)] = value
+    return shown
 
 
 def figure_png(figure) -> bytes:
@@ -146,8 +161,7 @@ else:
 if st.toggle(t("curves.soups_toggle"), key="curves_soups"):
     soups_cloud()
 
-table = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe([shown_row(row, labels) for row in rows], hide_index=True, width="stretch")
 buffer = io.StringIO()
 fieldnames = list(dict.fromkeys(k for r in rows for k in r))
 writer = csv.DictWriter(buffer, fieldnames=fieldnames)

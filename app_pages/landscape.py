@@ -30,7 +30,8 @@ def show_paths(paths, key: str) -> None:
                if len(datasets) > 1 else datasets[0])
     shown = [p for p in paths if p.dataset == dataset]
     st.plotly_chart(landscape_figure(shown, current_alpha(), labels=labels), key=f"{key}_chart")
-    st.dataframe(barrier_table(shown), hide_index=True)
+    st.dataframe([{t(f"landscape.col.{key}"): labels.name(value) if key in ("path", "dataset") else value
+                   for key, value in row.items()} for row in barrier_table(shown)], hide_index=True)
 
 
 def landscape_work(context, spec: str, step: float):

@@ -111,4 +111,4 @@ def test_in_russian_no_chart_on_the_page_draws_an_english_word(page):
 def test_the_shipped_russian_strings_differ_from_english_except_names_and_symbols():
     english, russian = load_strings("en"), load_strings("ru")
     same = sorted(key for key, text in english.items() if russian[key] == text)
-    assert same == ["app.language", "home.title", "slider.zero"], same
+    assert same == ["app.language", "curves.col.alpha", "home.title", "slider.zero"], same

@@ -105,3 +105,4 @@ def test_the_english_plot_strings_are_the_figures_own_defaults():
 def test_a_name_the_labels_do_not_know_is_shown_as_it_is():
     assert plot_labels("ru").name("my-dataset") == "my-dataset"
     assert plot_labels("ru").name("demo:sketch") == "набросок"
+    assert plot_labels("en").name("demo:sketch") == "demo:sketch"  # an untranslated name keeps its spec

@@ -31,5 +31,7 @@ def plot_labels(lang: str, distributions: Mapping[str, str] | None = None) -> Pl
     """Every word the figures draw, in ``lang``; ``distributions`` names the demo world's distributions."""
     names = value_names(lang)
     for name, shown in (distributions or {}).items():
-        names[name] = names[DEMO_SPEC + name] = shown
+        names[name] = shown
+        if shown != name:  # a translated name stands for the spec too; an untranslated one leaves ``demo:`` shown
+            names[DEMO_SPEC + name] = shown
     return PlotLabels(**{field: translate(lang, f"plot.{field}") for field in TEXT_FIELDS}, names=names)
