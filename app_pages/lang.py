@@ -8,6 +8,7 @@ so Talk -> Playground -> Talk keeps all three. The words are ``wiseft_core.serve
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import streamlit as st
 
@@ -30,9 +31,14 @@ def t(key: str, **fields: object) -> str:
 
 
 def plot_labels(lang: str | None = None) -> PlotLabels:
-    """The figures' words in ``lang`` (default: the viewer's); the demo's distribution names are the talk's."""
-    lang = lang or current_lang()
-    return labels_in(lang, load_texts(lang).demo_distributions)
+    """The figures' words in ``lang`` (default: the viewer's); the demo's distributions and classes: the talk's."""
+    return _plot_labels(lang or current_lang())
+
+
+@lru_cache(maxsize=len(LANGS))
+def _plot_labels(lang: str) -> PlotLabels:  # read-only once built: every session of a language shares it
+    texts = load_texts(lang)
+    return labels_in(texts.lang, texts.demo_distributions, texts.classes)
 
 
 def names_for(options, name_of: Callable[[object], str]) -> Callable[[object], str]:

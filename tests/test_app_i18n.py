@@ -108,6 +108,21 @@ def test_in_russian_no_chart_on_the_page_draws_an_english_word(page):
     assert sorted({word for text in texts for word in english_words(text)}) == []
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_in_russian_the_playground_slider_names_the_demo_classes_and_true_labels_in_russian():
+    from wiseft_core.demo.assets import demo_pair_available
+    from wiseft_core.talk.texts import load_texts
+
+    if not demo_pair_available():
+        pytest.skip("the demo pair is not built: a generated pair's classes have no translation")
+    data = json.loads(run_page("playground", "ru").get("bidi_component")[0].proto.json)[0]
+    russian = set(load_texts("ru").classes.values())
+    assert data["images"] and set(data["classnames"].values()) <= russian
+    assert all(image["label_name"] in russian for image in data["images"])
+    assert not english_words(" ".join(image["name"] for image in data["images"]))  # "фото: маленький круг"
+
+
 def test_the_shipped_russian_strings_differ_from_english_except_names_and_symbols():
     english, russian = load_strings("en"), load_strings("ru")
     same = sorted(key for key, text in english.items() if russian[key] == text)

@@ -3,7 +3,7 @@
 Each fixed text is the key ``plot.<field>``. A data value's shown name is the key ``plot.name.<value>``
 (sources, fine-tunings, the landscape's paths, the paper's model notes) or one the pages already
 translate (``flips.group.<value>``, ``flips.ensemble.<value>``), so a translator adds a name in JSON
-only. Distribution names come from the caller (the talk's texts hold them).
+only. The demo world's distribution and class names come from the caller (the talk's texts hold them).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ def value_names(lang: str) -> dict[str, str]:
     return names
 
 
-def plot_labels(lang: str, distributions: Mapping[str, str] | None = None) -> PlotLabels:
-    """Every word the figures draw, in ``lang``; ``distributions`` names the demo world's distributions."""
-    names = value_names(lang)
+def plot_labels(lang: str, distributions: Mapping[str, str] | None = None,
+                classes: Mapping[str, str] | None = None) -> PlotLabels:
+    """Every word the figures draw, in ``lang``; ``distributions`` and ``classes`` name the demo world's."""
+    names = {**(classes or {}), **value_names(lang)}
     for name, shown in (distributions or {}).items():
         names[name] = shown
         if shown != name:  # a translated name stands for the spec too; an untranslated one leaves ``demo:`` shown
