@@ -15,7 +15,6 @@ import streamlit as st
 from wiseft_core.plots.labels import PlotLabels
 from wiseft_core.serve.i18n import LANG_NAMES, LANGS, pick_lang, translate
 from wiseft_core.serve.plot_labels import plot_labels as labels_in
-from wiseft_core.talk.texts import load_texts
 
 STICKY_PARAMS = ("lang", "presenter", "date")  # what a viewer chose once and expects on every page
 _KEPT = "_kept_params"
@@ -31,14 +30,13 @@ def t(key: str, **fields: object) -> str:
 
 
 def plot_labels(lang: str | None = None) -> PlotLabels:
-    """The figures' words in ``lang`` (default: the viewer's); the demo's distributions and classes: the talk's."""
+    """The figures' words in ``lang`` (default: the viewer's), the demo's distribution and class names included."""
     return _plot_labels(lang or current_lang())
 
 
 @lru_cache(maxsize=len(LANGS))
 def _plot_labels(lang: str) -> PlotLabels:  # read-only once built: every session of a language shares it
-    texts = load_texts(lang)
-    return labels_in(texts.lang, texts.demo_distributions, texts.classes)
+    return labels_in(lang)
 
 
 def names_for(options, name_of: Callable[[object], str]) -> Callable[[object], str]:
