@@ -3,28 +3,40 @@
 from __future__ import annotations
 
 import streamlit as st
+import torch
 from PIL import Image
 
+from app_pages.shared import launch_options
 from wiseft_core.demo.assets import DEMO_DIR, DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
 from wiseft_core.demo.soup_results import read_results_csv, results_table, soup_findings
 from wiseft_core.demo.soups import PLANE_CSV, RESULTS_CSV, SUBDIR, shipped_soup_files
+from wiseft_core.engine.predict import to_batch
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.reader import load_classifier
 from wiseft_core.inspection.soup_plane import plane_weights, read_plane_csv
 from wiseft_core.plots.soups import plane_figure
 from wiseft_core.serve.file_stamps import file_stamp
 from wiseft_core.serve.markup import escape_markdown
-from wiseft_core.serve.soup_mix import mixed_classifier, normalised, top1_predictions
+from wiseft_core.serve.soup_mix import LiveSoup, normalised, open_live_soup
 
 SOUPS_DIR = DEMO_DIR / SUBDIR
 PLANE_NAMES = ["zero-shot θ₀", "fine-tune θ₁ (shipped)", "fine-tune θ₂"]
 
 
 @st.cache_resource(show_spinner="Loading the demo models…", max_entries=2)
-def demo_models(stamps: tuple) -> dict:
-    """The shipped models by name; ``stamps`` (each file's mtime and size) makes a rebuilt file load again."""
-    return {name: load_classifier(path) for name, path in shipped_soup_files(DEMO_DIR).items()}
+def demo_soup(stamps: tuple, live_models: int) -> LiveSoup:
+    """The shipped models as one set of engine endpoints and the room's live mixes over them (budget checked first);
+    ``stamps`` (each file's mtime and size) makes a rebuilt file load again."""
+    return open_live_soup(shipped_soup_files(DEMO_DIR), live_models)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def gallery_batches(stamps: tuple, _soup: LiveSoup) -> dict[str, tuple[list, torch.Tensor]]:
+    """{distribution: (samples, preprocessed images)}: each image decoded and resized once, not per slider move."""
+    groups = gallery_samples(DEMO_SAMPLES, _soup.endpoints.classnames)
+    return {distribution: (samples, to_batch([Image.open(s.path).convert("RGB") for s in samples],
+                                             _soup.endpoints.preprocessing))
+            for distribution, samples in groups.items()}
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
@@ -51,16 +63,14 @@ def free_weights(names: list[str]) -> tuple[list[str], list[float]]:
     return picked, weights
 
 
-def show_predictions(models: dict, names: list[str], weights: list[float]) -> None:
-    """Top-1 of the mixed model on every gallery image, a compact row per distribution."""
-    first = models[names[0]]
-    model = mixed_classifier([models[n] for n in names], weights)
-    groups = gallery_samples(DEMO_SAMPLES, first.meta.classnames)
+def show_predictions(soup: LiveSoup, stamps: tuple, names: list[str], weights: list[float]) -> None:
+    """Top-1 of the mix on every gallery image, a compact row per distribution: one mix, one forward each."""
+    groups = gallery_batches(stamps, soup)
     if not groups:
         st.info("No sample gallery: the demo world's samples (assets/demo/samples/) are not present.")
         return
-    for distribution, samples in groups.items():
-        predictions = top1_predictions(model, [Image.open(s.path).convert("RGB") for s in samples], first.meta)
+    for distribution, (samples, batch) in groups.items():
+        predictions = soup.top1(names, weights, batch)
         right = sum(p[0] == s.label for p, s in zip(predictions, samples))
         st.markdown(f"**{distribution}**: {right} of {len(samples)} right")
         for col, sample, (label, prob) in zip(st.columns(len(samples)), samples, predictions):
@@ -69,7 +79,7 @@ def show_predictions(models: dict, names: list[str], weights: list[float]) -> No
             col.caption(f"{mark} {label} ({prob:.0%})")
 
 
-def mix_section(models: dict) -> tuple[list[str], list[float], tuple[float, float] | None]:
+def mix_section(models: list[str]) -> tuple[list[str], list[float], tuple[float, float] | None]:
     """The mix controls: (ingredient names, weights, the plane point when the mix is one); no names: nothing."""
     mode = st.radio("Mix", ["a point in the plane of three models", "any ingredients and weights"],
                     horizontal=True, key="soups_mode")
@@ -80,7 +90,7 @@ def mix_section(models: dict) -> tuple[list[str], list[float], tuple[float, floa
         st.caption("Weights (θ₀, θ₁, θ₂) = (" + ", ".join(f"{w:.2f}" for w in weights) + "): "
                    "θ₀ + u (θ₁ − θ₀) + v (θ₂ − θ₀). Outside the triangle the mix extrapolates.")
     else:
-        names, weights = free_weights(list(models))
+        names, weights = free_weights(models)
         if not names:
             st.info("Pick at least one ingredient.")
             return [], [], None
@@ -131,12 +141,13 @@ files = shipped_soup_files(DEMO_DIR)
 if "zero-shot θ₀" not in files:
     st.info("The demo models are not present (assets/demo/): run `wiseft demo build`.")
     st.stop()
+stamps = tuple(file_stamp(p) for p in files.values())
 try:
-    loaded = demo_models(tuple(file_stamp(p) for p in files.values()))
+    soup = demo_soup(stamps, launch_options().live_models)
 except WiseftError as err:
     st.error(escape_markdown(str(err)))
     st.stop()
-names, weights, current = mix_section(loaded)
+names, weights, current = mix_section(soup.names)
 left, right = st.columns([3, 2])
 with left:
     st.subheader("The plane through the zero-shot model and two fine-tunes")
@@ -144,5 +155,5 @@ with left:
 with right:
     st.subheader("The mix on the sample gallery")
     if names:
-        show_predictions(loaded, names, weights)
+        show_predictions(soup, stamps, names, weights)
 results_section()
