@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
 import torch
 from PIL import Image
@@ -14,13 +16,14 @@ from wiseft_core.demo.soups import PLANE_CSV, RESULTS_CSV, SUBDIR, shipped_soup_
 from wiseft_core.engine.predict import to_batch
 from wiseft_core.errors import WiseftError
 from wiseft_core.inspection.soup_plane import plane_weights, read_plane_csv
-from wiseft_core.plots.soups import plane_figure
+from wiseft_core.plots.soups import plane_figure, triangle_figure
 from wiseft_core.serve.file_stamps import file_stamp
 from wiseft_core.serve.markup import escape_markdown
 from wiseft_core.serve.soup_mix import LiveSoup, normalised, open_live_soup
 
 SOUPS_DIR = DEMO_DIR / SUBDIR
 PLANE_NAMES = ["zero-shot θ₀", "fine-tune θ₁ (shipped)", "fine-tune θ₂"]
+TRIANGLE_LABELS = ["θ₀ zero-shot", "θ₁", "θ₂"]
 
 
 @st.cache_resource(show_spinner="Loading the demo models…", max_entries=2)
@@ -79,14 +82,33 @@ def show_predictions(soup: LiveSoup, stamps: tuple, names: list[str], weights: l
             col.caption(f"{mark} {label} ({prob:.0%})")
 
 
+def take_click(chart_key: str, slider_keys: Sequence[str | None]) -> None:
+    """A click on the triangle moves the sliders to its lattice point's weights (the sliders stay the truth)."""
+    points = st.session_state[chart_key].selection.points
+    if points and len(points[0].get("customdata") or ()) == 3:
+        for key, weight in zip(slider_keys, points[0]["customdata"]):
+            if key is not None:
+                st.session_state[key] = float(weight)
+
+
+def triangle_picker(spot, labels: Sequence[str], weights: Sequence[float] | None,
+                    slider_keys: Sequence[str | None], key: str) -> None:
+    """The three models at a triangle's corners; clicking a point sets the weights (sliders are the keyboard way)."""
+    spot.plotly_chart(triangle_figure(labels, weights), key=key, on_select=lambda: take_click(key, slider_keys),
+                      selection_mode="points", config={"displayModeBar": False})
+    spot.caption("Click in the triangle to pick the three weights; the sliders set them from a keyboard.")
+
+
 def mix_section(models: list[str]) -> tuple[list[str], list[float], tuple[float, float] | None]:
     """The mix controls: (ingredient names, weights, the plane point when the mix is one); no names: nothing."""
     mode = st.radio("Mix", ["a point in the plane of three models", "any ingredients and weights"],
                     horizontal=True, key="soups_mode")
     point = None
+    spot = st.container()
     if mode.startswith("a point") and all(n in models for n in PLANE_NAMES):
         point = plane_point()
         names, weights = PLANE_NAMES, plane_weights(*point)
+        triangle_picker(spot, TRIANGLE_LABELS, weights, (None, "soups_u", "soups_v"), "soups_triangle_plane")
         st.caption("Weights (θ₀, θ₁, θ₂) = (" + ", ".join(f"{w:.2f}" for w in weights) + "): "
                    "θ₀ + u (θ₁ − θ₀) + v (θ₂ − θ₀). Outside the triangle the mix extrapolates.")
     else:
@@ -99,6 +121,8 @@ def mix_section(models: list[str]) -> tuple[list[str], list[float], tuple[float,
         except WiseftError as err:
             st.warning(escape_markdown(str(err)))
             return [], [], None
+        if len(names) == 3:
+            triangle_picker(spot, names, weights, [f"soups_w_{n}" for n in names], "soups_triangle_free")
         st.caption("Normalised weights: " + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights)))
     return names, weights, point
 

@@ -72,3 +72,24 @@ def test_the_curves_page_shows_the_published_soups_cloud_on_request(app_argv):
     for trace in chart(at)["data"]:  # the published panel comes first; the demo's traces share its names
         traces.setdefault(trace["name"], trace)
     assert len(traces["fine-tune"]["x"]) == 71 and traces["greedy soup"]["x"] == [pytest.approx(81.026)]
+
+
+def triangle_corners(at) -> list[str] | None:
+    """The corner labels of the page's triangle picker, None when it is not shown."""
+    for element in at.get("plotly_chart"):
+        traces = json.loads(element.proto.spec)["data"]
+        if any(t.get("name") == "grid" for t in traces):
+            return next(t["text"] for t in traces if t.get("mode") == "markers+text")
+    return None
+
+
+@needs_soups
+def test_the_triangle_picker_appears_for_the_plane_and_for_exactly_three_ingredients(app_argv):
+    at = open_app("soups", timeout=TIMEOUT)
+    assert triangle_corners(at) == ["θ₀ zero-shot", "θ₁", "θ₂"]
+    at.radio(key="soups_mode").set_value("any ingredients and weights").run()
+    names = at.multiselect(key="soups_picked").options
+    at.multiselect(key="soups_picked").set_value(names[:3]).run()
+    assert triangle_corners(at) == names[:3] and not at.exception
+    at.multiselect(key="soups_picked").set_value(names[:2]).run()
+    assert triangle_corners(at) is None

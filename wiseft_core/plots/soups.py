@@ -86,3 +86,48 @@ def plane_figure(cells: Sequence[PlaneCell], dataset: str, metric: str, point: t
                       xaxis={"title": "u (towards fine-tune θ₁)", "range": [us[0], us[-1]]},
                       yaxis={"title": "v (towards fine-tune θ₂)", "range": [vs[0], vs[-1]], "scaleanchor": "x"})
     return fig
+
+
+TRIANGLE_CORNERS = ((0.0, 0.0), (1.0, 0.0), (0.5, 3 ** 0.5 / 2))  # equilateral: equal weights look equal
+
+
+def triangle_xy(weights: Sequence[float]) -> tuple[float, float]:
+    """Where barycentric ``weights`` (three, summing to 1) sit in the drawn triangle."""
+    return (sum(w * c[0] for w, c in zip(weights, TRIANGLE_CORNERS)),
+            sum(w * c[1] for w, c in zip(weights, TRIANGLE_CORNERS)))
+
+
+def triangle_grid(step: float = 0.05) -> list[tuple[float, float, float]]:
+    """Every point of the simplex on a ``step`` lattice (the points a click can pick), weights rounded to 6 places."""
+    count = int(round(1 / step))
+    return [(round(1 - (i + j) / count, 6) + 0.0, round(i / count, 6), round(j / count, 6))
+            for j in range(count + 1) for i in range(count + 1 - j)]
+
+
+def triangle_figure(names: Sequence[str], weights: Sequence[float] | None, hover: str = "weights",
+                    mix_label: str = "your mix", step: float = 0.05) -> go.Figure:
+    """A triangle with a model at each corner: a click on it picks the barycentric weights of the nearest lattice
+    point (its ``customdata``); ``weights`` (inside the triangle) is drawn as a star. Labels come from the caller."""
+    grid = triangle_grid(step)
+    xy = [triangle_xy(w) for w in grid]
+    corners = [*TRIANGLE_CORNERS, TRIANGLE_CORNERS[0]]
+    fig = go.Figure(go.Scatter(x=[c[0] for c in corners], y=[c[1] for c in corners], mode="lines",
+                               line={"color": MUTED, "width": 2}, hoverinfo="skip", showlegend=False))
+    fig.add_trace(go.Scatter(
+        x=[p[0] for p in xy], y=[p[1] for p in xy], mode="markers", customdata=[list(w) for w in grid],
+        marker={"size": 13, "color": "rgba(120,120,120,0.07)"}, showlegend=False, name="grid",
+        selected={"marker": {"color": "rgba(120,120,120,0.07)"}}, unselected={"marker": {"opacity": 1}},
+        hovertemplate=hover + " (%{customdata[0]:.2f}, %{customdata[1]:.2f}, %{customdata[2]:.2f})<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=[c[0] for c in TRIANGLE_CORNERS], y=[c[1] for c in TRIANGLE_CORNERS], mode="markers+text",
+        text=list(names), textposition=["bottom center", "bottom center", "top center"], showlegend=False,
+        marker={"size": 12, "color": ["#ff7f0e", "#d62728", "#9467bd"]}, hoverinfo="skip", cliponaxis=False))
+    if weights is not None and min(weights) >= -1e-9:
+        x, y = triangle_xy(weights)
+        fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", name=mix_label, showlegend=False, hoverinfo="skip",
+                                 marker={"size": 20, "symbol": "star", "color": "#2ca02c",
+                                         "line": {"width": 1, "color": "black"}}))
+    fig.update_layout(height=320, margin={"t": 10, "l": 10, "r": 10, "b": 10}, clickmode="event+select",
+                      dragmode=False, xaxis={"visible": False, "range": [-0.15, 1.15], "fixedrange": True},
+                      yaxis={"visible": False, "range": [-0.12, 1.0], "scaleanchor": "x", "fixedrange": True})
+    return fig
