@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from app_pages.shared import launch_options
+from app_pages.soup_plane_job import your_plane_section
 from wiseft_core.demo.assets import DEMO_DIR, DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
 from wiseft_core.demo.soup_results import read_results_csv, results_table, soup_findings
@@ -161,23 +162,36 @@ st.title("Model soups: averaging many fine-tunes")
 st.caption("Model soups (Wortsman et al., ICML 2022) average the weights of several fine-tunes of one zero-shot "
            "model: one model, no extra inference cost, often better than each ingredient. It works when the "
            "fine-tunes share a basin, which the plane below shows.")
-files = shipped_soup_files(DEMO_DIR)
-if "zero-shot θ₀" not in files:
-    st.info("The demo models are not present (assets/demo/): run `wiseft demo build`.")
-    st.stop()
-stamps = tuple(file_stamp(p) for p in files.values())
-try:
-    soup = demo_soup(stamps, launch_options().live_models)
-except WiseftError as err:
-    st.error(escape_markdown(str(err)))
-    st.stop()
-names, weights, current = mix_section(soup.names)
-left, right = st.columns([3, 2])
-with left:
-    st.subheader("The plane through the zero-shot model and two fine-tunes")
-    plane_section(current)
-with right:
-    st.subheader("The mix on the sample gallery")
-    if names:
-        show_predictions(soup, stamps, names, weights)
-results_section()
+
+
+def demo_section() -> None:
+    """The demo's models: the mix (sliders or triangle), the precomputed plane, the gallery, the results."""
+    files = shipped_soup_files(DEMO_DIR)
+    if "zero-shot θ₀" not in files:
+        st.info("The demo models are not present (assets/demo/): run `wiseft demo build`.")
+        return
+    stamps = tuple(file_stamp(p) for p in files.values())
+    try:
+        soup = demo_soup(stamps, launch_options().live_models)
+    except WiseftError as err:
+        st.error(escape_markdown(str(err)))
+        return
+    names, weights, current = mix_section(soup.names)
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("The plane through the zero-shot model and two fine-tunes")
+        plane_section(current)
+    with right:
+        st.subheader("The mix on the sample gallery")
+        if names:
+            show_predictions(soup, stamps, names, weights)
+    results_section()
+
+
+demo_section()
+st.subheader("The plane through your models")
+context = st.session_state.get("_pair_context_now")
+if context is None:
+    st.info("Load a pair in the sidebar first: its two models and a third make the plane.")
+else:
+    your_plane_section(context)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 
+import numpy as np
 import pytest
-from app_pair import open_app
+from app_pair import launch_with, open_app
+from PIL import Image
 
 from wiseft_core.demo.assets import DEMO_DIR
 from wiseft_core.demo.soups import PLANE_CSV, SUBDIR
@@ -93,3 +97,59 @@ def test_the_triangle_picker_appears_for_the_plane_and_for_exactly_three_ingredi
     assert triangle_corners(at) == names[:3] and not at.exception
     at.multiselect(key="soups_picked").set_value(names[:2]).run()
     assert triangle_corners(at) is None
+
+
+@pytest.fixture
+def shelf(app_argv, tmp_path, monkeypatch):
+    """An operator's ``--data-dir`` with six labelled images (labels 0..5), listed as ``shelf/list.csv``."""
+    folder = tmp_path / "shelf"
+    folder.mkdir()
+    rows = ["path,label"]
+    for i in range(6):
+        Image.new("RGB", (32, 32), (40 * i, 200 - 30 * i, 90)).save(folder / f"im{i}.png")
+        rows.append(f"im{i}.png,{i}")
+    (folder / "list.csv").write_text("\n".join(rows) + "\n")
+    launch_with(monkeypatch, "--data-dir", str(folder))
+    return folder
+
+
+def finish_job(at, cancel_key: str):
+    """Rerun the page (as its polling fragment would) until the session's job has finished."""
+    for _ in range(TIMEOUT * 4):
+        if not any(b.key == cancel_key for b in at.button):
+            break
+        time.sleep(0.25)
+        at.run()
+    assert not any(b.key == cancel_key for b in at.button), "the job did not finish"
+    return at
+
+
+@needs_soups
+def test_the_plane_of_the_loaded_pair_and_a_third_model_is_computed_as_a_job_and_drawn(shelf):
+    at = open_app("soups", timeout=TIMEOUT)
+    assert "fine-tune θ₂" in at.selectbox(key="soups_third").options
+    at.selectbox(key="soups_third").set_value("fine-tune θ₂")
+    at.selectbox(key="soups_plane_spec").set_value("shelf/list.csv")
+    at.selectbox(key="soups_plane_step").set_value(0.5)
+    next(b for b in at.button if b.label == "Compute the plane").click().run()
+    finish_job(at, "soups_plane_job_cancel")
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    figure = chart(at)  # the last chart: the plane of your models
+    heat = figure["data"][0]
+    assert heat["x"] == heat["y"] == [-0.5, 0.0, 0.5, 1.0, 1.5]
+    z = np.frombuffer(base64.b64decode(heat["z"]["bdata"]), dtype=heat["z"]["dtype"])
+    assert heat["z"]["shape"] == "5, 5" and np.all((z >= 0) & (z <= 100))  # top-1 (%) on the six images
+    assert set(np.round(z * 6 / 100, 6)) <= set(range(7))  # k of 6 right at every point
+    assert any(t.get("name") == "WiSE-FT to the soup" for t in figure["data"])
+
+
+@needs_soups
+def test_a_plane_over_the_memory_budget_is_refused_in_one_line_before_any_job(shelf, monkeypatch):
+    from wiseft_core.serve import soup_mix
+
+    monkeypatch.setattr(soup_mix, "SOUP_BUDGET_BYTES", 1000)
+    at = open_app("soups", timeout=TIMEOUT)
+    at.selectbox(key="soups_plane_spec").set_value("shelf/list.csv")
+    next(b for b in at.button if b.label == "Compute the plane").click().run()
+    assert [e.value for e in at.error if "over the" in e.value] and not at.exception
+    assert not any(b.key == "soups_plane_job_cancel" for b in at.button)

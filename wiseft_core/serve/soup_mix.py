@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import torch
 from wiseft_core.engine.endpoint_set import EndpointSet, make_endpoint_set
 from wiseft_core.engine.predict import predict_logits
 from wiseft_core.errors import WiseftError
+from wiseft_core.files.checkpoints import LoadedClassifier
 from wiseft_core.files.reader import load_classifier
 from wiseft_core.serve.interpolator_pool import InterpolatorPool
 
@@ -39,11 +42,18 @@ def soup_memory_bytes(file_sizes: Sequence[int], live_models: int) -> int:
     return sum(file_sizes) + live_models * max(file_sizes, default=0)
 
 
-def check_soup_budget(paths: Sequence[str | os.PathLike], live_models: int, budget: int = SOUP_BUDGET_BYTES) -> None:
-    """Refuse, in one line and before reading any weights, a soup whose endpoints and live models exceed ``budget``."""
-    needed = soup_memory_bytes([Path(p).stat().st_size for p in paths], live_models)
+def model_bytes(classifier: LoadedClassifier) -> int:
+    """The bytes of a loaded classifier's weights (what one more endpoint row or live model costs)."""
+    return sum(t.numel() * t.element_size() for t in classifier.model.state_dict().values())
+
+
+def check_soup_budget(sizes: Sequence[int], live_models: int, budget: int | None = None) -> None:
+    """Refuse, in one line and before any work, a soup whose endpoints (``sizes`` in bytes, from the files or the
+    loaded models) and live models exceed ``budget``."""
+    budget = SOUP_BUDGET_BYTES if budget is None else budget
+    needed = soup_memory_bytes(sizes, live_models)
     if needed > budget:
-        raise WiseftError(f"a soup of {len(paths)} models with {live_models} live mix(es) needs about "
+        raise WiseftError(f"a soup of {len(sizes)} models with {live_models} live mix(es) needs about "
                           f"{needed / 2**30:.1f} GiB, over the {budget / 2**30:.1f} GiB budget: pick fewer or "
                           "smaller models")
 
@@ -75,14 +85,46 @@ class LiveSoup:
         return [(self.endpoints.classnames[c], float(probs[i, c])) for i, c in enumerate(best)]
 
 
-def open_live_soup(files: Mapping[str, str | os.PathLike], live_models: int = 2, budget: int = SOUP_BUDGET_BYTES,
+def open_live_soup(files: Mapping[str, str | os.PathLike], live_models: int = 2, budget: int | None = None,
                    device: str | torch.device = "cpu") -> LiveSoup:
     """Check the budget, read every file once, stack them as endpoints and make the pool (live models on demand)."""
     if not files:
         raise WiseftError("no model to mix")
-    check_soup_budget(list(files.values()), live_models, budget)
+    check_soup_budget([Path(p).stat().st_size for p in files.values()], live_models, budget)
     first, *rest = files.values()
     loaded = [load_classifier(first)]
     loaded += [load_classifier(path, like=loaded[0].meta) for path in rest]
     endpoints = make_endpoint_set(loaded, device)
     return LiveSoup(list(files), endpoints, InterpolatorPool(endpoints.new_interpolator, size=live_models))
+
+
+def live_soup_of(named: Mapping[str, LoadedClassifier], live_models: int = 1, budget: int | None = None
+                 ) -> LiveSoup:
+    """A live soup over classifiers already loaded and shared (e.g. the room's pair): their weights are copied into
+    the soup's own stacked buffer and the classifiers themselves are left as they are."""
+    classifiers = list(named.values())
+    if not classifiers:
+        raise WiseftError("no model to mix")
+    check_soup_budget([model_bytes(c) for c in classifiers], live_models, budget)
+    endpoints = make_endpoint_set(classifiers, next(classifiers[0].model.parameters()).device, bind=False)
+    return LiveSoup(list(named), endpoints, InterpolatorPool(endpoints.new_interpolator, size=live_models))
+
+
+class SoupCache:
+    """At most ``size`` live soups by key, built on first need, one build at a time (a room asking for the same
+    three models builds them once)."""
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._soups: OrderedDict[Hashable, LiveSoup] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, build: Callable[[], LiveSoup]) -> LiveSoup:
+        with self._lock:
+            soup = self._soups.get(key)
+            if soup is None:
+                soup = self._soups[key] = build()
+                while len(self._soups) > self.size:
+                    self._soups.popitem(last=False)
+            self._soups.move_to_end(key)
+            return soup
