@@ -24,7 +24,7 @@ def test_barycentric_weights_land_at_the_corners_and_the_centre():
 
 def test_the_triangle_figure_carries_each_points_weights_and_marks_the_mix_inside_only():
     fig = triangle_figure(["A", "B", "C"], (0.2, 0.3, 0.5), mix_label="mix")
-    grid = next(t for t in fig.data if t.name == "grid")
+    grid = next(t for t in fig.data if t.meta == "grid")
     k = [tuple(c) for c in grid.customdata].index((0.2, 0.3, 0.5))
     assert (grid.x[k], grid.y[k]) == pytest.approx(triangle_xy((0.2, 0.3, 0.5)))
     star = next(t for t in fig.data if t.name == "mix")

@@ -48,7 +48,7 @@ def test_a_point_in_the_plane_mixes_three_models_and_moves_the_star_on_the_heatm
 @needs_soups
 def test_free_weights_are_normalised_and_all_zero_weights_warn_instead_of_predicting(app_argv):
     at = open_app("soups", timeout=TIMEOUT)
-    at.radio(key="soups_mode").set_value("any ingredients and weights").run()
+    at.radio(key="soups_mode").set_value("free").run()
     picked = at.multiselect(key="soups_picked").value
     assert len(picked) >= 2 and not at.exception
     at.slider(key=f"soups_w_{picked[0]}").set_value(0.5).run()
@@ -56,7 +56,7 @@ def test_free_weights_are_normalised_and_all_zero_weights_warn_instead_of_predic
     assert f"{picked[0]} {0.5 / (0.5 + len(picked) - 1):.2f}" in weights
     for name in picked:
         at.slider(key=f"soups_w_{name}").set_value(0.0).run()
-    assert any("not all zero" in w.value for w in at.warning) and not right_counts(at)
+    assert any("must not all be zero" in w.value for w in at.warning) and not right_counts(at)
 
 
 @needs_soups
@@ -82,7 +82,7 @@ def triangle_corners(at) -> list[str] | None:
     """The corner labels of the page's triangle picker, None when it is not shown."""
     for element in at.get("plotly_chart"):
         traces = json.loads(element.proto.spec)["data"]
-        if any(t.get("name") == "grid" for t in traces):
+        if any(t.get("meta") == "grid" for t in traces):
             return next(t["text"] for t in traces if t.get("mode") == "markers+text")
     return None
 
@@ -91,7 +91,7 @@ def triangle_corners(at) -> list[str] | None:
 def test_the_triangle_picker_appears_for_the_plane_and_for_exactly_three_ingredients(app_argv):
     at = open_app("soups", timeout=TIMEOUT)
     assert triangle_corners(at) == ["θ₀ zero-shot", "θ₁", "θ₂"]
-    at.radio(key="soups_mode").set_value("any ingredients and weights").run()
+    at.radio(key="soups_mode").set_value("free").run()
     names = at.multiselect(key="soups_picked").options
     at.multiselect(key="soups_picked").set_value(names[:3]).run()
     assert triangle_corners(at) == names[:3] and not at.exception

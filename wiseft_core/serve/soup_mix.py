@@ -29,6 +29,17 @@ from wiseft_core.serve.interpolator_pool import InterpolatorPool
 SOUP_BUDGET_BYTES = 8 << 30  # endpoints + live models of one soup in the app's memory
 
 
+class OverBudget(WiseftError):
+    """A soup refused on its memory before any work: the message is English; a page words the fields its own way."""
+
+    def __init__(self, models: int, live_models: int, needed: int, budget: int) -> None:
+        self.models, self.live_models = models, live_models
+        self.needed_gib, self.budget_gib = needed / 2**30, budget / 2**30
+        super().__init__(f"a soup of {models} models with {live_models} live mix(es) needs about "
+                         f"{self.needed_gib:.1f} GiB, over the {self.budget_gib:.1f} GiB budget: pick fewer or "
+                         "smaller models")
+
+
 def normalised(weights: Sequence[float]) -> list[float]:
     """Weights scaled to sum to 1 (a point on the simplex); all zero is refused with one clear line."""
     total = float(sum(weights))
@@ -53,9 +64,7 @@ def check_soup_budget(sizes: Sequence[int], live_models: int, budget: int | None
     budget = SOUP_BUDGET_BYTES if budget is None else budget
     needed = soup_memory_bytes(sizes, live_models)
     if needed > budget:
-        raise WiseftError(f"a soup of {len(sizes)} models with {live_models} live mix(es) needs about "
-                          f"{needed / 2**30:.1f} GiB, over the {budget / 2**30:.1f} GiB budget: pick fewer or "
-                          "smaller models")
+        raise OverBudget(len(sizes), live_models, needed, budget)
 
 
 @dataclass
