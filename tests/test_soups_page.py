@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 
 import numpy as np
 import pytest
-from app_pair import launch_with, open_app
+from app_pair import APP, launch_with, open_app
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 from wiseft_core.demo.assets import DEMO_DIR
 from wiseft_core.demo.soups import PLANE_CSV, SUBDIR
@@ -153,3 +155,21 @@ def test_a_plane_over_the_memory_budget_is_refused_in_one_line_before_any_job(sh
     next(b for b in at.button if b.label == "Compute the plane").click().run()
     assert [e.value for e in at.error if "over the" in e.value] and not at.exception
     assert not any(b.key == "soups_plane_job_cancel" for b in at.button)
+
+
+@needs_soups
+def test_in_russian_the_free_mix_names_its_ingredients_and_weights_in_russian(app_argv):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"page": "soups", "lang": "ru"})
+    at.run()
+    at.radio(key="soups_mode").set_value("free").run()
+    picked = at.multiselect(key="soups_picked")
+    shown = [picked.format_func(name) for name in picked.value]
+    labels = [at.slider(key=f"soups_w_{name}").label for name in picked.value]
+    caption = next(c.value for c in at.caption if c.value.startswith("Нормированные веса"))
+    assert "жадный суп моделей" in shown and labels == shown and not at.exception
+    assert not re.search(r"fine-tune|greedy|shipped|Normalised", " ".join([*shown, *labels, caption]))
+    for name in picked.value:
+        at.slider(key=f"soups_w_{name}").set_value(0.0).run()
+    assert [w.value for w in at.warning] == ["Веса не могут быть все нулевыми: дайте хотя бы одному ингредиенту "
+                                             "ненулевой вес."]

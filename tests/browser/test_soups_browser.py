@@ -24,9 +24,13 @@ def server(app_pair, tmp_path_factory):
         yield base
 
 
-def open_soups(page, server) -> None:
-    page.goto(f"{server}/soups")
-    page.get_by_role("heading", name="Model soups: averaging many fine-tunes").wait_for(timeout=FIRST_RUN_MS)
+TITLES = {"en": "Model soups: averaging many fine-tunes", "ru": "Супы моделей: усреднение многих дообучений"}
+WEIGHTS = {"en": "Weights (θ₀, θ₁, θ₂) = (0.20, 0.30, 0.50)", "ru": "Веса (θ₀, θ₁, θ₂) = (0.20, 0.30, 0.50)"}
+
+
+def open_soups(page, server, lang: str = "en") -> None:
+    page.goto(f"{server}/soups?lang={lang}")
+    page.get_by_role("heading", name=TITLES[lang]).wait_for(timeout=FIRST_RUN_MS)
     page.locator(".js-plotly-plot .heatmaplayer").first.wait_for(timeout=FIRST_RUN_MS)
     wait_idle(page)
 
@@ -49,21 +53,23 @@ def test_soups_page_draws_the_plane_heatmap_with_the_models_marked(server, page)
     screenshot(page, "soups.png")
 
 
-def test_a_click_in_the_triangle_sets_the_three_weights_and_the_sliders(server, browser):
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_click_in_the_triangle_sets_the_three_weights_and_the_sliders(server, browser, lang):
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     page = context.new_page()
     try:
-        open_soups(page, server)
+        open_soups(page, server, lang)
         triangle = page.locator(".st-key-soups_triangle_plane .js-plotly-plot")
         triangle.scroll_into_view_if_needed()
         assert triangle.bounding_box()["width"] <= PHONE["width"]
         click_weights(page, triangle, (0.2, 0.3, 0.5))
-        page.get_by_text("Weights (θ₀, θ₁, θ₂) = (0.20, 0.30, 0.50)").wait_for(timeout=FIRST_RUN_MS)
+        page.get_by_text(WEIGHTS[lang]).wait_for(timeout=FIRST_RUN_MS)
         wait_idle(page)
         values = [page.locator(f".st-key-soups_{axis} [data-testid='stSliderThumbValue']").inner_text()
                   for axis in "uv"]
         assert values == ["0.30", "0.50"]
         triangle.evaluate("el => el.scrollIntoView({block: 'center'})")
-        page.screenshot(path=str(SCREENSHOTS / "soups_triangle_phone.png"))  # the phone's screen, not the page
+        name = "soups_triangle_phone.png" if lang == "en" else f"soups_triangle_phone_{lang}.png"
+        page.screenshot(path=str(SCREENSHOTS / name))  # the phone's screen, not the whole page
     finally:
         context.close()

@@ -128,7 +128,7 @@ def triangle_figure(names: Sequence[str], weights: Sequence[float] | None, hover
         hovertemplate=hover + " (%{customdata[0]:.2f}, %{customdata[1]:.2f}, %{customdata[2]:.2f})<extra></extra>"))
     fig.add_trace(go.Scatter(
         x=[c[0] for c in TRIANGLE_CORNERS], y=[c[1] for c in TRIANGLE_CORNERS], mode="markers+text",
-        text=list(names), textposition=["bottom center", "bottom center", "top center"], showlegend=False,
+        text=list(names), textposition=["bottom right", "bottom left", "top center"], showlegend=False,
         marker={"size": 12, "color": ["#ff7f0e", "#d62728", "#9467bd"]}, hoverinfo="skip", cliponaxis=False))
     if weights is not None and min(weights) >= -1e-9:
         x, y = triangle_xy(weights)
