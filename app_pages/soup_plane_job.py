@@ -120,7 +120,7 @@ def your_plane_section(context) -> None:
     third = Path(choices[name])
     submitted = submitted and fits(context, third)
     cells = room_jobs.pair_job(KIND, t("soups.job.title"), submitted, lambda: plane_work(context, third, spec, step),
-                               (context.key, str(third), spec, step), context.key)
+                               (context.key, str(third), file_stamp(third), spec, step), context.key)
     if cells is not None:
         st.session_state[USER_KEY] = (context.key, cells)
     held = st.session_state.get(USER_KEY)
