@@ -10,7 +10,7 @@ from conftest import perturbed
 
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.checkpoints import save_classifier
-from wiseft_core.serve.soup_mix import check_soup_budget, open_live_soup, soup_memory_bytes
+from wiseft_core.serve.soup_mix import SoupCache, check_soup_budget, live_soup_of, open_live_soup, soup_memory_bytes
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,31 @@ def test_the_budget_counts_every_endpoint_and_the_live_mixes_and_refuses_before_
     garbage.write_bytes(b"not a checkpoint" * 1000)
     with pytest.raises(WiseftError, match="over the"):  # refused on its size: never parsed
         open_live_soup({"huge": garbage}, live_models=1, budget=100)
+
+
+def test_the_room_cache_builds_a_soup_once_per_key_and_forgets_the_oldest(three_files):
+    built = []
+
+    def build(tag):
+        def make():
+            built.append(tag)
+            return tag
+        return make
+
+    cache = SoupCache(size=2)
+    assert [cache.get(k, build(k)) for k in ("a", "b", "a", "c", "b", "a")] == ["a", "b", "a", "c", "b", "a"]
+    assert built == ["a", "b", "c", "b", "a"]  # "b" went when "c" came (a was used more recently), then "a"
+
+
+def test_a_soup_of_shared_models_copies_their_weights_and_leaves_them_alone(three_files):
+    shared = open_live_soup(three_files, live_models=1).endpoints.classifiers
+    def storage() -> list[int]:
+        return [next(c.model.parameters()).data_ptr() for c in shared]
+
+    before = storage()
+    soup = live_soup_of(dict(zip("xyz", shared)), live_models=1)
+    assert storage() == before  # still views of their own buffer, not of the new soup's
+    with soup.pool.lease() as live:
+        live.set_weights(soup.weights_for(["y"], [1.0]))
+        assert all(torch.equal(a, b) for a, b in zip(live.model.state_dict().values(),
+                                                     shared[1].model.state_dict().values()))

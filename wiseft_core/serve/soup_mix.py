@@ -89,7 +89,7 @@ class LiveSoup:
         with self.pool.lease() as live:
             if live.weights != vector:
                 live.set_weights(vector)
-            probs = predict_logits(live.model, batch).softmax(dim=-1)
+            probs = predict_logits(live.model, batch.to(self.endpoints.device)).softmax(dim=-1).cpu()
         best = probs.argmax(dim=1).tolist()
         return [(self.endpoints.classnames[c], float(probs[i, c])) for i, c in enumerate(best)]
 
