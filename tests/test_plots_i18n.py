@@ -106,3 +106,16 @@ def test_a_name_the_labels_do_not_know_is_shown_as_it_is():
     assert plot_labels("ru").name("my-dataset") == "my-dataset"
     assert plot_labels("ru").name("demo:sketch") == "набросок"
     assert plot_labels("en").name("demo:sketch") == "demo:sketch"  # an untranslated name keeps its spec
+
+
+def test_the_playgrounds_stored_first_answer_names_the_demo_classes_in_russian():
+    from app_pages.preview import in_viewer_words
+    from wiseft_core.demo.playground_preview import preview_payload
+
+    stored = preview_payload(0.5, None)
+    if stored is None:
+        pytest.skip("no stored preview for the demo pair")
+    shown = in_viewer_words(stored, plot_labels("ru").name)
+    assert shown["images"] and not english_words(" ".join(shown["classnames"].values()))
+    assert not english_words(" ".join(image["name"] + " " + (image["label_name"] or "") for image in shown["images"]))
+    assert in_viewer_words(stored, plot_labels("en").name) == stored  # English: the stored payload as it is
