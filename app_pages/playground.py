@@ -250,6 +250,14 @@ def show_times(slot, context, times: dict[str, float] | None, n: int) -> None:
         + t("playground.times_tail"))
 
 
+def image_entries(samples: list[Sample], classnames: list[str], grids, probs: torch.Tensor, mode: str) -> list[dict]:
+    """Each image's slider entry; its true label in the viewer's words (the demo's classes are translated)."""
+    shown = plot_labels().name
+    return [image_entry(sample.name, classnames.index(sample.label) if sample.label in classnames else None,
+                        sample.label and shown(sample.label), thumbnail(sample), grid_probs(grid, mode), row, TOP_K)
+            for sample, grid, row in zip(samples, grids, probs)]
+
+
 def prediction_area(context, samples: list[Sample]) -> None:
     """Everything that depends on alpha: a slider release reruns only this fragment."""
     pair = context.pair
@@ -269,15 +277,14 @@ def prediction_area(context, samples: list[Sample]) -> None:
     slider_slot = st.container()  # drawn above the per-block controls, computed after them
     block_alphas = block_alpha_controls(pair.zeroshot.model, alpha)
     key = f"live_alpha_{low}_{high}"
-
     shown = plot_labels().name  # class names in the viewer's words (the demo's; a model's own stay as they are)
 
     def mount(images: list[dict], pending: bool, markers: str) -> None:
         with slider_slot:
-            payload = slider_data(images, [shown(c) for c in classnames], alpha, low, high, mode,
-                                  grid_usable=not block_alphas, pending=pending, top_k=TOP_K)
-            live_slider({**payload, "text": slider_texts()},
-                        alpha, key=key, on_change=lambda: remember_alpha(key, low, high), poll_seconds=POLL_SECONDS)
+            live_slider({**slider_data(images, [shown(c) for c in classnames], alpha, low, high, mode,
+                                       grid_usable=not block_alphas, pending=pending, top_k=TOP_K),
+                         "text": slider_texts()}, alpha, key=key, on_change=lambda: remember_alpha(key, low, high),
+                        poll_seconds=POLL_SECONDS)
             refused = st.session_state.pop("_slider_refused", None)
             if refused:
                 st.warning(refused)
@@ -297,11 +304,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
     probs = prediction.logits.softmax(dim=-1)
     pending = not all(g.complete for g in grids)
 
-    images = []
-    for i, sample in enumerate(samples):
-        label = classnames.index(sample.label) if sample.label in classnames else None
-        images.append(image_entry(sample.name, label, sample.label and shown(sample.label), thumbnail(sample),
-                                  grid_probs(grids[i], mode), probs[i], TOP_K))
+    images = image_entries(samples, classnames, grids, probs, mode)
     mount(images, pending=pending, markers=shown_marker(alpha, mode, samples, probs))
     filler = grid_filler()
     for i, grid in enumerate(grids):  # the answer is on its way: now the charts fill in, in the background
