@@ -26,7 +26,7 @@ THUMBNAILS = 24
 USER_KEY = "_flips_user"
 
 
-@st.cache_data(show_spinner="Reading the demo's per-image predictions…", max_entries=2)
+@st.cache_data(show_spinner=False, max_entries=2)
 def demo_flips(stamp: tuple):
     return load_flips(DEMO_FLIPS)
 
@@ -55,7 +55,8 @@ def precomputed_for(context):
     """The shipped flips when the loaded pair is exactly the one they were measured on, else None."""
     if not DEMO_FLIPS.is_file():
         return None
-    flips = demo_flips(file_stamp(DEMO_FLIPS))
+    with st.spinner(t("flips.reading")):
+        flips = demo_flips(file_stamp(DEMO_FLIPS))
     wanted = (flips.info.get("zeroshot_sha256"), flips.info.get("finetuned_sha256"))
     have = tuple(checkpoint_sha(p, file_stamp(Path(p))) for p in (context.zeroshot_path, context.finetuned_path))
     return flips if wanted == have else None
