@@ -39,8 +39,9 @@ def chart_words(page) -> str:
 
 
 @pytest.mark.skipif(not DEMO_SWEEP.is_file(), reason="demo sweep not built")
-def test_curves_in_russian_draw_russian_axis_titles_and_legend_none_cut_off(server, page):
-    page.set_viewport_size({"width": 1280, "height": 1300})  # tall enough for the whole chart in the screenshot
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_curves_in_russian_draw_russian_axis_titles_and_legend_none_cut_off(server, page, width):
+    page.set_viewport_size({"width": width, "height": 1300})  # tall enough for the whole chart in the screenshot
     page.goto(f"{server}/curves?lang=ru&alpha=0.5")
     page.get_by_role("heading", name=translate("ru", "curves.title")).wait_for(timeout=FIRST_RUN_MS)
     page.locator(".js-plotly-plot .legendtext").first.wait_for()
@@ -49,8 +50,9 @@ def test_curves_in_russian_draw_russian_axis_titles_and_legend_none_cut_off(serv
     for text in ("Точность на исходном распределении (%)", "Средняя точность на сдвигах (%)", "текущий α",
                  "демо-мир · demo-clip · дообучение всей модели · веса"):
         assert text in words
-    assert page.evaluate(CUT_OFF_TEXTS) == []
-    screenshot(page, "curves_ru.png")
+    assert page.evaluate(CUT_OFF_TEXTS) == []  # the seeds' note made a legend entry too wide at 1024 px once
+    if width == 1280:
+        screenshot(page, "curves_ru.png")
 
 
 @pytest.mark.skipif(not DEMO_LANDSCAPE.is_file(), reason="demo inspection assets not built")
