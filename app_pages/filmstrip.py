@@ -35,7 +35,7 @@ def _png(image) -> bytes:
     return handle.getvalue()
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def frame_store() -> Kept:
     """Overlays shared by every session, per (pair, image digest, alpha): a frame is computed once."""
     return Kept(FRAMES_KEPT)

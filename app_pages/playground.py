@@ -161,7 +161,7 @@ def block_alpha_controls(model: torch.nn.Module, alpha: float) -> list[tuple[str
         return block_alphas
 
 
-@st.cache_resource(max_entries=16)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def timings_cache(pair_key: str) -> dict:
     return {}
 
@@ -209,12 +209,12 @@ def shown_marker(alpha: float, mode: str, samples: list[Sample], probs: torch.Te
         for sample, row in zip(samples, probs))
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def grid_store() -> alpha_grid.GridStore:
     return alpha_grid.GridStore()
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def grid_filler() -> alpha_grid.GridFiller:
     return alpha_grid.GridFiller()
 

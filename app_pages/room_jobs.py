@@ -28,7 +28,7 @@ APP_KEEP_BYTES = 256 << 20  # preprocessed images kept between alphas, per job
 RECONNECT_GRACE_S = 15.0  # a phone's dropped websocket that comes back within this keeps its job
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def job_queue() -> JobQueue:
     """The server's one queue: ``--job-workers`` computations at a time, whatever the number of viewers."""
     return JobQueue(workers=launch_options().job_workers)

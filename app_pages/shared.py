@@ -34,6 +34,7 @@ from wiseft_core.serve.commands import zeroshot_command
 from wiseft_core.serve.file_stamps import file_stamp
 from wiseft_core.serve.interpolator_pool import InterpolatorPool
 from wiseft_core.serve.markup import escape_markdown
+from wiseft_core.serve.shutdown import join_at_exit
 from wiseft_core.serve.uploads import UploadStore
 
 LOG = logging.getLogger("wiseft.app")
@@ -110,7 +111,7 @@ def set_alpha(alpha: object) -> bool:
     return checked is not None
 
 
-@st.cache_resource(show_spinner="Loading the model pair (once for all viewers)…", max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=4)  # the caller's spinner speaks the viewer's language
 def load_pair_cached(zeroshot_path: str, finetuned_path: str, device: str, trust_pickle: bool,
                      stamp: tuple, classnames: tuple[str, ...] | None = None) -> tuple[object, float]:
     """Load a pair once per process; every session shares the result (read-only).
@@ -125,7 +126,7 @@ def load_pair_cached(zeroshot_path: str, finetuned_path: str, device: str, trust
     return pair, time.perf_counter() - start
 
 
-@st.cache_resource(max_entries=4)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def live_pool(pair_key: str, _pair, device: str) -> InterpolatorPool:
     """The room's live models for this pair: at most ``--live-models`` copies, whatever the number of viewers.
 
@@ -133,11 +134,13 @@ def live_pool(pair_key: str, _pair, device: str) -> InterpolatorPool:
     viewer's first answer costs one forward, not the construction of a model and a ``set_alpha``.
     """
     pool = InterpolatorPool(lambda: _pair.new_interpolator(device), size=launch_options().live_models)
-    threading.Thread(target=pool.warm, args=(1, DEFAULT_ALPHA), name="wiseft-pool-warm", daemon=True).start()
+    warm = threading.Thread(target=pool.warm, args=(1, DEFAULT_ALPHA), name="wiseft-pool-warm", daemon=True)
+    warm.start()
+    join_at_exit(warm)
     return pool
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def upload_store() -> UploadStore:
     """One store per server process: private per-session folders, a total cap, idle clean-up."""
     return UploadStore(total_cap_bytes=UPLOAD_CAP_BYTES, idle_seconds=UPLOAD_IDLE_SECONDS,
@@ -157,7 +160,7 @@ def admitted(files, limit: uploads.UploadLimit, container=st) -> list:
     return kept
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def built_models_dir() -> Path:
     """Where zero-shot heads built in the app are written: a process-private folder (0700)."""
     return Path(tempfile.mkdtemp(prefix="wiseft-built-"))
@@ -191,7 +194,7 @@ def store_upload(upload, slot: str) -> str:
     return str(store.store(session, slot, upload.name, upload, upload.size, tag=tag))
 
 
-@st.cache_resource(show_spinner="Building the zero-shot head with open_clip…", max_entries=2)
+@st.cache_resource(show_spinner=False, max_entries=2)
 def build_openclip_zeroshot(model_name: str, pretrained: str, finetuned_path: str, templates: str) -> str:
     """Build a zero-shot classifier for the fine-tuned checkpoint's classes and save it to a private folder."""
     from wiseft_core.files.checkpoints import read_meta
@@ -279,7 +282,8 @@ def _openclip_request(options: app_launch.LaunchOptions) -> tuple[Choice, Choice
     finetuned = _checkpoint_input(t("sidebar.finetuned_checkpoint"), "oc_ft", options, options.finetuned)
     if not finetuned:
         return None
-    zeroshot = build_openclip_zeroshot(model_name, pretrained, finetuned.path, templates)
+    with st.spinner(t("sidebar.building_zeroshot")):
+        zeroshot = build_openclip_zeroshot(model_name, pretrained, finetuned.path, templates)
     command = zeroshot_command(model_name, Path(pretrained).name if pretrained.startswith("/") else pretrained,
                                templates, finetuned.name)
     return Choice(zeroshot, f"{model_name} zero-shot"), finetuned, command
@@ -341,8 +345,9 @@ def sidebar_pair() -> PairContext | None:
         key = repr((stamp, device, trust_pickle, classnames))
         if context is None or context.key != key:
             try:
-                pair, seconds = load_pair_cached(zeroshot.path, finetuned.path, device, trust_pickle, stamp,
-                                                 classnames)
+                with st.spinner(t("sidebar.loading_pair_spinner")):
+                    pair, seconds = load_pair_cached(zeroshot.path, finetuned.path, device, trust_pickle, stamp,
+                                                     classnames)
                 context = PairContext(pair=pair, key=key, zeroshot_path=zeroshot.path,
                                       finetuned_path=finetuned.path, device=device, load_seconds=seconds,
                                       zeroshot_command=command, zeroshot_name=zeroshot.name,

@@ -50,7 +50,7 @@ def over_budget_line(err: OverBudget) -> str:
              budget=f"{err.budget_gib:.1f}")
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def room_soups() -> SoupCache:
     """The room's live three-model soups (two at most): a second viewer of the same three builds nothing."""
     return SoupCache(size=2)

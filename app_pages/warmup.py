@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import threading
 
+from wiseft_core.serve.shutdown import join_at_exit
+
 HEAVY_MODULES = ("torch", "open_clip", "app_pages.shared", "app_pages.filmstrip", "wiseft_core.serve.alpha_grid",
                  "wiseft_core.serve.slider_data", "wiseft_core.serve.builds", "wiseft_core.engine.pair")
 _done = threading.Event()
@@ -26,6 +28,7 @@ def start_heavy_imports() -> None:
         if not _started:
             _started.append(threading.Thread(target=_import_all, name="wiseft-imports", daemon=True))
             _started[0].start()
+            join_at_exit(_started[0])
 
 
 def wait_heavy_imports() -> None:

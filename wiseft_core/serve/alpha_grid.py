@@ -21,6 +21,7 @@ import torch
 from wiseft_core.engine.interpolation import WeightInterpolator, ensemble_outputs
 from wiseft_core.engine.predict import predict_logits
 from wiseft_core.serve.interpolator_pool import InterpolatorPool
+from wiseft_core.serve.shutdown import JOIN_TIMEOUT_S, stop_at_exit
 from wiseft_core.serve.timer import timed
 
 ALPHA_GRID: tuple[float, ...] = tuple(round(i * 0.05, 2) for i in range(21))
@@ -238,13 +239,24 @@ class GridFiller:
         self._queued: set[int] = set()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._stopping = False
+        stop_at_exit(self.stop)
+
+    def stop(self) -> None:
+        """Finish the row being computed and end the thread (at exit: see ``serve/shutdown.py``)."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(JOIN_TIMEOUT_S)
 
     def request(self, pool: InterpolatorPool, image: torch.Tensor, grid: PartialGrid) -> None:
         """Complete ``grid`` for ``image`` (a batch of 1) in the background; repeated requests are free."""
         if grid.complete:
             return
         with self._wake:
-            if id(grid) in self._queued:
+            if id(grid) in self._queued or self._stopping:
                 return
             self._queued.add(id(grid))
             self._jobs.append((pool, image, grid))
@@ -260,8 +272,10 @@ class GridFiller:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._jobs:
+                while not self._jobs and not self._stopping:
                     self._wake.wait()
+                if self._stopping:
+                    return
                 pool, image, grid = self._jobs.pop()  # newest first
             try:
                 more = fill_step(pool, image, grid)

@@ -24,6 +24,7 @@ from typing import Any
 from torch import nn
 
 from wiseft_core.errors import WiseftError
+from wiseft_core.serve.shutdown import JOIN_TIMEOUT_S, stop_at_exit
 
 LOG = logging.getLogger("wiseft.jobs")
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -197,6 +198,7 @@ class JobQueue:
                          for i in range(workers)]
         for thread in self._threads:
             thread.start()
+        stop_at_exit(self.shutdown)
 
     @property
     def running(self) -> int:
@@ -271,6 +273,13 @@ class JobQueue:
             for job in self._jobs.values():
                 job.token.cancel("the server is shutting down")
             self._changed.notify_all()
+
+    def shutdown(self) -> None:
+        """Close and wait for the workers: running jobs stop at their next check (at exit: ``serve/shutdown.py``)."""
+        self.close()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(JOIN_TIMEOUT_S)
 
     def _cancel(self, job: Job, reason: str) -> None:
         job.token.cancel(reason)
