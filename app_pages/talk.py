@@ -33,7 +33,7 @@ from wiseft_core.talk.theme import PANEL_CSS
 
 ROOM_ID = re.compile(r"[a-z0-9]{1,16}")  # rooms come from URLs and go into a link: nothing else is let in
 SECRET = re.compile(r"[a-f0-9]{32}")
-POLL_MS = 600  # how often the projected tab asks whether the presenter view sent a step
+POLL_MS = 600  # how often the projected tab asks for the presenter view's step requests and the poll's votes
 NAMES = ("presenter", "reviewer", "hacker", "date")
 
 DECK_APP_JS = DECK_JS + """
@@ -99,11 +99,13 @@ export default function (component) {
       }
     });
     window.addEventListener("wiseft-talk-goto", function (event) { deck.show(event.detail - 1, "remote"); });
+    window.addEventListener("wiseft-talk-votes", function (event) { deck.setVotes(event.detail); });
     window.talkDeck = deck;
     DECKS.set(parentElement, deck);
   }
   if (fresh) deck.version = null;  // draw the figures now that plotly.js is here
   deck.mount(payload);
+  if (window.wiseftTalkVotes) deck.setVotes(window.wiseftTalkVotes);  // heard before this deck was made
 }
 """
 
@@ -132,6 +134,10 @@ export default function (component) {
     window.dispatchEvent(new CustomEvent("wiseft-talk-goto", { detail: d.goto }));
   }
   if (d.notes_url) window.wiseftTalkNotesUrl = d.notes_url;
+  if (d.votes) {  // the poll step's bars: the room's answers per alpha
+    window.wiseftTalkVotes = d.votes;
+    window.dispatchEvent(new CustomEvent("wiseft-talk-votes", { detail: d.votes }));
+  }
   clearTimeout(sync.timer);
   sync.timer = setTimeout(() => setTriggerValue("poll", Date.now()), d.poll_ms);
 }
@@ -261,6 +267,7 @@ def sync_view(lang: str) -> None:
     notes_url = "talk?" + urlencode({"view": "notes", "room": room, "key": secret, "lang": lang}) if owner else ""
     talk_sync(key="talk_sync", data=[{"room": room, "seq": state.command_seq if state else 0,
                                       "goto": state.command_step if state else 0, "notes_url": notes_url,
+                                      "votes": list(audience.histogram(room).values()),  # the poll step's bars
                                       "poll_ms": POLL_MS, "tick": time.monotonic()}],  # new data: JS runs again
               on_step_change=lambda: None, on_secret_change=lambda: None, on_poll_change=lambda: None)
     st.query_params["step"] = str(step)

@@ -60,10 +60,10 @@ def demo_summary(finetuning: str, ensemble: str, alpha: float) -> dict:
     return {"reference": sum(ref) / len(ref), "avg_shifts": sum(shifts) / len(shifts)}
 
 
-def test_both_languages_tell_the_same_fourteen_steps_with_titles_and_notes():
+def test_both_languages_tell_the_same_fifteen_steps_with_titles_and_notes():
     en, ru = load_texts("en"), load_texts("ru")
     assert [s.id for s in en.steps] == [s.id for s in ru.steps] == list(slides.STEP_IDS)
-    assert STEP_COUNT == 14
+    assert STEP_COUNT == 15
     for a, b in zip(en.steps, ru.steps):
         assert a.title and b.title and a.title != b.title
         assert a.notes and b.notes and a.notes != b.notes
@@ -121,7 +121,7 @@ def test_the_code_on_the_slide_follows_the_source_file_when_it_changes(tmp_path,
 
 
 def test_clamp_step_keeps_urls_and_key_presses_inside_the_talk():
-    assert [slides.clamp_step(v) for v in ("5", 0, 15, "x", None, 14)] == [5, 1, 14, 1, 1, 14]
+    assert [slides.clamp_step(v) for v in ("5", 0, 16, "x", None, 15)] == [5, 1, 15, 1, 1, 15]
     assert slides.clamp_step(9, count=6) == 6
 
 
@@ -156,7 +156,7 @@ def test_every_step_builds_in_both_languages_on_the_demo_pair(demo_data, lang):
     assert all(s.notes_html.count("<li>") == len(texts.steps[i].notes) for i, s in enumerate(talk))
     assert all("{" not in s.text_html for s in talk), "an unfilled placeholder"
     figure_steps = {s.id for s in talk if any(p.kind == "figure" for p in s.panels)}
-    assert figure_steps == {"live", "curve", "cost", "linear", "why"}
+    assert figure_steps == {"live", "poll", "curve", "cost", "linear", "why"}
 
 
 @needs_demo
@@ -360,6 +360,29 @@ def test_the_live_steps_slider_redraws_from_frames_over_the_precomputed_grid(dem
                                                           slides.TOP_K)][::-1]
         assert live["frames"][k]["y"] == expected  # class names in Russian
     assert all(not any("a" <= ch <= "z" for ch in name) for name in live["frames"][0]["y"])
+
+
+def test_the_poll_step_compares_the_rooms_answers_with_the_alpha_measured_best_on_the_sweep():
+    from wiseft_core.serve.audience import POLL_ALPHAS
+    from wiseft_core.talk.deck import deck_payload
+
+    sweep = talk_data.TalkData("demo", [
+        {"finetuning": "end-to-end", "ensemble": "weights", "alpha": a, "reference": ref, "avg_shifts": shifts}
+        for a, ref, shifts in ((0.0, 70.0, 60.0), (0.3, 90.0, 68.5), (0.5, 95.0, 66.0), (0.7, 96.5, 63.0),
+                               (1.0, 96.0, 55.0))], [], [], {})
+    assert slides.best_alphas(sweep) == {"avg_shifts": (0.3, 68.5), "reference": (0.7, 96.5)}
+    for lang, words in (("en", "best on shifts: 0.3"), ("ru", "лучший на сдвигах: 0.3")):
+        texts = load_texts(lang)
+        slide = build_slide(STEP["poll"], sweep, texts)
+        figure = slide.panels[0].figure
+        assert list(figure.data[0].x) == list(POLL_ALPHAS) and set(figure.data[0].y) == {0}
+        assert [s.x0 for s in figure.layout.shapes] == [0.3, 0.7]
+        assert words in [a.text for a in figure.layout.annotations]
+        assert "0.3" in slide.text_html and "0.7" in slide.text_html
+        payload = deck_payload([slide], texts)
+        assert payload["poll"] == {"fig": 0, "title": texts.labels["poll_answers"]} and "{n}" in payload["poll"]["title"]
+    without = build_slide(STEP["poll"], talk_data.TalkData("", [], [], [], {}), load_texts("en"))
+    assert not without.panels[0].figure.layout.shapes and "—" in without.text_html  # no sweep: no measured answer
 
 
 def test_russian_texts_keep_no_calques_and_no_english_labels():

@@ -142,6 +142,44 @@ def test_keyboard_walks_every_step_without_scrolling_and_with_large_text(server,
     context.close()
 
 
+def vote_on_a_phone(context, server: str, room: str, clicks: int) -> None:
+    """One student (a page of its own: a session of its own) moves the poll's slider from 0.5 and sends it."""
+    phone = context.new_page()
+    phone.set_default_timeout(STEP_MS)
+    phone.goto(f"{server}/?page=audience&room={room}&lang=en")
+    thumb = phone.locator('[data-testid="stForm"] [role="slider"]').first
+    thumb.focus()
+    for _ in range(abs(clicks)):
+        phone.keyboard.press("ArrowRight" if clicks > 0 else "ArrowLeft")
+    phone.get_by_role("button", name="Send my answer").click()
+    phone.get_by_text("Your answer: α =").wait_for()
+    phone.close()
+
+
+POLL_Y_JS = ("() => { const p = document.querySelector('.wiseft-deck .slide.active .plot');"
+             " return p && p.data ? p.data[0].y.join(',') : ''; }")
+
+
+def test_the_poll_step_draws_the_rooms_answers_as_they_arrive(server, browser):
+    from wiseft_core.serve.audience import POLL_ALPHAS
+
+    texts = load_texts("en")
+    poll = STEP_IDS.index("poll") + 1
+    context, page = new_page(browser, (1280, 720))
+    open_deck(page, f"{server}/talk?step={poll}&lang=en&room=pollroom", texts, poll)
+    assert page.evaluate(POLL_Y_JS) == ",".join(["0"] * len(POLL_ALPHAS))
+    phones = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    for clicks in (-3, -3, 2):  # answers 0.35, 0.35 and 0.6
+        vote_on_a_phone(phones, server, "pollroom", clicks)
+    expected = [{0.35: 2, 0.6: 1}.get(a, 0) for a in POLL_ALPHAS]
+    page.wait_for_function(f"() => ({POLL_Y_JS})() === {','.join(map(str, expected))!r}", timeout=15_000)
+    page.get_by_text("3 answers from the room").wait_for()
+    assert_fits(page, ".wiseft-deck .slide.active", "poll with answers")
+    page.screenshot(path=str(SCREENSHOTS / "en_1280x720_poll_answers.png"))
+    phones.close()
+    context.close()
+
+
 def test_a_reload_returns_to_the_same_screen(server, browser):
     texts = load_texts("ru")
     context, page = new_page(browser, (1280, 720))

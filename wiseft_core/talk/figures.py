@@ -114,3 +114,26 @@ def cost_figure(weights_ms: float, outputs_ms: float, weights_name: str, outputs
         "layout": {"xaxis": {"title": {"text": x_label}, "range": [0, max(outputs_ms, weights_ms) * 1.3]},
                    "showlegend": False},
     })
+
+
+def poll_figure(alphas: Sequence[float], counts: Sequence[int], answers: Sequence[tuple[float, str, str]],
+                x_label: str, y_label: str, title: str) -> go.Figure:
+    """The room's answers per alpha (bars) and the measured best alphas (dashed lines, labelled at the top).
+
+    The deck replaces the bars' heights as votes arrive; the lines are the answer the room is compared with.
+    """
+    top = max(max(counts, default=0), 1)
+    fig = go.Figure({
+        "data": [{"type": "bar", "x": list(alphas), "y": list(counts), "width": 0.04,
+                  "text": [str(n) if n else "" for n in counts], "marker": {"color": PALETTE[5]},
+                  "hovertemplate": "α = %{x:g}: %{y}<extra></extra>"}],
+        "layout": {"title": {"text": title}, "showlegend": False, "bargap": 0,
+                   "xaxis": {"title": {"text": x_label}, "range": [-0.04, 1.04], "dtick": 0.1},
+                   "yaxis": {"title": {"text": y_label}, "range": [0, top * 1.3], "rangemode": "tozero"}},
+    })
+    for i, (alpha, label, color) in enumerate(answers):
+        fig.add_vline(x=alpha, line={"dash": "dash", "color": color, "width": 3})
+        fig.add_annotation(x=alpha, y=1 - 0.1 * i, xref="x", yref="paper", text=label, showarrow=False,
+                           xanchor="left" if alpha < 0.5 else "right", xshift=6 if alpha < 0.5 else -6,
+                           yanchor="top", font={"color": color}, bgcolor="rgba(255,255,255,0.85)")
+    return fig

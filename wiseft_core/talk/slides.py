@@ -21,13 +21,14 @@ from wiseft_core.engine import interpolation
 from wiseft_core.engine.predict import top_k
 from wiseft_core.evaluate.results import SUMMARY_KEYS
 from wiseft_core.plots import curves as plots
+from wiseft_core.serve.audience import POLL_ALPHAS
 from wiseft_core.serve.markup import plot_text
 from wiseft_core.talk import figures, html_text
 from wiseft_core.talk.data import PAPER_MODEL, TalkData
 from wiseft_core.talk.texts import Texts
 
-STEP_IDS = ("title", "shift", "definitions", "tradeoff", "method", "code", "live", "curve", "cost", "linear", "why",
-            "results", "takeaways", "sources")
+STEP_IDS = ("title", "shift", "definitions", "tradeoff", "method", "code", "live", "poll", "curve", "cost", "linear",
+            "why", "results", "takeaways", "sources")
 STEP_COUNT = len(STEP_IDS)  # the talk as shipped; a teacher's plan (texts.apply_plan) may show more or fewer
 GALLERY_PER_ROW = 4
 TOP_K = 3
@@ -379,6 +380,36 @@ def live_frames(slide: Slide, data: TalkData, texts: Texts, state: TalkState) ->
             "frames": frames}
 
 
+def best_alphas(data: TalkData) -> dict[str, tuple[float, float]]:
+    """The measured answer to the poll: {"avg_shifts"/"reference": (alpha, top-1)} over the sweep's alphas."""
+    weights = _sweep_group(data, "end-to-end", "weights")
+    best = {}
+    for key in ("avg_shifts", "reference"):
+        measured = [r for r in weights if r.get(key) is not None]
+        if measured:
+            top = max(measured, key=lambda r: r[key])
+            best[key] = (float(top["alpha"]), float(top[key]))
+    return best
+
+
+def _poll(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    """The room's answers (zero until the deck hears the votes) next to the measured best alphas."""
+    lab = texts.labels
+    best = best_alphas(data)
+    answers = [(alpha, lab[f"poll_best_{name}"].format(alpha=f"{alpha:g}"), color)
+               for name, key, color in (("shifts", "avg_shifts", figures.PALETTE[1]),
+                                        ("reference", "reference", figures.PALETTE[0])) if key in best
+               for alpha in [best[key][0]]]
+    figure = figures.poll_figure(POLL_ALPHAS, [0] * len(POLL_ALPHAS), answers, lab["poll_x"], lab["poll_y"],
+                                 lab["poll_answers"].format(n=0))
+    panel = _fig(figure, state, False)
+    panel.role = "poll"
+    slide.panels.append(panel)
+    if not best:
+        slide.panels.append(_no_sweep(texts))
+    slide.layout = "side"
+
+
 def _curve_step(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     slide.panels.append(_fig(_curve(_paper_group(data), texts.labels["paper"], texts, state), state, False))
     weights = _sweep_group(data, "end-to-end", "weights")
@@ -500,7 +531,7 @@ def _text_only(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> 
 
 BUILDERS = {
     "title": _title, "shift": _shift, "definitions": _text_only, "tradeoff": _tradeoff, "method": _method,
-    "code": _code_step, "live": _live,
+    "code": _code_step, "live": _live, "poll": _poll,
     "curve": _curve_step, "cost": _cost, "linear": _linear, "why": _why, "results": _results,
     "takeaways": _text_only, "sources": _text_only,
 }
@@ -523,7 +554,11 @@ def _values(data: TalkData, state: TalkState, texts: Texts) -> dict[str, str]:
     alphas = ([a for p in data.landscape for a in p.alphas] or [float(r["alpha"]) for r in data.sweep]
               or [float(r["alpha"]) for r in data.paper] or [0.0, 1.0])
     gap = lc_gap(data)
+    best = best_alphas(data)
     return {
+        "source": _source_name(data, texts) if data.sweep else "—",
+        "best_shifts_alpha": f"{best['avg_shifts'][0]:g}" if "avg_shifts" in best else "—",
+        "best_reference_alpha": f"{best['reference'][0]:g}" if "reference" in best else "—",
         "alpha": f"{state.alpha:g}",
         "weights_ms": _num(costs and costs.weights_ms), "outputs_ms": _num(costs and costs.outputs_ms),
         "merge_ms": _num(costs and costs.merge_ms), "ratio": _num(costs and costs.ratio),
