@@ -371,7 +371,8 @@ def test_the_poll_step_compares_the_rooms_answers_with_the_alpha_measured_best_o
         for a, ref, shifts in ((0.0, 70.0, 60.0), (0.3, 90.0, 68.5), (0.5, 95.0, 66.0), (0.7, 96.5, 63.0),
                                (1.0, 96.0, 55.0))], [], [], {})
     assert slides.best_alphas(sweep) == {"avg_shifts": (0.3, 68.5), "reference": (0.7, 96.5)}
-    for lang, words in (("en", "best on shifts: 0.3"), ("ru", "лучший на сдвигах: 0.3")):
+    for lang, words in (("en", "best on the shifts<br>α = 0.3 (68.5 %)"),
+                        ("ru", "лучший на сдвигах<br>α = 0.3 (68.5 %)")):
         texts = load_texts(lang)
         slide = build_slide(STEP["poll"], sweep, texts)
         figure = slide.panels[0].figure
@@ -380,7 +381,8 @@ def test_the_poll_step_compares_the_rooms_answers_with_the_alpha_measured_best_o
         assert words in [a.text for a in figure.layout.annotations]
         assert "0.3" in slide.text_html and "0.7" in slide.text_html
         payload = deck_payload([slide], texts)
-        assert payload["poll"] == {"fig": 0, "title": texts.labels["poll_answers"]} and "{n}" in payload["poll"]["title"]
+        assert payload["poll"] == {"fig": 0, "title": texts.labels["poll_answers"]}
+        assert "{n}" in payload["poll"]["title"]
     without = build_slide(STEP["poll"], talk_data.TalkData("", [], [], [], {}), load_texts("en"))
     assert not without.panels[0].figure.layout.shapes and "—" in without.text_html  # no sweep: no measured answer
 

@@ -147,12 +147,14 @@ def vote_on_a_phone(context, server: str, room: str, clicks: int) -> None:
     phone = context.new_page()
     phone.set_default_timeout(STEP_MS)
     phone.goto(f"{server}/?page=audience&room={room}&lang=en")
-    thumb = phone.locator('[data-testid="stForm"] [role="slider"]').first
+    thumb = phone.locator('[data-testid="stForm"] input[type="range"]').first
     thumb.focus()
     for _ in range(abs(clicks)):
         phone.keyboard.press("ArrowRight" if clicks > 0 else "ArrowLeft")
+    want = f"{0.5 + 0.05 * clicks:g}"
+    phone.locator(f'[data-testid="stForm"] input[aria-valuetext="{want}"]').wait_for(state="attached")
     phone.get_by_role("button", name="Send my answer").click()
-    phone.get_by_text("Your answer: α =").wait_for()
+    phone.get_by_text(f"Your answer: α = {want}.").wait_for()
     phone.close()
 
 

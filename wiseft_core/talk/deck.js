@@ -49,7 +49,8 @@ function wiseftDeckCreate(root, hooks) {
     const total = counts.reduce(function (a, b) { return a + b; }, 0);
     const top = Math.max(1, Math.max.apply(null, counts));
     Plotly.restyle(div, { y: [counts], text: [counts.map(function (n) { return n ? String(n) : ""; })] }, [0]);
-    Plotly.relayout(div, { "title.text": poll.title.replace("{n}", String(total)), "yaxis.range": [0, top * 1.3] });
+    Plotly.relayout(div, { "title.text": poll.title.replace("{n}", String(total)), "yaxis.range": [0, top * 1.3],
+                           "yaxis.dtick": Math.max(1, Math.ceil(top / 5)) });  // figures.poll_dtick
   }
 
   function draw(section) {

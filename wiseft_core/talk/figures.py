@@ -116,6 +116,11 @@ def cost_figure(weights_ms: float, outputs_ms: float, weights_name: str, outputs
     })
 
 
+def poll_dtick(top: int) -> int:
+    """Whole answers on the count axis, about five ticks (the deck's ``pollDraw`` uses the same rule)."""
+    return max(1, -(-top // 5))
+
+
 def poll_figure(alphas: Sequence[float], counts: Sequence[int], answers: Sequence[tuple[float, str, str]],
                 x_label: str, y_label: str, title: str) -> go.Figure:
     """The room's answers per alpha (bars) and the measured best alphas (dashed lines, labelled at the top).
@@ -129,11 +134,13 @@ def poll_figure(alphas: Sequence[float], counts: Sequence[int], answers: Sequenc
                   "hovertemplate": "α = %{x:g}: %{y}<extra></extra>"}],
         "layout": {"title": {"text": title}, "showlegend": False, "bargap": 0,
                    "xaxis": {"title": {"text": x_label}, "range": [-0.04, 1.04], "dtick": 0.1},
-                   "yaxis": {"title": {"text": y_label}, "range": [0, top * 1.3], "rangemode": "tozero"}},
+                   "yaxis": {"title": {"text": y_label}, "range": [0, top * 1.3], "dtick": poll_dtick(top)}},
     })
-    for i, (alpha, label, color) in enumerate(answers):
-        fig.add_vline(x=alpha, line={"dash": "dash", "color": color, "width": 3})
-        fig.add_annotation(x=alpha, y=1 - 0.1 * i, xref="x", yref="paper", text=label, showarrow=False,
-                           xanchor="left" if alpha < 0.5 else "right", xshift=6 if alpha < 0.5 else -6,
+    middle = sum(a for a, *_ in answers) / len(answers) if len(answers) > 1 else 0.5
+    for alpha, label, color in answers:  # the lower alpha's label left of its line, the higher one's right
+        left = alpha <= middle if len(answers) > 1 else alpha > middle
+        fig.add_vline(x=alpha, line={"dash": "dash", "color": color, "width": 3}, layer="above", opacity=1)
+        fig.add_annotation(x=alpha, y=1, xref="x", yref="paper", text=label, showarrow=False, align="left" if not left
+                           else "right", xanchor="right" if left else "left", xshift=-6 if left else 6,
                            yanchor="top", font={"color": color}, bgcolor="rgba(255,255,255,0.85)")
     return fig

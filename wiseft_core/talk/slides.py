@@ -396,10 +396,9 @@ def _poll(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     """The room's answers (zero until the deck hears the votes) next to the measured best alphas."""
     lab = texts.labels
     best = best_alphas(data)
-    answers = [(alpha, lab[f"poll_best_{name}"].format(alpha=f"{alpha:g}"), color)
+    answers = [(best[key][0], f"{lab[f'poll_best_{name}']}<br>α = {best[key][0]:g} ({best[key][1]:.1f} %)", color)
                for name, key, color in (("shifts", "avg_shifts", figures.PALETTE[1]),
-                                        ("reference", "reference", figures.PALETTE[0])) if key in best
-               for alpha in [best[key][0]]]
+                                        ("reference", "reference", figures.PALETTE[0])) if key in best]
     figure = figures.poll_figure(POLL_ALPHAS, [0] * len(POLL_ALPHAS), answers, lab["poll_x"], lab["poll_y"],
                                  lab["poll_answers"].format(n=0))
     panel = _fig(figure, state, False)
