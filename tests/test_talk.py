@@ -419,6 +419,69 @@ def test_a_teachers_plan_hides_reorders_and_adds_steps_without_code(tmp_path, mo
         load_texts.cache_clear()
 
 
+def shown_steps(tmp_path, monkeypatch, plan: dict, lang: str = "en") -> list[str]:
+    (tmp_path / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    monkeypatch.setenv("WISEFT_TALK_PLAN", str(tmp_path / "plan.json"))
+    load_texts.cache_clear()
+    try:
+        return [s.id for s in load_texts(lang).steps]
+    finally:
+        monkeypatch.delenv("WISEFT_TALK_PLAN")
+        load_texts.cache_clear()
+
+
+def test_the_soups_step_is_optional_until_a_teachers_plan_shows_it(tmp_path, monkeypatch):
+    assert "soups" not in [s.id for s in load_texts("en").steps] and slides.OPTIONAL_STEP_IDS == ("soups",)
+    raw = json.loads((TEXTS_DIR / "ru.json").read_text(encoding="utf-8"))
+    assert [s["id"] for s in raw["steps"] if s.get("optional")] == ["soups"]
+    shown = shown_steps(tmp_path, monkeypatch, {"show": ["soups"]}, "ru")
+    assert shown == [*slides.STEP_IDS[:slides.STEP_IDS.index("results") + 1], "soups", "takeaways", "sources"]
+    assert shown_steps(tmp_path, monkeypatch, {"order": ["title", "soups", "sources"]}) == ["title", "soups", "sources"]
+    assert "soups" not in shown_steps(tmp_path, monkeypatch, {"hide": ["soups", "cost"]})
+    with pytest.raises(WiseftError, match="show names \\['soup'\\]"):
+        shown_steps(tmp_path, monkeypatch, {"show": ["soup"]})
+
+
+def soups_texts(tmp_path, monkeypatch, lang: str):
+    (tmp_path / "plan.json").write_text(json.dumps({"show": ["soups"]}), encoding="utf-8")
+    monkeypatch.setenv("WISEFT_TALK_PLAN", str(tmp_path / "plan.json"))
+    load_texts.cache_clear()
+    return load_texts(lang)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_soups_step_shows_the_published_cloud_its_soups_and_a_wise_ft_curve(tmp_path, monkeypatch, lang):
+    texts = soups_texts(tmp_path, monkeypatch, lang)
+    try:
+        data = talk_data.build_talk_data(None, None)
+        slide = build_slide([s.id for s in texts.steps].index("soups") + 1, data, texts)
+        traces = {t.name: t for t in slide.panels[0].figure.data}
+        assert len(traces[texts.labels["soups_cloud"]].x) == 72
+        assert round(traces[texts.labels["greedy_soup"]].x[0], 2) == 81.03
+        assert round(traces[texts.labels["uniform_soup"]].y[0], 2) == 51.58
+        curve = traces[texts.labels["soups_curve"]]
+        assert len(curve.x) == 21 and curve.x[0] < curve.x[-1] and max(curve.x) > curve.x[-1]  # alpha order
+        assert "81.03" in slide.text_html and "80.39" in slide.text_html and "47.97" in slide.text_html
+        assert slides.demo_soups_line(texts) in html.unescape(slide.text_html)
+        html_file = export.talk_html(build_talk(data, texts), texts)
+        assert texts.step("soups").title in html.unescape(html_file)
+    finally:
+        load_texts.cache_clear()
+
+
+def test_the_demo_soups_line_is_read_from_the_csv_each_time(tmp_path):
+    texts = load_texts("en")
+    source = slides.DEMO_SOUPS_CSV.read_text(encoding="utf-8").splitlines()
+    greedy_test = next(i for i, line in enumerate(source) if line.startswith("greedy soup,") and ",test," in line)
+    cells = source[greedy_test].split(",")
+    cells[7] = "12.34"  # the reference ("photo") column of the greedy soup's test row
+    source[greedy_test] = ",".join(cells)
+    (tmp_path / "soups.csv").write_text("\n".join(source) + "\n", encoding="utf-8")
+    line = slides.demo_soups_line(texts, tmp_path / "soups.csv")
+    assert "greedy soup 12.3 %" in line and line != slides.demo_soups_line(texts)
+    assert slides.demo_soups_line(texts, tmp_path / "missing.csv") == texts.labels["demo_soups_missing"]
+
+
 def test_the_title_step_links_the_audience_page_with_a_qr_code():
     state = TalkState(audience_url="http://10.0.0.2:8501/?page=audience&room=ab12", reviewer="Злата")
     slide = build_slide(1, talk_data.TalkData("", [], [], [], {}), load_texts("ru"), state)

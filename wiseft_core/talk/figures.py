@@ -144,3 +144,27 @@ def poll_figure(alphas: Sequence[float], counts: Sequence[int], answers: Sequenc
                            else "right", xanchor="right" if left else "left", xshift=-6 if left else 6,
                            yanchor="top", font={"color": color}, bgcolor="rgba(255,255,255,0.85)")
     return fig
+
+
+def soup_cloud_figure(cloud: Sequence[tuple[float, float]], soups: Sequence[tuple[str, float, float, str]],
+                      curve: Sequence[tuple[float, float]], names: dict[str, str], x_label: str,
+                      y_label: str) -> go.Figure:
+    """The published fine-tunes as a cloud (reference vs shift average), the soups marked, a WiSE-FT curve beside.
+
+    ``cloud`` and ``curve`` are (reference, shifts) points; ``soups`` are (name, reference, shifts, symbol);
+    ``names`` labels the cloud and the curve for the legend (the talk's language).
+    """
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[x for x, _ in curve], y=[y for _, y in curve], mode="lines+markers",
+                             name=names["curve"], line={"color": PALETTE[0], "width": 2}, marker={"size": 5},
+                             hovertemplate="%{x:.1f}, %{y:.1f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[x for x, _ in cloud], y=[y for _, y in cloud], mode="markers", name=names["cloud"],
+                             marker={"color": "#7a7a7a", "size": 6, "opacity": 0.7},
+                             hovertemplate="%{x:.1f}, %{y:.1f}<extra></extra>"))
+    for (name, x, y, symbol), color in zip(soups, (PALETTE[2], PALETTE[1])):
+        fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", name=name,
+                                 marker={"color": color, "size": 14, "symbol": symbol, "line": {"color": INK,
+                                                                                                "width": 1}},
+                                 hovertemplate=f"{name}: %{{x:.2f}}, %{{y:.2f}}<extra></extra>"))
+    fig.update_layout(xaxis_title=x_label, yaxis_title=y_label, showlegend=True)
+    return fig

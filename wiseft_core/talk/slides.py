@@ -17,8 +17,17 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 
+from wiseft_core.data import world
+from wiseft_core.demo.assets import DEMO_DIR
+from wiseft_core.demo.soup_results import GREEDY, UNIFORM, read_results_csv
+from wiseft_core.demo.soup_results import best_single as demo_best_single
+from wiseft_core.demo.soups import RESULTS_CSV as SOUPS_CSV
+from wiseft_core.demo.soups import SUBDIR as SOUPS_SUBDIR
 from wiseft_core.engine import interpolation
 from wiseft_core.engine.predict import top_k
+from wiseft_core.errors import WiseftError
+from wiseft_core.evaluate.published_soups import best_single as published_best
+from wiseft_core.evaluate.published_soups import load_published_soups
 from wiseft_core.evaluate.results import SUMMARY_KEYS
 from wiseft_core.plots import curves as plots
 from wiseft_core.serve.audience import POLL_ALPHAS
@@ -30,6 +39,9 @@ from wiseft_core.talk.texts import Texts
 STEP_IDS = ("title", "shift", "definitions", "tradeoff", "method", "code", "live", "poll", "curve", "cost", "linear",
             "why", "results", "takeaways", "sources")
 STEP_COUNT = len(STEP_IDS)  # the talk as shipped; a teacher's plan (texts.apply_plan) may show more or fewer
+OPTIONAL_STEP_IDS = ("soups",)  # in the texts, shown when a teacher's plan asks for them ("show")
+SOUPS_CURVE_MODEL = "CLIP ViT-B/16"  # the WiSE-FT paper's CLIP nearest to the soups' ViT-B/32
+DEMO_SOUPS_CSV = DEMO_DIR / SOUPS_SUBDIR / SOUPS_CSV  # read each time the step is built: the demo is rebuilt apart
 GALLERY_PER_ROW = 4
 TOP_K = 3
 LEGEND_INSIDE = {"orientation": "v", "x": 0.01, "y": 0.99, "xanchor": "left", "yanchor": "top",
@@ -524,6 +536,58 @@ def _results(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> No
     slide.panel_direction = "column"
 
 
+def _soups(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    """Beyond two models: the published 72 fine-tunes, their uniform and greedy soups, the WiSE-FT curve."""
+    lab = texts.labels
+    try:
+        models = load_published_soups()
+    except WiseftError as err:
+        slide.panels.append(Panel("html", html=f'<p class="talk-note">{html.escape(str(err))}</p>'))
+        return
+    cloud = [(m.reference, m.avg_shifts) for m in models if "soup" not in m.kind]
+    soups = [(lab[key], m.reference, m.avg_shifts, symbol) for kind, key, symbol in
+             (("uniform soup", "uniform_soup", "diamond"), ("greedy soup", "greedy_soup", "star"))
+             for m in models if m.kind == kind]
+    curve = [(r["reference"], r["avg_shifts"]) for r in sorted(data.paper, key=lambda r: float(r["alpha"]))
+             if r["model"] == SOUPS_CURVE_MODEL and r["finetuning"] == "end-to-end" and r["ensemble"] == "weights"]
+    figure = figures.soup_cloud_figure(cloud, soups, curve, {"cloud": lab["soups_cloud"], "curve": lab["soups_curve"]},
+                                       lab["soups_x"], lab["avg_shift_acc"])
+    panel = _fig(figure, state, True)
+    # lower left: the curve runs along the top, the cloud sits lower right
+    panel.figure.update_layout(legend={**LEGEND_INSIDE, "y": 0.01, "yanchor": "bottom"})
+    slide.panels.append(panel)
+    slide.layout = "stack"
+
+
+def soup_values(texts: Texts) -> dict[str, str]:
+    """The soups step's numbers, read when the slide is built: the published files and the demo's ``soups.csv``."""
+    values = dict.fromkeys(("soup_greedy_in", "soup_best_in", "soup_uniform_shifts", "soup_best_shifts"), "—")
+    try:
+        models = load_published_soups()
+        best, by_kind = published_best(models), {m.kind: m for m in models}
+        values.update(soup_greedy_in=f"{by_kind['greedy soup'].reference:.2f}", soup_best_in=f"{best.reference:.2f}",
+                      soup_uniform_shifts=f"{by_kind['uniform soup'].avg_shifts:.2f}",
+                      soup_best_shifts=f"{best.avg_shifts:.2f}")
+    except (WiseftError, KeyError):
+        pass
+    values["demo_soups"] = demo_soups_line(texts)
+    return values
+
+
+def demo_soups_line(texts: Texts, path: Path = DEMO_SOUPS_CSV) -> str:
+    """One sentence on the demo world's own soups (test draw), or that they are not built."""
+    try:
+        models = {m.name: m for m in read_results_csv(path)}
+        best, greedy, uniform = demo_best_single(models.values()), models[GREEDY], models[UNIFORM]
+    except (OSError, WiseftError, KeyError, ValueError):
+        return texts.labels["demo_soups_missing"]
+    ref = world.REFERENCE
+    return texts.labels["demo_soups_line"].format(
+        n=sum(m.is_fine_tune for m in models.values()), greedy=f"{greedy.test[ref]:.1f}",
+        best=f"{best.test[ref]:.1f}", greedy_shifts=f"{greedy.avg_shifts('test'):.1f}",
+        uniform_shifts=f"{uniform.avg_shifts('test'):.1f}", best_shifts=f"{best.avg_shifts('test'):.1f}")
+
+
 def _text_only(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     slide.layout = "center"
 
@@ -532,7 +596,7 @@ BUILDERS = {
     "title": _title, "shift": _shift, "definitions": _text_only, "tradeoff": _tradeoff, "method": _method,
     "code": _code_step, "live": _live, "poll": _poll,
     "curve": _curve_step, "cost": _cost, "linear": _linear, "why": _why, "results": _results,
-    "takeaways": _text_only, "sources": _text_only,
+    "soups": _soups, "takeaways": _text_only, "sources": _text_only,
 }
 
 
@@ -566,6 +630,7 @@ def _values(data: TalkData, state: TalkState, texts: Texts) -> dict[str, str]:
         "device": texts.labels.get(f"device_{costs.device}", costs.device) if costs else "—",
         "params": f"{costs.params / 1e6:.2f} {texts.labels['million']}" if costs else "—",
         "lc_gap": _num(gap, 2), "alpha_min": f"{min(alphas):g}", "alpha_max": f"{max(alphas):g}",
+        **(soup_values(texts) if any(s.id == "soups" for s in texts.steps) else {}),
     }
 
 
