@@ -358,8 +358,8 @@ def test_the_live_steps_slider_redraws_from_frames_over_the_precomputed_grid(dem
     for k in (0, 7, 20):
         expected = [texts.classname(c) for c, _ in top_k(demo_data.live_probs[k, i], demo_data.classnames,
                                                           slides.TOP_K)][::-1]
-        assert live["frames"][k]["y"] == expected  # class names in Russian
-    assert all(not any("a" <= ch <= "z" for ch in name) for name in live["frames"][0]["y"])
+        assert [y.replace("<br>", " ") for y in live["frames"][k]["y"]] == expected  # class names in Russian
+    assert all(not any("a" <= ch <= "z" for ch in name.replace("<br>", " ")) for name in live["frames"][0]["y"])
 
 
 def test_the_poll_step_compares_the_rooms_answers_with_the_alpha_measured_best_on_the_sweep():
@@ -385,6 +385,14 @@ def test_the_poll_step_compares_the_rooms_answers_with_the_alpha_measured_best_o
         assert "{n}" in payload["poll"]["title"]
     without = build_slide(STEP["poll"], talk_data.TalkData("", [], [], [], {}), load_texts("en"))
     assert not without.panels[0].figure.layout.shapes and "—" in without.text_html  # no sweep: no measured answer
+
+
+def test_long_class_names_on_the_live_step_take_two_lines_split_at_their_middle_space():
+    from wiseft_core.talk.figures import two_lines
+
+    assert two_lines("большой треугольник") == "большой<br>треугольник"
+    assert two_lines("a very long class name") == "a very long<br>class name"
+    assert two_lines("large star") == "large star" and two_lines("hippopotamuses") == "hippopotamuses"
 
 
 def test_russian_texts_keep_no_calques_and_no_english_labels():

@@ -366,6 +366,7 @@ def _live(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
         panel = _fig(plots.top_k_figure(entries, title, texts.classname(image.label) if image.label else None), state,
                      show_legend=False)
         panel.role = "live_alpha" if title == columns[1][1] else ""
+        panel.figure.data[0].y = [figures.two_lines(name) for name in panel.figure.data[0].y]
         # the bars carry their percentages: no tick labels to crowd a narrow chart, room for the text on the right
         panel.figure.update_xaxes(showticklabels=False, range=[0, 1.3])
         slide.panels.append(panel)
@@ -384,7 +385,7 @@ def live_frames(slide: Slide, data: TalkData, texts: Texts, state: TalkState) ->
     for k, alpha in enumerate(data.live_alphas):
         entries = _named(top_k(data.live_probs[k, image], data.classnames, TOP_K), texts)
         bars = plots.top_k_figure(entries, "", true_label).data[0]
-        frames.append({"x": list(bars.x), "y": list(bars.y), "text": list(bars.text),
+        frames.append({"x": list(bars.x), "y": [figures.two_lines(name) for name in bars.y], "text": list(bars.text),
                        "color": figures.recolor(list(bars.marker.color)),
                        "title": texts.labels["prediction_at"].format(alpha=f"{alpha:g}")})
     return {"step": slide.step, "panel": where, "alphas": list(data.live_alphas),
@@ -488,7 +489,8 @@ def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
         figure.update_xaxes(title_text=lab["alpha_axis"], row=2, col=1)
         panel = _fig(figure, state, True)
         # the legend beside the chart, not under it: below, it runs off a 720-pixel-high screen
-        panel.figure.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"})
+        panel.figure.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"},
+                                   margin={"t": 2 * state.font_size})  # the top subplot's title sits in this margin
         slide.panels.append(panel)
         slide.layout = "stack"  # four lines of text above, the chart with its legend across the width
         return
