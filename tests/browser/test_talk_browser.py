@@ -126,7 +126,7 @@ DRAWN_JS = ("() => Array.from(document.querySelectorAll('.wiseft-deck .slide.act
 # Latin words a Russian slide may keep: names of models, data sets, methods and people, units of maths.
 LATIN_OK = {"zero", "shot", "wise", "ft", "clip", "vit", "px", "imagenet", "imagenetv", "sketch", "objectnet", "objnet",
             "in", "v2", "imagenetv2", "pytorch", "top", "frankle", "et", "al", "lerp", "torch",
-            "deng", "recht", "wang", "hendrycks", "barbu"}
+            "deng", "recht", "wang", "hendrycks", "barbu", "b"}  # b: ViT-B/32, ViT-B/16
 
 
 def step_of(texts, step_id: str) -> int:

@@ -430,6 +430,7 @@ def _curve_step(slide: Slide, data: TalkData, texts: Texts, state: TalkState) ->
                                         texts, state), state, False))
     else:
         slide.panels.append(_no_sweep(texts))
+    slide.layout = "stack"  # three short lines above: each chart gets half the width, its titles fit
 
 
 def _cost(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
@@ -553,7 +554,7 @@ def _soups(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None
     curve = [(r["reference"], r["avg_shifts"]) for r in sorted(data.paper, key=lambda r: float(r["alpha"]))
              if r["model"] == SOUPS_CURVE_MODEL and r["finetuning"] == "end-to-end" and r["ensemble"] == "weights"]
     figure = figures.soup_cloud_figure(cloud, soups, curve, {"cloud": lab["soups_cloud"], "curve": lab["soups_curve"]},
-                                       lab["soups_x"], lab["avg_shift_acc"])
+                                       lab["soups_x"], lab["soups_y"])
     panel = _fig(figure, state, True)
     # lower left: the curve runs along the top, the cloud sits lower right
     panel.figure.update_layout(legend={**LEGEND_INSIDE, "y": 0.01, "yanchor": "bottom"})
