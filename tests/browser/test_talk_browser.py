@@ -193,22 +193,23 @@ POLL_Y_JS = ("() => { const p = document.querySelector('.wiseft-deck .slide.acti
              " return p && p.data ? p.data[0].y.join(',') : ''; }")
 
 
-def test_the_poll_step_draws_the_rooms_answers_as_they_arrive(server, browser):
+@pytest.mark.parametrize("size,lang", [((1280, 720), "en"), ((1920, 1080), "ru")], ids=["1280x720-en", "1920x1080-ru"])
+def test_the_poll_step_draws_the_rooms_answers_as_they_arrive(server, browser, size, lang):
     from wiseft_core.serve.audience import POLL_ALPHAS
 
-    texts = load_texts("en")
-    poll = step_of(texts, "poll")
-    context, page = new_page(browser, (1280, 720))
-    open_deck(page, f"{server}/talk?step={poll}&lang=en&room=pollroom", texts, poll)
+    texts = load_texts(lang)
+    poll, room = step_of(texts, "poll"), f"poll{lang}"
+    context, page = new_page(browser, size)
+    open_deck(page, f"{server}/talk?step={poll}&lang={lang}&room={room}", texts, poll)
     assert page.evaluate(POLL_Y_JS) == ",".join(["0"] * len(POLL_ALPHAS))
     phones = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     for clicks in (-3, -3, 2):  # answers 0.35, 0.35 and 0.6
-        vote_on_a_phone(phones, server, "pollroom", clicks)
+        vote_on_a_phone(phones, server, room, clicks)
     expected = [{0.35: 2, 0.6: 1}.get(a, 0) for a in POLL_ALPHAS]
     page.wait_for_function(f"() => ({POLL_Y_JS})() === {','.join(map(str, expected))!r}", timeout=15_000)
-    page.get_by_text("3 answers from the room").wait_for()
-    assert_fits(page, ".wiseft-deck .slide.active", "poll with answers")
-    page.screenshot(path=str(SCREENSHOTS / "en_1280x720_poll_answers.png"))
+    page.get_by_text(texts.labels["poll_answers"].format(n=3)).wait_for()
+    assert_fits(page, ".wiseft-deck .slide.active", f"poll with answers {lang} {size}")
+    page.screenshot(path=str(SCREENSHOTS / f"{lang}_{size[0]}x{size[1]}_poll_answers.png"))
     phones.close()
     context.close()
 
