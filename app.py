@@ -6,19 +6,20 @@ Operator-only options (``wiseft_core.serve.app_launch``): ``--models-dir DIR`` (
 ``--trust-pickle``, ``--live-models N``. ``?page=playground&alpha=0.4`` in the URL opens a page at an alpha.
 
 The page is drawn before anything heavy is imported: a new server's first viewer sees the app's name and
-a progress bar at once, while PyTorch, open_clip and the model pair load behind it.
+a progress bar at once (the Playground: the demo pair's stored first answer), while PyTorch, open_clip and the
+model pair load behind it.
 """
 
-import sys
 from pathlib import Path
 
 import streamlit as st
 
 from app_pages.lang import keep_params, language_switch, remember_params, t
+from app_pages.warmup import heavy_ready, wait_heavy_imports
 from wiseft_core.serve.url_state import name_param
 
 FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"  # served by the app: no CDN in an offline room
-st.set_page_config(page_title="WiSE-FT Explorer", page_icon=str(FAVICON), layout="wide")
+st.set_page_config(page_title="WiSE-FT Explorer", layout="wide")  # the icon after the first text: see below
 
 PAGES = {  # name: (file, title's key in assets/i18n, icon)
     "home": ("app_pages/home.py", "app.nav.home", ":material/home:"),
@@ -33,11 +34,10 @@ PAGES = {  # name: (file, title's key in assets/i18n, icon)
 }
 
 
-def load_pair_context(progress) -> object:
+def load_pair_context(progress, first_run: bool) -> object:
     """The heavy part of a run (PyTorch, open_clip, the pair), behind a progress bar on a new server's first run."""
-    first_run = "app_pages.shared" not in sys.modules  # later runs find it all imported: no bar flashing by
     if first_run:
-        progress.progress(0.1, text=t("app.loading_torch"))
+        wait_heavy_imports()
     import torch
 
     from app_pages.shared import launch_options, sidebar_pair
@@ -50,6 +50,13 @@ def load_pair_context(progress) -> object:
 
 
 keep_params()
+loading = st.empty()  # the first text a new server's viewer sees; the page replaces it
+first_run = not heavy_ready()  # later runs find it all imported: no bar flashing by
+if first_run:
+    loading.progress(0.1, text=t("app.loading_torch"))
+# A file icon imports Pillow: after a new server's first text, but before the navigation, whose page icons
+# would otherwise be fetched from the web as the tab's icon.
+st.set_page_config(page_icon=str(FAVICON))
 requested = name_param(st.query_params.get("page"), PAGES, "home")
 navigation = st.navigation([
     st.Page(path, title=t(title), icon=icon, url_path=name, default=name == requested)
@@ -57,9 +64,15 @@ navigation = st.navigation([
 ])
 if navigation.url_path != "talk":  # the talk has its own language switch
     language_switch()
-loading = st.empty()  # the first text a new server's viewer sees; the page replaces it
-st.session_state["_pair_context_now"] = load_pair_context(loading)
+preview = st.empty()
+if first_run and navigation.url_path == "playground":  # its stored first answer while PyTorch loads
+    from app_pages.preview import playground_preview  # only this visit pays for the slider element
+
+    with preview.container():
+        playground_preview()
+st.session_state["_pair_context_now"] = load_pair_context(loading, first_run)
 loading.empty()
+preview.empty()
 st.sidebar.caption(t("app.citation"))
 try:
     navigation.run()

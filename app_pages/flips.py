@@ -15,7 +15,7 @@ from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.assets import DEMO_FLIPS, DEMO_POINTING, read_pointing
 from wiseft_core.engine.alphas import alpha_range
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.checkpoints import file_sha256
+from wiseft_core.files.digests import file_sha256
 from wiseft_core.inspection.along_alpha import along_alpha
 from wiseft_core.inspection.flips import GROUPS, FlipsFile, counts_along, groups_at, image_ref, load_flips, open_ref
 from wiseft_core.plots.inspection import flip_counts_figure, pointing_game_figure

@@ -11,6 +11,7 @@ const ENGLISH = {
   label: "α  (0 = zero-shot, 1 = fine-tuned)", prediction: "Prediction at α = {alpha}: ", true_label: "true label",
   computing: "computing…", zero: "α = 0 (zero-shot)", one: "α = 1 (fine-tuned)",
   chart: "p(class) vs α, {done}/{total} computed",
+  loading: "loading the live model…",
 };
 
 function say(data, key, fields) {
@@ -173,10 +174,12 @@ export default function (component) {
     top.appendChild(input);
     top.appendChild(readout);
     const cards = el("div", "wiseft-cards");
+    const note = el("div", "wiseft-note");
     root.appendChild(top);
+    root.appendChild(note);
     root.appendChild(cards);
     parentElement.appendChild(root);
-    state = { root, input, readout, cards, label, data: null, value: null, sent: [], frame: 0, poll: 0 };
+    state = { root, input, readout, cards, label, note, data: null, value: null, sent: [], frame: 0, poll: 0 };
     input.addEventListener("input", () => {
       state.value = Number(input.value);
       cancelAnimationFrame(state.frame);
@@ -208,7 +211,11 @@ export default function (component) {
   } else if (state.value === null) {
     state.value = data.alpha;
   }
-  state.root.dataset.pending = data.pending ? "1" : "0";
+  // A new server's stored first answer (app_pages/preview.py) is not the live page's: pending until replaced.
+  state.root.dataset.pending = data.pending || data.preview ? "1" : "0";
+  state.root.dataset.preview = data.preview ? "1" : "0";
+  state.input.disabled = Boolean(data.preview);
+  state.note.textContent = data.preview ? say(data, "loading") : "";
   state.label.textContent = say(data, "label");
   state.input.setAttribute("aria-label", say(data, "label"));
   draw(state);

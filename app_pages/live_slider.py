@@ -11,6 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages.lang import t
+
 HERE = Path(__file__).resolve().parent
 _component = st.components.v2.component(
     "wiseft_live_slider",
@@ -30,3 +32,9 @@ def live_slider(data: dict, alpha: float, key: str, on_change, poll_seconds: flo
     # dataframes (importing pandas, ~0.7 s, on a process's first mount: inside a viewer's first answer)
     _component(key=key, data=payload, default={"alpha": alpha}, on_alpha_change=on_change,
                on_poll_change=lambda: None)
+
+
+def slider_texts() -> dict[str, str]:
+    """The slider's words in the viewer's language (the browser fills in ``{alpha}``, ``{done}``…)."""
+    return {name: t(f"slider.{name}") for name in ("label", "prediction", "true_label", "computing", "zero", "one",
+                                                   "chart", "loading")}

@@ -13,10 +13,10 @@ from PIL import Image
 
 from app_pages.filmstrip import filmstrip, linked_images
 from app_pages.lang import names_for, t
-from app_pages.live_slider import live_slider
+from app_pages.live_slider import live_slider, slider_texts
 from app_pages.shared import admitted, current_alpha, live_pool, one_line_errors, set_alpha
 from wiseft_core.demo.assets import DEMO_SAMPLES
-from wiseft_core.demo.gallery import gallery_samples
+from wiseft_core.demo.gallery import first_visit_keys, gallery_samples
 from wiseft_core.engine.blocks import block_bands
 from wiseft_core.engine.predict import to_batch
 from wiseft_core.files.images import ImageMemo, model_sized
@@ -24,12 +24,18 @@ from wiseft_core.serve import alpha_grid, uploads, url_state
 from wiseft_core.serve.builds import merged_checkpoint_bytes
 from wiseft_core.serve.commands import interpolate_command
 from wiseft_core.serve.markup import escape_markdown
-from wiseft_core.serve.slider_data import grid_probs, image_entry, released_alpha, slider_data, thumbnail_data_url
+from wiseft_core.serve.slider_data import (
+    TOP_K,
+    grid_probs,
+    image_entry,
+    released_alpha,
+    slider_data,
+    thumbnail_data_url,
+)
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 MAX_IMAGES = uploads.IMAGES.max_files
 GALLERY_COLUMNS = 8
-TOP_K = 5
 POLL_SECONDS = 1.0  # after each answer, how long a page waits to ask again while its charts fill in
 MODES = {"weights": "playground.mode.weights", "outputs": "playground.mode.outputs"}  # keys in assets/i18n
 
@@ -90,9 +96,8 @@ def gallery_choice(groups: dict) -> set[str]:
     """
     keys = {item.key for items in groups.values() for item in items[:GALLERY_COLUMNS]}
     linked = set(url_state.known_names(st.query_params.get("sample"), keys))
-    if not linked:  # first visit on a pair that knows these classes: one reference and one shifted sample
-        firsts = [items[0].key for items in groups.values() if items[0].label is not None]
-        linked = set(firsts[:1] + firsts[2:3])
+    if not linked:
+        linked = set(first_visit_keys(groups))
     chosen = set()
     for distribution, items in groups.items():
         state = st.session_state.get(f"gallery_{distribution}")
@@ -102,8 +107,7 @@ def gallery_choice(groups: dict) -> set[str]:
 
 
 def gallery_candidates(groups: dict, chosen: set[str]) -> list[Candidate]:
-    picks = [Candidate(f"{distribution}: {item.label or item.key}", ("gallery", item.key), item.path.read_bytes,
-                       item.label, item.key)
+    picks = [Candidate(item.display_name, ("gallery", item.key), item.path.read_bytes, item.label, item.key)
              for distribution, items in groups.items() for item in items[:GALLERY_COLUMNS] if item.key in chosen]
     st.query_params["sample"] = ",".join(p.digest for p in picks)
     return picks
@@ -302,12 +306,6 @@ def prediction_area(context, samples: list[Sample]) -> None:
     show_times(times_slot, context, None if pending else measured_times(context, pool, batch), len(samples))
     merge_download(context, alpha, block_alphas)
     filmstrip(context, samples, alpha)
-
-
-def slider_texts() -> dict[str, str]:
-    """The live slider's words in the viewer's language (the browser fills in ``{alpha}``, ``{done}``…)."""
-    return {name: t(f"slider.{name}") for name in ("label", "prediction", "true_label", "computing", "zero", "one",
-                                                   "chart")}
 
 
 def thumbnail(sample: Sample) -> str:

@@ -18,13 +18,14 @@ import streamlit as st
 from app_pages.lang import current_lang, t
 from app_pages.shared import launch_options, live_pool
 from wiseft_core.serve.interpolator_pool import InterpolatorPool
-from wiseft_core.serve.jobs import Job, JobQueue, JobRefused, describe, ordinal
+from wiseft_core.serve.jobs import Job, JobQueue, JobRefused, describe, ordinal, with_grace
 from wiseft_core.serve.markup import escape_markdown
 
 POLL_S = 1.0
 BY_VIEWER = "cancelled by you"
 APP_BATCH = 32  # small batches: a viewer's job holds a live model for one batch at a time
 APP_KEEP_BYTES = 256 << 20  # preprocessed images kept between alphas, per job
+RECONNECT_GRACE_S = 15.0  # a phone's dropped websocket that comes back within this keeps its job
 
 
 @st.cache_resource
@@ -49,7 +50,7 @@ def session_id() -> str:
 
 
 def _connected() -> Callable[[], bool] | None:
-    """Whether this browser session is still connected (None outside a served app, e.g. AppTest)."""
+    """Whether this browser session is still connected, or was a moment ago (None outside a served app)."""
     from streamlit.runtime import Runtime, exists
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -57,7 +58,7 @@ def _connected() -> Callable[[], bool] | None:
     if ctx is None or not exists():
         return None
     runtime, streamlit_session = Runtime.instance(), ctx.session_id
-    return lambda: runtime.is_active_session(streamlit_session)
+    return with_grace(lambda: runtime.is_active_session(streamlit_session), RECONNECT_GRACE_S)
 
 
 def shared_pool(context) -> InterpolatorPool:

@@ -26,6 +26,7 @@ import streamlit as st
 from app_pages.lang import names_for, t
 from wiseft_core.demo.assets import DEMO_FINETUNED, DEMO_FINETUNED_LINEAR, DEMO_ZEROSHOT, demo_pair_available
 from wiseft_core.devices import default_viewer_device, viewer_device
+from wiseft_core.engine.alphas import DEFAULT_ALPHA
 from wiseft_core.errors import WiseftError
 from wiseft_core.files.zeroshot import TEMPLATE_SETS, parse_classnames
 from wiseft_core.serve import app_launch, uploads, url_state
@@ -43,7 +44,6 @@ PAIR_SOURCES = {
     "openclip": "open_clip model + fine-tuned checkpoint",
     "files": "Two checkpoint files",
 }
-DEFAULT_ALPHA = 0.5
 NO_FILE = "(none)"
 UPLOAD_CAP_BYTES = 4 << 30  # all sessions' uploads together
 UPLOAD_IDLE_SECONDS = 3600.0

@@ -2,29 +2,54 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 import streamlit as st
+import torch
 from PIL import Image
 
+from app_pages.lang import names_for, t
+from app_pages.shared import launch_options
+from app_pages.soup_plane_job import PLANE_NAMES, model_name, over_budget_line, plane_labels, your_plane_section
 from wiseft_core.demo.assets import DEMO_DIR, DEMO_SAMPLES
 from wiseft_core.demo.gallery import gallery_samples
-from wiseft_core.demo.soup_results import read_results_csv, results_table, soup_findings
+from wiseft_core.demo.soup_results import GREEDY, UNIFORM, ZERO_SHOT, read_results_csv, results_table, soup_checks
 from wiseft_core.demo.soups import PLANE_CSV, RESULTS_CSV, SUBDIR, shipped_soup_files
+from wiseft_core.engine.predict import to_batch
 from wiseft_core.errors import WiseftError
-from wiseft_core.files.reader import load_classifier
 from wiseft_core.inspection.soup_plane import plane_weights, read_plane_csv
-from wiseft_core.plots.soups import plane_figure
+from wiseft_core.plots.soups import plane_figure, triangle_figure
 from wiseft_core.serve.file_stamps import file_stamp
 from wiseft_core.serve.markup import escape_markdown
-from wiseft_core.serve.soup_mix import mixed_classifier, normalised, top1_predictions
+from wiseft_core.serve.soup_mix import LiveSoup, OverBudget, normalised, open_live_soup
 
 SOUPS_DIR = DEMO_DIR / SUBDIR
-PLANE_NAMES = ["zero-shot θ₀", "fine-tune θ₁ (shipped)", "fine-tune θ₂"]
+TABLE_KEYS = {ZERO_SHOT: "zeroshot", UNIFORM: "uniform", GREEDY: "greedy"}
 
 
-@st.cache_resource(show_spinner="Loading the demo models…", max_entries=2)
-def demo_models(stamps: tuple) -> dict:
-    """The shipped models by name; ``stamps`` (each file's mtime and size) makes a rebuilt file load again."""
-    return {name: load_classifier(path) for name, path in shipped_soup_files(DEMO_DIR).items()}
+def table_name(name: str) -> str:
+    """A row of the demo's results (zero-shot, fine-tune k, the soups) in the viewer's language."""
+    numbered = re.fullmatch(r"fine-tune (\d+)", name)
+    if numbered:
+        return t("soups.table.finetune", k=numbered.group(1))
+    return t(f"soups.table.{TABLE_KEYS[name]}") if name in TABLE_KEYS else name
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def demo_soup(stamps: tuple, live_models: int) -> LiveSoup:
+    """The shipped models as one set of engine endpoints and the room's live mixes over them (budget checked first);
+    ``stamps`` (each file's mtime and size) makes a rebuilt file load again."""
+    return open_live_soup(shipped_soup_files(DEMO_DIR), live_models)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def gallery_batches(stamps: tuple, _soup: LiveSoup) -> dict[str, tuple[list, torch.Tensor]]:
+    """{distribution: (samples, preprocessed images)}: each image decoded and resized once, not per slider move."""
+    groups = gallery_samples(DEMO_SAMPLES, _soup.endpoints.classnames)
+    return {distribution: (samples, to_batch([Image.open(s.path).convert("RGB") for s in samples],
+                                             _soup.endpoints.preprocessing))
+            for distribution, samples in groups.items()}
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
@@ -39,76 +64,99 @@ def soup_results(file_stamp: tuple):
 
 def plane_point() -> tuple[float, float]:
     c1, c2 = st.columns(2)
-    u = c1.slider("u: towards fine-tune θ₁", -0.25, 1.25, 0.5, 0.05, key="soups_u")
-    v = c2.slider("v: towards fine-tune θ₂", -0.25, 1.25, 0.5, 0.05, key="soups_v")
+    u = c1.slider(t("soups.u"), -0.25, 1.25, 0.5, 0.05, key="soups_u")
+    v = c2.slider(t("soups.v"), -0.25, 1.25, 0.5, 0.05, key="soups_v")
     return u, v
 
 
 def free_weights(names: list[str]) -> tuple[list[str], list[float]]:
-    picked = st.multiselect("Ingredients", names, default=names[1:], key="soups_picked")
+    picked = st.multiselect(t("soups.ingredients"), names, default=names[1:], key="soups_picked",
+                            format_func=names_for(names, model_name))
     columns = st.columns(max(1, len(picked)))
-    weights = [col.slider(name, 0.0, 1.0, 1.0, 0.05, key=f"soups_w_{name}") for col, name in zip(columns, picked)]
+    weights = [col.slider(model_name(name), 0.0, 1.0, 1.0, 0.05, key=f"soups_w_{name}")
+               for col, name in zip(columns, picked)]
     return picked, weights
 
 
-def show_predictions(models: dict, names: list[str], weights: list[float]) -> None:
-    """Top-1 of the mixed model on every gallery image, a compact row per distribution."""
-    first = models[names[0]]
-    model = mixed_classifier([models[n] for n in names], weights)
-    groups = gallery_samples(DEMO_SAMPLES, first.meta.classnames)
+def show_predictions(soup: LiveSoup, stamps: tuple, names: list[str], weights: list[float]) -> None:
+    """Top-1 of the mix on every gallery image, a compact row per distribution: one mix, one forward each."""
+    groups = gallery_batches(stamps, soup)
     if not groups:
-        st.info("No sample gallery: the demo world's samples (assets/demo/samples/) are not present.")
+        st.info(t("soups.no_gallery"))
         return
-    for distribution, samples in groups.items():
-        predictions = top1_predictions(model, [Image.open(s.path).convert("RGB") for s in samples], first.meta)
+    for distribution, (samples, batch) in groups.items():
+        predictions = soup.top1(names, weights, batch)
         right = sum(p[0] == s.label for p, s in zip(predictions, samples))
-        st.markdown(f"**{distribution}**: {right} of {len(samples)} right")
+        st.markdown(t("soups.right", distribution=distribution, right=right, n=len(samples)))
         for col, sample, (label, prob) in zip(st.columns(len(samples)), samples, predictions):
             mark = "✓" if label == sample.label else "✗"
             col.image(str(sample.path), width=64)
             col.caption(f"{mark} {label} ({prob:.0%})")
 
 
-def mix_section(models: dict) -> tuple[list[str], list[float], tuple[float, float] | None]:
+def take_click(chart_key: str, slider_keys: Sequence[str | None]) -> None:
+    """A click on the triangle moves the sliders to its lattice point's weights (the sliders stay the truth)."""
+    points = st.session_state[chart_key].selection.points
+    if points and len(points[0].get("customdata") or ()) == 3:
+        for key, weight in zip(slider_keys, points[0]["customdata"]):
+            if key is not None:
+                st.session_state[key] = float(weight)
+
+
+def triangle_picker(spot, labels: Sequence[str], weights: Sequence[float] | None,
+                    slider_keys: Sequence[str | None], key: str) -> None:
+    """The three models at a triangle's corners; clicking a point sets the weights (sliders are the keyboard way)."""
+    figure = triangle_figure(labels, weights, hover=t("soups.triangle_hover"), mix_label=t("soups.plot.mix"))
+    spot.plotly_chart(figure, key=key, on_select=lambda: take_click(key, slider_keys), selection_mode="points",
+                      config={"displayModeBar": False})
+    spot.caption(t("soups.triangle_help"))
+
+
+def mix_section(models: list[str]) -> tuple[list[str], list[float], tuple[float, float] | None]:
     """The mix controls: (ingredient names, weights, the plane point when the mix is one); no names: nothing."""
-    mode = st.radio("Mix", ["a point in the plane of three models", "any ingredients and weights"],
-                    horizontal=True, key="soups_mode")
+    modes = ["plane", "free"]
+    mode = st.radio(t("soups.mix"), modes, horizontal=True, key="soups_mode",
+                    format_func=names_for(modes, lambda m: t(f"soups.mode.{m}")))
     point = None
-    if mode.startswith("a point") and all(n in models for n in PLANE_NAMES):
+    spot = st.container()
+    if mode == "plane" and all(n in models for n in PLANE_NAMES):
         point = plane_point()
         names, weights = PLANE_NAMES, plane_weights(*point)
-        st.caption("Weights (θ₀, θ₁, θ₂) = (" + ", ".join(f"{w:.2f}" for w in weights) + "): "
-                   "θ₀ + u (θ₁ − θ₀) + v (θ₂ − θ₀). Outside the triangle the mix extrapolates.")
-    else:
-        names, weights = free_weights(list(models))
-        if not names:
-            st.info("Pick at least one ingredient.")
-            return [], [], None
-        try:
-            weights = normalised(weights)
-        except WiseftError as err:
-            st.warning(escape_markdown(str(err)))
-            return [], [], None
-        st.caption("Normalised weights: " + ", ".join(f"{n} {w:.2f}" for n, w in zip(names, weights)))
+        triangle_picker(spot, [t("soups.corner.theta0"), "θ₁", "θ₂"], weights, (None, "soups_u", "soups_v"),
+                        "soups_triangle_plane")
+        st.caption(t("soups.plane_weights", weights=", ".join(f"{w:.2f}" for w in weights)))
+        return names, weights, point
+    names, weights = free_weights(models)
+    if not names:
+        st.info(t("soups.pick_one"))
+        return [], [], None
+    if not any(weights):
+        st.warning(t("soups.all_zero"))
+        return [], [], None
+    weights = normalised(weights)
+    if len(names) == 3:
+        triangle_picker(spot, [model_name(n) for n in names], weights, [f"soups_w_{n}" for n in names],
+                        "soups_triangle_free")
+    st.caption(t("soups.normalised", weights=", ".join(f"{model_name(n)} {w:.2f}" for n, w in zip(names, weights))))
     return names, weights, point
 
 
 def plane_section(point: tuple[float, float] | None) -> None:
     path = SOUPS_DIR / PLANE_CSV
     if not path.is_file():
-        st.info("The plane is not built yet: `wiseft demo build --soups`.")
+        st.info(t("soups.plane_not_built"))
         return
     cells = plane_cells(file_stamp(path))
     datasets = list(dict.fromkeys(c.dataset for c in cells))
     c1, c2 = st.columns(2)
-    dataset = c1.selectbox("Distribution", datasets, key="soups_plane_dataset")
-    metric = c2.radio("Show", ["top1", "loss"], horizontal=True, key="soups_plane_metric",
-                      format_func=lambda m: "accuracy" if m == "top1" else "loss")
-    st.plotly_chart(plane_figure(cells, dataset, metric, point), key="soups_plane_chart")
+    dataset = c1.selectbox(t("common.distribution"), datasets, key="soups_plane_dataset")
+    metrics = ["top1", "loss"]
+    metric = c2.radio(t("soups.show"), metrics, horizontal=True, key="soups_plane_metric",
+                      format_func=names_for(metrics, lambda m: t(f"soups.metric.{m}")))
+    st.plotly_chart(plane_figure(cells, dataset, metric, point, plane_labels()), key="soups_plane_chart")
     n = next(c.n for c in cells if c.dataset == dataset)
-    draw = "validation" if dataset.endswith("@val") else "test"
-    st.caption(f"θ(u, v) = θ₀ + u (θ₁ − θ₀) + v (θ₂ − θ₀), measured on the {draw} draw ({n} images). Dotted: "
-               "WiSE-FT from the zero-shot model to each fine-tune and to their uniform soup (u = v = α/2).")
+    draw = t("soups.draw.val") if dataset.endswith("@val") else t("soups.draw.test")
+    st.caption(t("soups.plane_caption", draw=draw, n=n))
 
 
 def results_section() -> None:
@@ -116,33 +164,53 @@ def results_section() -> None:
     if not path.is_file():
         return
     models = soup_results(file_stamp(path))
-    st.subheader("The demo's fine-tunes and soups")
-    st.markdown("\n".join(results_table(models, "test")))
-    st.markdown("\n".join(f"- **{'holds' if f.holds else 'does not hold'}**: {f.name} ({f.detail})"
-                          for f in soup_findings(models)))
-    st.caption("Why, and what the validation draw shows: assets/demo/soups/README.md.")
+    st.subheader(t("soups.results"))
+    header = (t("soups.table.model"), t("soups.table.recipe"), t("soups.table.avg_shifts"))
+    st.markdown("\n".join(results_table(models, "test", header, table_name)))
+    lines = []
+    for check in soup_checks(models):
+        verdict = t("soups.holds") if check.holds else t("soups.does_not_hold")
+        claim = t(f"soups.check.{check.kind}", value=f"{check.value:.2f}", versus=f"{check.versus:.2f}",
+                  best=table_name(check.best), top=f"{check.top:.2f}" if check.top is not None else "")
+        lines.append(f"- **{verdict}**: {claim}")
+    st.markdown("\n".join(lines))
+    st.caption(t("soups.results_why"))
 
 
-st.title("Model soups: averaging many fine-tunes")
-st.caption("Model soups (Wortsman et al., ICML 2022) average the weights of several fine-tunes of one zero-shot "
-           "model: one model, no extra inference cost, often better than each ingredient. It works when the "
-           "fine-tunes share a basin, which the plane below shows.")
-files = shipped_soup_files(DEMO_DIR)
-if "zero-shot θ₀" not in files:
-    st.info("The demo models are not present (assets/demo/): run `wiseft demo build`.")
-    st.stop()
-try:
-    loaded = demo_models(tuple(file_stamp(p) for p in files.values()))
-except WiseftError as err:
-    st.error(escape_markdown(str(err)))
-    st.stop()
-names, weights, current = mix_section(loaded)
-left, right = st.columns([3, 2])
-with left:
-    st.subheader("The plane through the zero-shot model and two fine-tunes")
-    plane_section(current)
-with right:
-    st.subheader("The mix on the sample gallery")
-    if names:
-        show_predictions(loaded, names, weights)
-results_section()
+def demo_section() -> None:
+    """The demo's models: the mix (sliders or triangle), the precomputed plane, the gallery, the results."""
+    files = shipped_soup_files(DEMO_DIR)
+    if PLANE_NAMES[0] not in files:
+        st.info(t("soups.no_demo"))
+        return
+    stamps = tuple(file_stamp(p) for p in files.values())
+    try:
+        with st.spinner(t("soups.loading")):
+            soup = demo_soup(stamps, launch_options().live_models)
+    except OverBudget as err:
+        st.error(over_budget_line(err))
+        return
+    except WiseftError as err:
+        st.error(escape_markdown(str(err)))
+        return
+    names, weights, current = mix_section(soup.names)
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader(t("soups.plane_title"))
+        plane_section(current)
+    with right:
+        st.subheader(t("soups.gallery_title"))
+        if names:
+            show_predictions(soup, stamps, names, weights)
+    results_section()
+
+
+st.title(t("soups.title"))
+st.caption(t("soups.intro"))
+demo_section()
+st.subheader(t("soups.your_title"))
+context = st.session_state.get("_pair_context_now")
+if context is None:
+    st.info(t("soups.no_pair"))
+else:
+    your_plane_section(context)

@@ -16,15 +16,15 @@ from streamlit.testing.v1 import AppTest
 
 from wiseft_core.serve.i18n import load_strings
 
-PAGES = ("home", "playground", "curves", "weights", "flips", "landscape", "audience", "home+files")
+PAGES = ("home", "playground", "curves", "weights", "flips", "landscape", "audience", "soups", "home+files")
 VISIBLE_FIELDS = {"label", "body", "help", "options", "placeholder", "caption", "text"}
 TIMEOUT = 300
 # Names, not words to translate: the app's and languages' names, devices, and data (the demo world's
 # distributions, the sweep CSVs' fine-tuning and ensemble values, file, dataset and model names).
 PROPER_NAMES = {"WiSE-FT Explorer", "Language / Язык", "English", "Русский", "cpu", "cuda", "(none)", "paper", "demo",
                 "weights", "outputs", "end-to-end", "linear classifier", "photo", "v2", "sketch", "rendition",
-                "objectnet", "adversarial"}
-DATA = re.compile(r"^(demo:\w+|\w+\.safetensors|demo-clip.*|CLIP .*|ViT-.*|RN\d.*)$")
+                "objectnet", "adversarial", "WiSE-FT", "Wortsman", "ICML", "zero-shot", "top-1"}
+DATA = re.compile(r"^(demo:\w+(@\w+)?|\w+\.safetensors|demo-clip.*|CLIP .*|ViT-.*|RN\d.*)$")
 
 
 def visible_texts(message, out: list[str], field: str = "") -> None:
@@ -37,8 +37,25 @@ def visible_texts(message, out: list[str], field: str = "") -> None:
             out += [value] if isinstance(value, str) else list(value)
 
 
-def page_texts(page: str, lang: str) -> set[str]:
-    """``page`` is a page's name, or ``name+files`` for it with the sidebar's two-files pair source."""
+def chart_texts(spec: str) -> list[str]:
+    """The words a Plotly chart shows: trace names, marker texts, titles and hover texts (values taken out)."""
+    import json
+
+    figure, out = json.loads(spec), []
+    for trace in figure.get("data", []):
+        out += [trace.get("name") or "", *[str(x) for x in trace.get("text") or [] if isinstance(x, str)]]
+        out.append(re.sub(r"%\{[^}]*\}|<[^>]*>", " ", trace.get("hovertemplate") or ""))
+        out.append(((trace.get("colorbar") or {}).get("title") or {}).get("text") or "")
+    for name, axis in figure.get("layout", {}).items():
+        if name.startswith(("xaxis", "yaxis")) and isinstance(axis, dict):
+            title = axis.get("title") or {}
+            out.append(title.get("text", "") if isinstance(title, dict) else str(title))
+    return [text for text in out if text.strip()]
+
+
+def page_texts(page: str, lang: str, strict: bool = False) -> set[str]:
+    """``page`` is a page's name, or ``name+files`` for it with the sidebar's two-files pair source; ``strict``:
+    the page's own area only (no sidebar), with the words inside its Plotly charts."""
     page, _, source = page.partition("+")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update({"page": page, "lang": lang, "room": "i18n"})
@@ -47,22 +64,25 @@ def page_texts(page: str, lang: str) -> set[str]:
         at.radio(key="pair_source").set_value(source).run()
     assert not at.exception, (page, lang, at.exception)
     texts: list[str] = []
-    stack = [at._tree]
+    stack = [at.main if strict else at._tree]
     while stack:
         node = stack.pop()
         if getattr(node, "type", "") == "html":  # hidden markers for the browser tests, no visible text
             continue
         if getattr(node, "proto", None) is not None:
             visible_texts(node.proto, texts)
+            if strict and getattr(node, "type", "") == "plotly_chart":
+                texts += chart_texts(node.proto.spec)
         stack += list(getattr(node, "children", {}).values())
     return {text.strip() for text in texts if text.strip()}
 
 
 def allowed(text: str, classnames: set[str]) -> bool:
-    """Nothing to translate: once link targets, class names and names are taken out, no English word is left."""
+    """Nothing to translate: once link targets, code (commands, paths), class names and names are taken out, no
+    English word is left."""
     if DATA.match(text):
         return True
-    rest = re.sub(r"\]\([^)]*\)", "]", text)
+    rest = re.sub(r"\]\([^)]*\)|`[^`]*`|\bdemo:\w+(@\w+)?|(?<!\w)--[a-z][a-z-]*", "]", text)
     for name in sorted(PROPER_NAMES | classnames, key=len, reverse=True):
         rest = re.sub(rf"(?<![A-Za-z]){re.escape(name)}(?![A-Za-z])", " ", rest)
     return not re.search(r"[A-Za-z]{3,}", rest)
@@ -80,6 +100,22 @@ def test_in_russian_no_visible_string_on_the_page_is_left_in_english(page):
     assert russian, page
     untranslated = sorted(text for text in english & russian if not allowed(text, classnames))
     assert untranslated == [], untranslated
+
+
+STRICT_PAGES = ("soups",)  # pages whose Russian texts, charts included, hold no English word at all
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+@pytest.mark.parametrize("page", STRICT_PAGES)
+def test_in_russian_no_english_word_is_left_on_the_page_or_in_its_charts(page):
+    """Stricter than the comparison with English: a Russian sentence with an English phrase inside fails too."""
+    from wiseft_core.demo.assets import DEMO_ZEROSHOT
+    from wiseft_core.files.checkpoints import read_meta
+
+    classnames = set(read_meta(str(DEMO_ZEROSHOT)).classnames) if DEMO_ZEROSHOT.is_file() else set()
+    english = sorted(text for text in page_texts(page, "ru", strict=True) if not allowed(text, classnames))
+    assert english == [], english
 
 
 def test_the_shipped_russian_strings_differ_from_english_except_names_and_symbols():

@@ -10,7 +10,7 @@ from wiseft_core.data import world
 from wiseft_core.demo.build import CLIP_FILE, QUICK, reusable_clip
 from wiseft_core.demo.pretrain import world_fingerprint
 from wiseft_core.evaluate.results import read_sweep_csv
-from wiseft_core.files.checkpoints import file_sha256
+from wiseft_core.files.digests import file_sha256
 from wiseft_core.files.reader import load_classifier
 
 

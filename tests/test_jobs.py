@@ -23,6 +23,7 @@ from wiseft_core.serve.jobs import (
     cancellable,
     describe,
     ordinal,
+    with_grace,
 )
 
 HANG_GUARD_S = 30  # only so a broken queue fails instead of hanging; no test measures time
@@ -105,6 +106,23 @@ def test_a_job_whose_session_disconnected_is_cancelled_by_its_own_token():
     assert started.wait(HANG_GUARD_S)
     connected[0] = False
     assert queue.wait_idle(HANG_GUARD_S) and job.state == CANCELLED and job.error == "the session ended"
+
+
+def test_a_disconnection_counts_only_once_it_has_lasted_the_grace_period():
+    connected, now = [True], [100.0]
+    alive = with_grace(lambda: connected[0], grace_s=15.0, clock=lambda: now[0])
+    assert alive()
+    connected[0] = False  # a phone locks its screen
+    assert alive()
+    now[0] += 14.9
+    assert alive()
+    connected[0] = True  # ... and reconnects: the clock starts again at the next drop
+    assert alive()
+    connected[0] = False
+    now[0] += 10.0
+    assert alive()
+    now[0] += 15.0  # gone for good
+    assert not alive()
 
 
 def test_no_more_jobs_run_at_once_than_there_are_workers():

@@ -14,6 +14,7 @@ import open_clip
 import pytest
 import torch
 import wiseft_reference as ref
+from layout_checks import assert_matches_theirs, our_probabilities
 
 from wiseft_core.engine.pair import load_pair
 from wiseft_core.errors import WiseftError
@@ -61,12 +62,6 @@ def fork(tmp_path_factory):
 
 
 @torch.no_grad()
-def probabilities(pair, alpha, images):
-    live = pair.new_interpolator()
-    live.set_alpha(alpha)
-    return live.model(images).softmax(-1)
-
-
 def test_a_fork_state_dict_is_never_built_with_a_guessed_activation(fork):
     with pytest.raises(WiseftError, match=r"zeroshot_sd.pt is a state dict that does not say .* --activation "
                                           r"quickgelu\|gelu"):
@@ -76,9 +71,8 @@ def test_a_fork_state_dict_is_never_built_with_a_guessed_activation(fork):
 def test_with_activation_gelu_the_fork_pair_equals_open_clips_forward_of_the_merge(fork):
     folder = fork["folder"]
     pair = load_pair(folder / "zeroshot_sd.pt", folder / "finetuned_sd.pt", classnames=CLASSES, activation="gelu")
-    for alpha in (0.0, 0.5, 1.0):
-        expected = ref.logits(ref.merged(fork["zeroshot"], fork["finetuned"], alpha), fork["images"]).softmax(-1)
-        assert (probabilities(pair, alpha, fork["images"]) - expected).abs().max().item() <= 1e-5
+    assert_matches_theirs(pair, fork["images"], lambda alpha: ref.logits(
+        ref.merged(fork["zeroshot"], fork["finetuned"], alpha), fork["images"]).softmax(-1))
 
 
 def test_the_wrong_activation_would_have_changed_the_numbers(fork):
@@ -87,7 +81,7 @@ def test_the_wrong_activation_would_have_changed_the_numbers(fork):
     wrong = load_pair(folder / "zeroshot_sd.pt", folder / "finetuned_sd.pt", classnames=CLASSES,
                       activation="quickgelu")
     expected = ref.logits(fork["zeroshot"], fork["images"]).softmax(-1)
-    assert (probabilities(wrong, 0.0, fork["images"]) - expected).abs().max().item() > 1e-5
+    assert (our_probabilities(wrong, 0.0, fork["images"]) - expected).abs().max().item() > 1e-5
 
 
 @pytest.mark.parametrize("name", ["zeroshot_with_config.pt", "zeroshot_with_name.pt", "zeroshot_model.pt"])
@@ -109,7 +103,7 @@ def test_a_fine_tuned_state_dict_takes_the_activation_of_its_gelu_zero_shot_side
     folder = fork["folder"]
     pair = load_pair(folder / "zeroshot_model.pt", folder / "finetuned_sd.pt", classnames=CLASSES)
     expected = ref.logits(fork["finetuned"], fork["images"]).softmax(-1)
-    assert (probabilities(pair, 1.0, fork["images"]) - expected).abs().max().item() <= 1e-5
+    assert (our_probabilities(pair, 1.0, fork["images"]) - expected).abs().max().item() <= 1e-5
 
 
 def test_the_cli_asks_for_activation_in_one_line_and_convert_records_it(fork, tmp_path, capsys):

@@ -15,6 +15,7 @@ import json
 import open_clip
 import pytest
 import torch
+from layout_checks import assert_matches_theirs, assert_same_pair, our_probabilities
 from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -97,12 +98,6 @@ def hf(tmp_path_factory):
 
 
 @torch.no_grad()
-def our_probabilities(pair, alpha, images):
-    live = pair.new_interpolator()
-    live.set_alpha(alpha)
-    return live.model(images).softmax(-1)
-
-
 def test_a_clipmodel_folder_builds_its_zero_shot_head_from_its_text_tower(hf):
     loaded = load_classifier(hf["folder"] / "zeroshot")
     assert loaded.meta.templates == "openai" and loaded.meta.quick_gelu is True
@@ -119,20 +114,16 @@ def test_a_pair_of_clipmodels_equals_transformers_forward_at_every_alpha(hf):
     folder = hf["folder"]
     pair = load_pair(folder / "zeroshot", folder / "finetuned")
     heads = their_head(hf["zeroshot"]), their_head(hf["finetuned"])
-    for alpha in (0.0, 0.5, 1.0):
-        merged = their_merge(hf["zeroshot"], hf["finetuned"], alpha)
-        expected = their_probabilities(merged, (1 - alpha) * heads[0] + alpha * heads[1], hf["images"])
-        assert (our_probabilities(pair, alpha, hf["images"]) - expected).abs().max().item() <= 1e-5
+    assert_matches_theirs(pair, hf["images"], lambda alpha: their_probabilities(
+        their_merge(hf["zeroshot"], hf["finetuned"], alpha), (1 - alpha) * heads[0] + alpha * heads[1], hf["images"]))
 
 
 def test_a_vision_tower_fine_tune_keeps_the_zero_shot_head(hf):
     folder = hf["folder"]
     pair = load_pair(folder / "zeroshot", folder / "vision_ft" / "model.safetensors")
     head = their_head(hf["zeroshot"])
-    for alpha in (0.0, 0.5, 1.0):
-        merged = their_merge(hf["zeroshot"], hf["finetuned"], alpha)
-        expected = their_probabilities(merged, head, hf["images"])
-        assert (our_probabilities(pair, alpha, hf["images"]) - expected).abs().max().item() <= 1e-5
+    assert_matches_theirs(pair, hf["images"], lambda alpha: their_probabilities(
+        their_merge(hf["zeroshot"], hf["finetuned"], alpha), head, hf["images"]))
     with pytest.raises(WiseftError, match=r"without a text tower or a head: load it as the fine-tuned side"):
         load_classifier(folder / "vision_ft")
 
@@ -191,9 +182,7 @@ def test_wiseft_convert_writes_a_hugging_face_pair_with_full_metadata(hf, tmp_pa
     assert meta["recipe"]["source"].startswith("Hugging Face transformers (CLIPModel)")
     converted = load_pair(tmp_path / "zeroshot.safetensors", tmp_path / "finetuned.safetensors")
     direct = load_pair(folder / "zeroshot", folder / "vision_ft")
-    for alpha in (0.0, 0.5, 1.0):
-        assert torch.equal(our_probabilities(converted, alpha, hf["images"]),
-                           our_probabilities(direct, alpha, hf["images"]))
+    assert_same_pair(converted, direct, hf["images"])
 
 
 @pytest.mark.parametrize("key, value, message", [

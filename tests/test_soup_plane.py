@@ -6,12 +6,15 @@ import torch
 from conftest import perturbed
 
 from wiseft_core.data import world
+from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.assets import DEMO_ZEROSHOT
 from wiseft_core.errors import WiseftError
 from wiseft_core.evaluate.state_dict_scorer import StateDictScorer
+from wiseft_core.files.checkpoints import LoadedClassifier
 from wiseft_core.files.reader import load_classifier
 from wiseft_core.inspection.soup_plane import (
     measure_plane,
+    measure_plane_live,
     plane_axis,
     plane_matrix,
     plane_point,
@@ -19,6 +22,8 @@ from wiseft_core.inspection.soup_plane import (
     read_plane_csv,
     write_plane_csv,
 )
+from wiseft_core.serve.jobs import Cancelled, CancelToken
+from wiseft_core.serve.soup_mix import live_soup_of
 
 needs_demo = pytest.mark.skipif(not DEMO_ZEROSHOT.is_file(), reason="the demo assets are not in this checkout")
 
@@ -65,6 +70,36 @@ def test_a_measured_grid_round_trips_through_its_csv_and_its_vertices_score_as_t
     assert [(c.u, c.v, c.dataset, c.n) for c in back] == [(c.u, c.v, c.dataset, c.n) for c in cells]
     us, vs, values = plane_matrix(back, "demo:photo", "loss")
     assert us == [0.0, 1.0] and vs == [0.0, 0.5] and values.shape == (2, 2) and not np.isnan(values).any()
+
+
+@needs_demo
+def test_the_engines_plane_equals_the_state_dict_plane_and_a_cancelled_one_stops():
+    zeroshot = load_classifier(DEMO_ZEROSHOT)
+    theta0 = zeroshot.model.state_dict()
+    heads = {k: v for k, v in theta0.items() if k.startswith("head.")}
+    thetas = [theta0, *({**theta0, **perturbed(heads, seed=s, scale=0.05)} for s in (1, 2))]
+    models = []
+    for theta in thetas:
+        model = load_classifier(DEMO_ZEROSHOT).model
+        model.load_state_dict(theta)
+        models.append(LoadedClassifier(model, zeroshot.meta, None))
+    soup = live_soup_of(dict(zip("abc", models)), live_models=1)
+    us, vs = [0.0, 1.0, 1.5], [-0.5, 0.5]
+    with world.default_sizes(test=40):
+        expected = measure_plane(thetas, StateDictScorer(zeroshot.meta, ["demo:sketch"]), us, vs)
+        loaded = load_dataset("demo:sketch")
+        seen = []
+        cells = measure_plane_live(soup.pool.lease, loaded, zeroshot.meta.preprocessing.eval_transform(), us, vs,
+                                   batch_size=16, progress=lambda done, total: seen.append((done, total)))
+        token = CancelToken()
+        token.cancel("stop")
+        with pytest.raises(Cancelled, match="stop"):
+            measure_plane_live(soup.pool.lease, loaded, zeroshot.meta.preprocessing.eval_transform(), us, vs,
+                               cancel=token)
+    assert [(c.u, c.v, c.n, c.top1) for c in cells] == [(c.u, c.v, c.n, c.top1) for c in expected]
+    assert [c.loss for c in cells] == pytest.approx([c.loss for c in expected], abs=1e-5)
+    assert seen[-1] == (6, 6) and soup.pool.created == 1
+    assert torch.equal(models[1].model.state_dict()["head.weight"], thetas[1]["head.weight"])  # shared models intact
 
 
 def test_a_plane_csv_with_other_columns_is_one_clear_error(tmp_path):

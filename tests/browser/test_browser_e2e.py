@@ -124,7 +124,7 @@ def test_at_1280x720_the_playground_shows_the_slider_and_the_first_prediction_wi
     page = context.new_page()
     page.set_default_timeout(STEP_MS)
     page.goto(f"{server}/playground?alpha=0.55")
-    verdict = page.locator(".wiseft-verdict").first
+    verdict = page.locator('.wiseft-live[data-preview="0"] .wiseft-verdict').first  # the live page, not a preview
     verdict.wait_for()
     slider = page.locator('input[type="range"]').first
     for element in (slider, verdict):

@@ -14,6 +14,7 @@ DEMO_FINETUNED = DEMO_DIR / "finetuned.safetensors"
 DEMO_FINETUNED_LINEAR = DEMO_DIR / "finetuned_linear.safetensors"
 DEMO_SWEEP = DEMO_DIR / "sweep.csv"
 DEMO_SAMPLES = DEMO_DIR / "samples"
+PREVIEW_FILE = "playground_preview.json"  # the Playground's stored first answer (demo/playground_preview.py)
 
 SUBDIR = "inspection"  # what ``python -m wiseft_core.demo.inspection`` measured
 POINTING_CSV, FLIPS_FILE, LANDSCAPE_CSV, INFO_FILE = ("pointing_game.csv", "flips.npz", "landscape.csv",

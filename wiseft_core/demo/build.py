@@ -24,6 +24,7 @@ from wiseft_core.data import world
 from wiseft_core.data.tokenizer import DemoTokenizer
 from wiseft_core.demo.assets import DEMO_DIR
 from wiseft_core.demo.model_config import MODEL_NAME, register
+from wiseft_core.demo.playground_preview import write_preview
 from wiseft_core.demo.pretrain import PretrainRecipe, generate_pairs, pretrain, world_fingerprint
 from wiseft_core.evaluate.results import merge_sweeps, write_sweep_csv
 
@@ -293,7 +294,7 @@ def resumable_sweep(csv_path: Path, recipe: BuildRecipe, zeroshot: Path, pairs: 
     ``wiseft sweep`` skips rows already in its CSV, so a stale file (another look, other checkpoints)
     would silently mix worlds: the JSON beside it records what the rows were measured on.
     """
-    from wiseft_core.files.checkpoints import file_sha256
+    from wiseft_core.files.digests import file_sha256
 
     made_on = {"look": world.LOOK.to_dict(), "cue_strength": dict(world.CUE_STRENGTH),
                "split_sizes": dict(world.DEFAULT_SIZES), "alphas": recipe.alphas,
@@ -389,6 +390,7 @@ def _build(recipe: BuildRecipe, out: Path, quick: bool, quiet: bool, reuse_pretr
             log(f"fine-tuned and swept end-to-end seed {seed} in {timings[f'spread_seed{seed}_s']:.0f}s")
         write_sweep_csv(out / "sweep.csv", merge_sweeps(runs))
         log(f"wrote sweep.csv (seeds {', '.join(seed for seed, _ in runs)})")
+    log(f"wrote {write_preview(out).name} (the Playground's first answer while a new server loads PyTorch)")
     timings["total_s"] = log.elapsed()
     info = {"quick": quick, "reuse_pretrained": reuse_pretrained, "reuse_finetuned": reuse_finetuned,
             "recipe": recipe.to_dict(), "timings": timings, "world_seed": world.WORLD_SEED,

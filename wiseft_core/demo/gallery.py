@@ -21,6 +21,11 @@ class GallerySample:
     def key(self) -> str:
         return self.path.stem
 
+    @property
+    def display_name(self) -> str:
+        """How the Playground names a picked sample: ``photo: large circle``."""
+        return f"{self.distribution}: {self.label or self.key}"
+
 
 def _words(text: str) -> str:
     return " ".join(text.replace("_", " ").replace("-", " ").lower().split())
@@ -48,3 +53,9 @@ def gallery_samples(samples_dir: str | Path, classnames: Sequence[str]) -> dict[
         groups.setdefault(distribution, []).append(GallerySample(path, distribution, label))
     order = {d: i for i, d in enumerate(DISTRIBUTIONS)}
     return dict(sorted(groups.items(), key=lambda item: order.get(item[0], len(order))))
+
+
+def first_visit_keys(groups: dict[str, list[GallerySample]]) -> list[str]:
+    """A first visit's pick on a pair that knows these classes: one reference sample and one shifted sample."""
+    firsts = [items[0].key for items in groups.values() if items and items[0].label is not None]
+    return firsts[:1] + firsts[2:3]

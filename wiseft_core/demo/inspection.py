@@ -175,7 +175,7 @@ def build_inspection(out: Path, work: Path | None = None, quick: bool = False, b
     import torch
 
     from wiseft_core.engine.pair import load_pair
-    from wiseft_core.files.checkpoints import file_sha256
+    from wiseft_core.files.digests import file_sha256
 
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     if work is None:  # shared with ``wiseft demo build`` and ``wiseft demo seeds``: their fine-tunes are reused
@@ -229,7 +229,7 @@ def _measure_flips(pair, distributions: list[str], alphas: list[float], target: 
                    log: Callable[[str], None]) -> None:
     """Every test image's prediction along alpha, both ensembles, into ``flips.npz`` (with both sources' hashes)."""
     from wiseft_core.data.datasets import load_dataset
-    from wiseft_core.files.checkpoints import file_sha256
+    from wiseft_core.files.digests import file_sha256
     from wiseft_core.inspection.along_alpha import along_alpha
     from wiseft_core.inspection.flips import save_flips
 

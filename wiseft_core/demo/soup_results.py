@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +97,21 @@ def best_single(models: Sequence[Scored]) -> Scored:
     return max((m for m in models if m.is_fine_tune), key=lambda m: m.val[world.REFERENCE])
 
 
-def soup_findings(models: Sequence[Scored], split: str = "test") -> list[Finding]:
+@dataclass(frozen=True)
+class SoupCheck:
+    """One of the paper's claims on one draw, as numbers: ``kind`` is "greedy_reference", "uniform_shifts" or
+    "greedy_shifts"; ``value`` (the soup's) against ``versus`` (the best single model's, ``best``); ``top`` is the
+    best fine-tune's on this draw (the reference claim only). A page words it in its viewer's language."""
+
+    kind: str
+    holds: bool
+    value: float
+    versus: float
+    best: str
+    top: float | None = None
+
+
+def soup_checks(models: Sequence[Scored], split: str = "test") -> list[SoupCheck]:
     """The paper's two claims on one draw: greedy soup >= best single on the reference; soups' shift average."""
     by_name = {m.name: m for m in models}
     best, greedy, uniform = best_single(models), by_name[GREEDY], by_name[UNIFORM]
@@ -105,12 +119,24 @@ def soup_findings(models: Sequence[Scored], split: str = "test") -> list[Finding
     top = max(getattr(m, split)[ref] for m in models if m.is_fine_tune)
     g, b = getattr(greedy, split)[ref], getattr(best, split)[ref]
     shifts = {m.name: m.avg_shifts(split) for m in (best, greedy, uniform)}
-    return [
-        Finding("greedy soup >= best single model on the reference", g >= b,
-                f"{g:.2f} vs {b:.2f} ({best.name}, best on the validation draw; best of all on this draw {top:.2f})"),
-        *(Finding(f"{soup}'s shift average >= best single model's", shifts[soup] >= shifts[best.name],
-                  f"{shifts[soup]:.2f} vs {shifts[best.name]:.2f}") for soup in (UNIFORM, GREEDY)),
-    ]
+    return [SoupCheck("greedy_reference", g >= b, g, b, best.name, top),
+            *(SoupCheck(f"{'uniform' if soup == UNIFORM else 'greedy'}_shifts", shifts[soup] >= shifts[best.name],
+                        shifts[soup], shifts[best.name], best.name) for soup in (UNIFORM, GREEDY))]
+
+
+def soup_findings(models: Sequence[Scored], split: str = "test") -> list[Finding]:
+    """The paper's two claims on one draw, in English (the CLI and the generated report)."""
+    findings = []
+    for check in soup_checks(models, split):
+        if check.kind == "greedy_reference":
+            findings.append(Finding("greedy soup >= best single model on the reference", check.holds,
+                                    f"{check.value:.2f} vs {check.versus:.2f} ({check.best}, best on the validation "
+                                    f"draw; best of all on this draw {check.top:.2f})"))
+        else:
+            soup = UNIFORM if check.kind == "uniform_shifts" else GREEDY
+            findings.append(Finding(f"{soup}'s shift average >= best single model's", check.holds,
+                                    f"{check.value:.2f} vs {check.versus:.2f}"))
+    return findings
 
 
 def _recipe_text(m: Scored) -> str:
@@ -120,13 +146,20 @@ def _recipe_text(m: Scored) -> str:
     return f"{r['lr']:g} / {int(r['steps'])} / {r['label_smoothing']:g} / {r['wd']:g} / {int(r['seed'])}"
 
 
-def results_table(models: Sequence[Scored], split: str) -> list[str]:
-    header = ["model", "lr / steps / ls / wd / seed", *world.DISTRIBUTIONS, "avg shifts"]
+TABLE_HEADER = ("model", "lr / steps / ls / wd / seed", "avg shifts")
+
+
+def results_table(models: Sequence[Scored], split: str, header: Sequence[str] = TABLE_HEADER,
+                  name_of: Callable[[str], str] = str) -> list[str]:
+    """Markdown rows of every model on ``split``; ``header`` (model, recipe, average) and ``name_of`` (a model's
+    shown name) let a page write them in its viewer's language."""
+    header = [header[0], header[1], *world.DISTRIBUTIONS, header[2]]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for m in models:
         table = getattr(m, split)
-        lines.append(f"| {m.name} | {_recipe_text(m)} | " + " | ".join(f"{table[d]:.1f}" for d in world.DISTRIBUTIONS)
-                     + f" | {m.avg_shifts(split):.1f} |")
+        cells = [name_of(m.name), _recipe_text(m), *(f"{table[d]:.1f}" for d in world.DISTRIBUTIONS),
+                 f"{m.avg_shifts(split):.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 

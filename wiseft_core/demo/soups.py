@@ -174,7 +174,7 @@ def _sizes() -> dict:
 def scored_file(name: str, path: Path, scorers: dict[str, StateDictScorer], work: Path,
                 recipe: dict | None = None) -> Scored:
     """``score_both`` of the checkpoint at ``path``, cached by its sha256 and the draws' sizes."""
-    from wiseft_core.files.checkpoints import file_sha256
+    from wiseft_core.files.digests import file_sha256
     from wiseft_core.files.reader import load_classifier
 
     key = {"what": "scores", "sha256": file_sha256(path), "sizes": _sizes(), "look": world.LOOK.to_dict()}
@@ -185,7 +185,7 @@ def scored_file(name: str, path: Path, scorers: dict[str, StateDictScorer], work
 
 def plane_cells_for(paths: list[Path], axis: list[float], work: Path, meta) -> list:
     """The plane grid through the three checkpoints ``paths`` on the plane's datasets, cached."""
-    from wiseft_core.files.checkpoints import file_sha256
+    from wiseft_core.files.digests import file_sha256
     from wiseft_core.files.reader import load_classifier
     from wiseft_core.inspection.soup_plane import PlaneCell
 
@@ -242,7 +242,7 @@ def _make_soups(zeroshot, paths: list[Path], state_dicts: list[dict], chosen: li
 
 def _build_soups(base, out: Path, target: Path, work: Path, count: int, quick: bool, quiet: bool, log) -> dict:
     from wiseft_core.demo.soup_results import results_markdown, write_results_csv
-    from wiseft_core.files.checkpoints import file_sha256
+    from wiseft_core.files.digests import file_sha256
     from wiseft_core.files.reader import load_classifier
 
     timer = _Timer(log)

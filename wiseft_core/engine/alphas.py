@@ -14,6 +14,8 @@ from wiseft_core.errors import WiseftError
 
 # |alpha| beyond this is no longer an interpolation anyone means (and overflows fp16); every alpha input checks it.
 ALPHA_LIMIT = 10.0
+# The paper's default when no held-out data picks alpha (a good mix without tuning); pages open at it.
+DEFAULT_ALPHA = 0.5
 # The two ways to mix a pair: in weight space (WiSE-FT) or in output space (mix the endpoints' logits).
 ENSEMBLES = ("weights", "outputs")
 

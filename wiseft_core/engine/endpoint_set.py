@@ -47,8 +47,13 @@ class EndpointSet:
         return WeightInterpolator(self.endpoints, build_classifier(self.meta, "meta"), like=self.classifiers[0].model)
 
 
-def make_endpoint_set(classifiers: Sequence[LoadedClassifier], device: str | torch.device = "cpu") -> EndpointSet:
-    """Check the classifiers share classes (the engine checks tensors) and bind each to its row."""
+def make_endpoint_set(classifiers: Sequence[LoadedClassifier], device: str | torch.device = "cpu",
+                      bind: bool = True) -> EndpointSet:
+    """Check the classifiers share classes (the engine checks tensors) and bind each to its row.
+
+    ``bind=False`` copies the weights and leaves the classifiers alone: for models shared elsewhere (the room's
+    pair), which must not end up as views of a buffer that lives only as long as this set.
+    """
     if not classifiers:
         raise WiseftError("no classifier to mix")
     device = resolve_device(device)
@@ -58,7 +63,7 @@ def make_endpoint_set(classifiers: Sequence[LoadedClassifier], device: str | tor
             raise WiseftError(f"{other.path or 'a classifier'} has other classes than {first.path or 'the first'} "
                               f"({len(other.meta.classnames)} vs {len(first.meta.classnames)})")
     endpoints = WeightEndpoints([c.model.state_dict() for c in classifiers], device=device)
-    for index, loaded in enumerate(classifiers):
+    for index, loaded in enumerate(classifiers if bind else ()):
         loaded.model.to(device)
         endpoints.bind(loaded.model, index)
     return EndpointSet(list(classifiers), endpoints, device)

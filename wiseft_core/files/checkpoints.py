@@ -10,7 +10,6 @@ wise-ft code's, torch.save'd models) go through a restricted unpickler that runs
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import pickle
@@ -28,6 +27,7 @@ from safetensors.torch import save as safetensors_save
 from torch import nn
 
 from wiseft_core.errors import WiseftError
+from wiseft_core.files.digests import file_sha256
 from wiseft_core.files.models import (
     MAX_CLASSES,
     ImageClassifier,
@@ -129,14 +129,6 @@ class LoadedClassifier:
     @cached_property
     def sha256(self) -> str | None:
         return file_sha256(self.path) if self.path else None
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def state_dict_of(classifier_or_state_dict: nn.Module | dict) -> dict[str, torch.Tensor]:

@@ -10,15 +10,20 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from wiseft_core.data.datasets import LoadedDataset
+from wiseft_core.engine.interpolation import WeightInterpolator
 from wiseft_core.errors import WiseftError
+from wiseft_core.evaluate import evaluation
 from wiseft_core.evaluate.soup_average import soup_state_dict
 from wiseft_core.evaluate.state_dict_scorer import StateDictScorer
+from wiseft_core.serve.jobs import CancelToken, cancellable
 
 PLANE_FIELDS = ("u", "v", "dataset", "top1", "loss", "n")
 
@@ -58,6 +63,41 @@ def measure_plane(thetas: Sequence[dict[str, torch.Tensor]], scorer: StateDictSc
     for k, (v, u) in enumerate((v, u) for v in vs for u in us):
         for spec, s in scorer.score(plane_point(thetas, u, v)).items():
             cells.append(PlaneCell(u, v, spec, s.top1, s.loss, s.n))
+        if progress is not None:
+            progress(k + 1, total)
+    return cells
+
+
+def plane_cell_count(us: Sequence[float], vs: Sequence[float]) -> int:
+    """Grid points of a plane: what a job's size is checked on before any work."""
+    return len(us) * len(vs)
+
+
+@torch.no_grad()
+def measure_plane_live(live: Callable[[], AbstractContextManager[WeightInterpolator]], loaded: LoadedDataset,
+                       transform: Callable, us: Sequence[float], vs: Sequence[float], batch_size: int = 256,
+                       progress: Callable[[int, int], None] | None = None, cancel: CancelToken | None = None,
+                       keep_bytes: int = 2 << 30) -> list[PlaneCell]:
+    """Top-1 and loss at every (u, v) on one dataset through the engine: ``live()`` lends a live model over the
+    three endpoints (theta0, theta1, theta2), leased per batch so a viewer's own mix is never kept waiting long;
+    ``cancel`` is checked between batches and layers. Images are preprocessed once while they fit ``keep_bytes``."""
+    batches = evaluation.BatchCache(loaded, transform, batch_size, workers=0, limit_bytes=keep_bytes)
+    cells = []
+    total = plane_cell_count(us, vs)
+    for k, (v, u) in enumerate((v, u) for v in vs for u in us):
+        weights = tuple(plane_weights(u, v))
+        correct = n = 0
+        loss = 0.0
+        for images, labels in batches:
+            if cancel is not None:
+                cancel.check()
+            with live() as model, cancellable(model.model, cancel):
+                if model.weights != weights:
+                    model.set_weights(weights)
+                logits = model.model(images.to(model.endpoints.device))
+            batch_correct, batch_loss = evaluation.score(logits, labels, loaded)
+            correct, loss, n = correct + batch_correct, loss + batch_loss, n + len(labels)
+        cells.append(PlaneCell(u, v, loaded.spec, evaluation.percent(correct, n), loss / n if n else float("nan"), n))
         if progress is not None:
             progress(k + 1, total)
     return cells

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,6 +61,27 @@ class CancelToken:
         """Raise :class:`Cancelled` if the job was cancelled (or its session ended)."""
         if self.cancelled:
             raise Cancelled(self.reason)
+
+
+def with_grace(alive: Callable[[], bool], grace_s: float,
+               clock: Callable[[], float] = time.monotonic) -> Callable[[], bool]:
+    """``alive``, but a disconnection counts only once it has lasted ``grace_s``.
+
+    A phone that locks its screen or changes networks drops its websocket and reconnects to the same
+    session a few seconds later; its job should still be there. A tab that is closed for good never
+    comes back, and its job stops ``grace_s`` later (or at once when the session ends).
+    """
+    gone_since: list[float] = []
+
+    def still_alive() -> bool:
+        if alive():
+            gone_since.clear()
+            return True
+        if not gone_since:
+            gone_since.append(clock())
+        return clock() - gone_since[0] < grace_s
+
+    return still_alive
 
 
 @contextmanager

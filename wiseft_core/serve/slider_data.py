@@ -19,6 +19,7 @@ from wiseft_core.serve.alpha_grid import ALPHA_GRID, PartialGrid, grid_index
 from wiseft_core.serve.url_state import checked_alpha
 
 DIGITS = 7
+TOP_K = 5  # classes per image a viewer sees ranked
 
 
 def thumbnail_data_url(image: Image.Image, size: int = 96) -> str:
@@ -71,7 +72,7 @@ def image_entry(name: str, label: int | None, label_name: str | None, thumb: str
 
 
 def slider_data(images: list[dict], classnames: Sequence[str], alpha: float, low: float, high: float,
-                mode: str, grid_usable: bool, pending: bool, top_k: int = 5, step: float = 0.05) -> dict:
+                mode: str, grid_usable: bool, pending: bool, top_k: int = TOP_K, step: float = 0.05) -> dict:
     """The whole payload: slider range and alpha, grid alphas, class names used, and each image's entry."""
     used = sorted({c for image in images for c in image["classes"]})
     return {
