@@ -5,7 +5,7 @@ import io
 
 import streamlit as st
 
-from app_pages.lang import names_for, t
+from app_pages.lang import names_for, plot_labels, t
 from app_pages.shared import admitted, current_alpha
 from wiseft_core.demo.assets import DEMO_SWEEP
 from wiseft_core.errors import WiseftError
@@ -18,6 +18,9 @@ from wiseft_core.serve.markup import escape_markdown
 
 AVERAGE = "avg_shifts"
 SOURCE_LABELS = {"paper": "curves.source.paper", "demo": "curves.source.demo"}  # keys in assets/i18n
+TRANSLATED_COLUMNS = ("source", "model", "finetuning", "ensemble", "alpha", "reference", "avg_shifts", "avg_ref_shifts",
+                      "seed")  # keys curves.col.<column>; the other columns are shifts, named by their distribution
+TRANSLATED_VALUES = ("source", "model", "finetuning", "ensemble")
 
 
 @st.cache_data(show_spinner=False)
@@ -50,6 +53,18 @@ def sticky_multiselect(container, label: str, options: list[str], default: list[
     if key in st.session_state:
         return container.multiselect(label, options, key=key, **kwargs)
     return container.multiselect(label, options, default=default, key=key, **kwargs)
+
+
+def shown_row(row: dict, labels) -> dict:
+    """A summary row as the page shows it: columns and names in the viewer's words (the CSV keeps the file's)."""
+    shown = {}
+    for key, value in row.items():
+        if isinstance(value, float):
+            value = round(value, 2)
+        elif key in TRANSLATED_VALUES:
+            value = labels.name(value)
+        shown[t(f"curves.col.{key}") if key in TRANSLATED_COLUMNS else labels.name(key)] = value
+    return shown
 
 
 def figure_png(figure) -> bytes:
@@ -108,30 +123,34 @@ if not rows:
     st.info(t("curves.choose_source"))
     st.stop()
 
+labels = plot_labels()  # the paper's model notes and the demo's distributions in the viewer's words
 c1, c2, c3 = st.columns(3)
 models = sorted({r["model"] for r in rows})
 default_models = ["CLIP ViT-L/14@336px"] if "CLIP ViT-L/14@336px" in models and len(chosen) == 1 else models
-picked_models = sticky_multiselect(c1, t("curves.model"), models, default_models, "curves_models")
+picked_models = sticky_multiselect(c1, t("curves.model"), models, default_models, "curves_models",
+                                   format_func=labels.name)
 finetunings = sorted({r["finetuning"] for r in rows})
-picked_ft = sticky_multiselect(c2, t("curves.finetuning"), finetunings, finetunings, "curves_ft")
+picked_ft = sticky_multiselect(c2, t("curves.finetuning"), finetunings, finetunings, "curves_ft",
+                               format_func=labels.name)
 ensembles = sorted({r["ensemble"] for r in rows})
 picked_ens = sticky_multiselect(c3, t("common.ensemble"), ensembles, ensembles, "curves_ens",
-                                help=t("curves.ensemble_help"))
+                                help=t("curves.ensemble_help"), format_func=labels.name)
 rows = [r for r in rows if r["model"] in picked_models and r["finetuning"] in picked_ft and r["ensemble"] in picked_ens]
 
 c4, c5, c6 = st.columns(3)
 shifts = shift_columns(rows)
 y = c4.selectbox(t("curves.shift"), [AVERAGE, *shifts], key="curves_shift",
-                 format_func=names_for([AVERAGE, *shifts], lambda s: t("curves.average") if s == AVERAGE else s))
+                 format_func=names_for([AVERAGE, *shifts],
+                                       lambda s: t("curves.average") if s == AVERAGE else labels.name(s)))
 logit = c5.radio(t("curves.axes"), ["linear", "logit"], horizontal=True, key="curves_axes",
                  format_func=names_for(["linear", "logit"], lambda a: t(f"curves.axes.{a}"))) == "logit"
 chord = c6.toggle(t("curves.chord"), value=True, key="curves_chord")
 
 alpha = current_alpha()
 figure = accuracy_curves_figure(
-    rows, y, x_label=t("curves.x_label"),  # the figure shows names from the file literally
-    y_label=t("curves.y_average") if y == AVERAGE else t("curves.y_shift", shift=y),
-    current_alpha=alpha, logit_axes=logit, endpoint_line=chord)
+    rows, y,  # the figure shows names from the file literally
+    y_label=t("curves.y_average") if y == AVERAGE else t("curves.y_shift", shift=labels.name(y)),
+    current_alpha=alpha, logit_axes=logit, endpoint_line=chord, labels=labels)
 if not figure.data:
     st.warning(t("curves.nothing"))
 else:
@@ -142,8 +161,7 @@ else:
 if st.toggle(t("curves.soups_toggle"), key="curves_soups"):
     soups_cloud()
 
-table = [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()} for r in rows]
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe([shown_row(row, labels) for row in rows], hide_index=True, width="stretch")
 buffer = io.StringIO()
 fieldnames = list(dict.fromkeys(k for r in rows for k in r))
 writer = csv.DictWriter(buffer, fieldnames=fieldnames)

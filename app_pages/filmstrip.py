@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from app_pages import room_jobs
-from app_pages.lang import current_lang, t
+from app_pages.lang import current_lang, plot_labels, t
 from app_pages.room_jobs import BY_VIEWER
 from app_pages.shared import launch_options
 from wiseft_core.errors import WiseftError
@@ -56,9 +56,8 @@ def frames_work(context, needed: dict[float, list], store: Kept):
             explained = explain_along(room_jobs.live_models(pool, job), [s.image for s in samples],
                                       pair.preprocessing, [alpha], cancel=job.token)
             for sample, (e,) in zip(samples, explained, strict=True):
-                made[(context.key, sample.digest, alpha)] = (
-                    _png(overlay(sample.image, e, min_side=128)),
-                    f"α = {e.alpha:g}: {pair.classnames[e.predicted]} ({e.probability:.0%})")
+                said = (e.alpha, pair.classnames[e.predicted], e.probability)  # shared by every viewer: no words yet
+                made[(context.key, sample.digest, alpha)] = (_png(overlay(sample.image, e, min_side=128)), said)
         for key, frame in made.items():
             store.put(key, frame)
         return made
@@ -90,11 +89,13 @@ def filmstrip(context, samples: Sequence, alpha: float) -> None:
     needed = _missing_frames(context, samples, alphas, have)
     if needed and not _frames_job(context, samples, alphas, needed, have):
         return
+    shown = plot_labels().name  # the demo's class names in the viewer's words; a model's own as they are
     for sample in samples:
         st.caption(t("filmstrip.caption", name=escape_markdown(sample.name)))
         columns = st.columns(6)
         for column, a in zip(columns, alphas):  # captions name classes from the file
-            picture, caption = have[(context.key, sample.digest, a)]
+            picture, (at, predicted, probability) = have[(context.key, sample.digest, a)]
+            caption = f"α = {at:g}: {shown(predicted)} ({probability:.0%})"
             column.image(picture, caption=("▶ " if a == round(alpha, 6) else "") + escape_markdown(caption),
                          width="stretch")
 

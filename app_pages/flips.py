@@ -9,7 +9,7 @@ from urllib.parse import quote
 import streamlit as st
 
 from app_pages import room_jobs
-from app_pages.lang import current_lang, names_for, t
+from app_pages.lang import current_lang, names_for, plot_labels, t
 from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.assets import DEMO_FLIPS, DEMO_POINTING, read_pointing
@@ -26,7 +26,7 @@ THUMBNAILS = 24
 USER_KEY = "_flips_user"
 
 
-@st.cache_data(show_spinner="Reading the demo's per-image predictions…", max_entries=2)
+@st.cache_data(show_spinner=False, max_entries=2)
 def demo_flips(stamp: tuple):
     return load_flips(DEMO_FLIPS)
 
@@ -47,15 +47,16 @@ def pointing_section(flips_shown: bool) -> None:
         return
     st.subheader(t("flips.pointing_title"))
     st.caption(t("flips.pointing_caption"))
-    st.plotly_chart(pointing_game_figure(demo_pointing(file_stamp(DEMO_POINTING)), current_alpha()),
-                    key="pointing_chart")
+    st.plotly_chart(pointing_game_figure(demo_pointing(file_stamp(DEMO_POINTING)), current_alpha(),
+                                         plot_labels()), key="pointing_chart")
 
 
 def precomputed_for(context):
     """The shipped flips when the loaded pair is exactly the one they were measured on, else None."""
     if not DEMO_FLIPS.is_file():
         return None
-    flips = demo_flips(file_stamp(DEMO_FLIPS))
+    with st.spinner(t("flips.reading")):
+        flips = demo_flips(file_stamp(DEMO_FLIPS))
     wanted = (flips.info.get("zeroshot_sha256"), flips.info.get("finetuned_sha256"))
     have = tuple(checkpoint_sha(p, file_stamp(Path(p))) for p in (context.zeroshot_path, context.finetuned_path))
     return flips if wanted == have else None
@@ -131,7 +132,7 @@ if flips is None:
 specs = flips.specs()
 c1, c2, c3 = st.columns([2, 1, 2])
 spec = c1.selectbox(t("common.distribution"), specs, index=min(2, len(specs) - 1) if len(specs) > 2 else 0,
-                    key="flips_distribution")
+                    key="flips_distribution", format_func=plot_labels().name)
 ensembles = [r.ensemble for r in flips.results if r.spec == spec]
 ensemble = c2.radio(t("common.ensemble"), ensembles, horizontal=True, key="flips_ensemble",
                     format_func=names_for(ensembles, lambda e: t(f"flips.ensemble.{e}")))
@@ -145,7 +146,8 @@ groups = groups_at(result, alpha)
 columns = st.columns(len(GROUPS))
 for column, name in zip(columns, GROUPS):
     column.metric(t(f"flips.group.{name}"), int(groups[name].sum()), help=t(f"flips.help.{name}"))
-st.plotly_chart(flip_counts_figure(result.alphas, counts_along(result), result.n, alpha), key="flips_chart")
+st.plotly_chart(flip_counts_figure(result.alphas, counts_along(result), result.n, alpha, plot_labels()),
+                key="flips_chart")
 
 classnames = flips.info.get("classnames") or context.pair.classnames
 allowed = tuple(flips.specs())

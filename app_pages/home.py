@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages.lang import t
+from app_pages.lang import plot_labels, t
 from app_pages.shared import current_alpha
 from wiseft_core.evaluate.curve_rows import paper_curve_rows
 from wiseft_core.evaluate.results import PAPER_HEADLINE_COLUMNS, PAPER_SHIFT_LABELS, load_paper_summary
@@ -24,7 +24,7 @@ with picture:
     figure = accuracy_curves_figure(
         rows, "avg_shifts", x_label=t("home.x_label"), y_label=t("home.y_label"),
         group_keys=("model", "finetuning"), current_alpha=current_alpha(),
-        title=t("home.figure_title"))
+        title=t("home.figure_title"), labels=plot_labels())
     st.plotly_chart(figure, config=PNG_EXPORT_CONFIG, key="home_curve")
     st.caption(t("home.figure_caption"))
 

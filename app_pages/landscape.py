@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import room_jobs
-from app_pages.lang import current_lang, t
+from app_pages.lang import current_lang, plot_labels, t
 from app_pages.shared import current_alpha, dataset_picker
 from wiseft_core.data.datasets import load_dataset
 from wiseft_core.demo.assets import DEMO_LANDSCAPE, PATHS
@@ -25,11 +25,13 @@ def demo_paths(file_stamp: tuple):
 
 def show_paths(paths, key: str) -> None:
     datasets = list(dict.fromkeys(p.dataset for p in paths))
-    dataset = (st.selectbox(t("common.distribution"), datasets, key=f"{key}_dataset") if len(datasets) > 1
-               else datasets[0])
+    labels = plot_labels()
+    dataset = (st.selectbox(t("common.distribution"), datasets, key=f"{key}_dataset", format_func=labels.name)
+               if len(datasets) > 1 else datasets[0])
     shown = [p for p in paths if p.dataset == dataset]
-    st.plotly_chart(landscape_figure(shown, current_alpha()), key=f"{key}_chart")
-    st.dataframe(barrier_table(shown), hide_index=True)
+    st.plotly_chart(landscape_figure(shown, current_alpha(), labels=labels), key=f"{key}_chart")
+    st.dataframe([{t(f"landscape.col.{key}"): labels.name(value) if key in ("path", "dataset") else value
+                   for key, value in row.items()} for row in barrier_table(shown)], hide_index=True)
 
 
 def landscape_work(context, spec: str, step: float):
@@ -70,10 +72,11 @@ st.caption(t("landscape.intro"))
 if DEMO_LANDSCAPE.is_file():
     st.subheader(t("landscape.demo"))
     paths = demo_paths(file_stamp(DEMO_LANDSCAPE))
-    st.markdown("\n".join(f"- {t(f'landscape.path.{name}')}" for name in PATHS if any(p.path == name for p in paths)))
+    st.markdown("\n".join(f"- {t(f'landscape.path.{name}', name=t(f'plot.name.{name}'))}" for name in PATHS
+                          if any(p.path == name for p in paths)))
     missing = [name for name in PATHS if not any(p.path == name for p in paths)]
     if missing:
-        st.caption(t("landscape.not_measured", names=", ".join(missing)))
+        st.caption(t("landscape.not_measured", names=", ".join(t(f"plot.name.{name}") for name in missing)))
     show_paths(paths, "demo_landscape")
 else:
     st.info(t("landscape.not_built"))

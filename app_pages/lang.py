@@ -8,10 +8,13 @@ so Talk -> Playground -> Talk keeps all three. The words are ``wiseft_core.serve
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import streamlit as st
 
+from wiseft_core.plots.labels import PlotLabels
 from wiseft_core.serve.i18n import LANG_NAMES, LANGS, pick_lang, translate
+from wiseft_core.serve.plot_labels import plot_labels as labels_in
 
 STICKY_PARAMS = ("lang", "presenter", "date")  # what a viewer chose once and expects on every page
 _KEPT = "_kept_params"
@@ -24,6 +27,16 @@ def current_lang() -> str:
 def t(key: str, **fields: object) -> str:
     """The visible text ``key`` in the viewer's language."""
     return translate(current_lang(), key, **fields)
+
+
+def plot_labels(lang: str | None = None) -> PlotLabels:
+    """The figures' words in ``lang`` (default: the viewer's), the demo's distribution and class names included."""
+    return _plot_labels(lang or current_lang())
+
+
+@lru_cache(maxsize=len(LANGS))
+def _plot_labels(lang: str) -> PlotLabels:  # read-only once built: every session of a language shares it
+    return labels_in(lang)
 
 
 def names_for(options, name_of: Callable[[object], str]) -> Callable[[object], str]:

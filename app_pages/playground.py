@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from app_pages.filmstrip import filmstrip, linked_images
-from app_pages.lang import names_for, t
+from app_pages.lang import names_for, plot_labels, t
 from app_pages.live_slider import live_slider, slider_texts
 from app_pages.shared import admitted, current_alpha, live_pool, one_line_errors, set_alpha
 from wiseft_core.demo.assets import DEMO_SAMPLES
@@ -107,7 +107,9 @@ def gallery_choice(groups: dict) -> set[str]:
 
 
 def gallery_candidates(groups: dict, chosen: set[str]) -> list[Candidate]:
-    picks = [Candidate(item.display_name, ("gallery", item.key), item.path.read_bytes, item.label, item.key)
+    name = plot_labels().name  # the demo's distributions and classes in the viewer's words
+    picks = [Candidate(f"{name(distribution)}: {name(item.label or item.key)}", ("gallery", item.key),
+                       item.path.read_bytes, item.label, item.key)
              for distribution, items in groups.items() for item in items[:GALLERY_COLUMNS] if item.key in chosen]
     st.query_params["sample"] = ",".join(p.digest for p in picks)
     return picks
@@ -122,13 +124,14 @@ def draw_gallery(groups: dict, chosen: set[str]) -> None:
     if not groups:
         st.info(t("playground.no_gallery"))
         return
+    shown = plot_labels().name
     for distribution, items in groups.items():
         items = items[:GALLERY_COLUMNS]
-        names = {item.key: item.label or item.key for item in items}
+        names = {item.key: shown(item.label or item.key) for item in items}
         name, pictures, picker = st.columns([1.2, 2.6, 6.2], vertical_alignment="center")
-        name.markdown(f"**{escape_markdown(distribution)}**")
+        name.markdown(f"**{escape_markdown(shown(distribution))}**")
         pictures.image([str(item.path) for item in items], width=38)  # in the pills' order
-        picker.pills(t("playground.pick", distribution=distribution), list(names), selection_mode="multi",
+        picker.pills(t("playground.pick", distribution=shown(distribution)), list(names), selection_mode="multi",
                   format_func=names.get, default=[key for key in names if key in chosen], key=f"gallery_{distribution}",
                   label_visibility="collapsed")
 
@@ -247,6 +250,14 @@ def show_times(slot, context, times: dict[str, float] | None, n: int) -> None:
         + t("playground.times_tail"))
 
 
+def image_entries(samples: list[Sample], classnames: list[str], grids, probs: torch.Tensor, mode: str) -> list[dict]:
+    """Each image's slider entry; its true label in the viewer's words (the demo's classes are translated)."""
+    shown = plot_labels().name
+    return [image_entry(sample.name, classnames.index(sample.label) if sample.label in classnames else None,
+                        sample.label and shown(sample.label), thumbnail(sample), grid_probs(grid, mode), row, TOP_K)
+            for sample, grid, row in zip(samples, grids, probs)]
+
+
 def prediction_area(context, samples: list[Sample]) -> None:
     """Everything that depends on alpha: a slider release reruns only this fragment."""
     pair = context.pair
@@ -266,12 +277,14 @@ def prediction_area(context, samples: list[Sample]) -> None:
     slider_slot = st.container()  # drawn above the per-block controls, computed after them
     block_alphas = block_alpha_controls(pair.zeroshot.model, alpha)
     key = f"live_alpha_{low}_{high}"
+    shown = plot_labels().name  # class names in the viewer's words (the demo's; a model's own stay as they are)
 
     def mount(images: list[dict], pending: bool, markers: str) -> None:
         with slider_slot:
-            live_slider({**slider_data(images, classnames, alpha, low, high, mode, grid_usable=not block_alphas,
-                                       pending=pending, top_k=TOP_K), "text": slider_texts()},
-                        alpha, key=key, on_change=lambda: remember_alpha(key, low, high), poll_seconds=POLL_SECONDS)
+            live_slider({**slider_data(images, [shown(c) for c in classnames], alpha, low, high, mode,
+                                       grid_usable=not block_alphas, pending=pending, top_k=TOP_K),
+                         "text": slider_texts()}, alpha, key=key, on_change=lambda: remember_alpha(key, low, high),
+                        poll_seconds=POLL_SECONDS)
             refused = st.session_state.pop("_slider_refused", None)
             if refused:
                 st.warning(refused)
@@ -291,11 +304,7 @@ def prediction_area(context, samples: list[Sample]) -> None:
     probs = prediction.logits.softmax(dim=-1)
     pending = not all(g.complete for g in grids)
 
-    images = []
-    for i, sample in enumerate(samples):
-        label = classnames.index(sample.label) if sample.label in classnames else None
-        images.append(image_entry(sample.name, label, sample.label, thumbnail(sample), grid_probs(grids[i], mode),
-                                  probs[i], TOP_K))
+    images = image_entries(samples, classnames, grids, probs, mode)
     mount(images, pending=pending, markers=shown_marker(alpha, mode, samples, probs))
     filler = grid_filler()
     for i, grid in enumerate(grids):  # the answer is on its way: now the charts fill in, in the background

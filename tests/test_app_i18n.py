@@ -8,11 +8,13 @@ allowlist below (numbers and symbols, proper names, data such as class and file 
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from app_pair import APP
 from streamlit.testing.v1 import AppTest
+from test_plots_i18n import english_words, figure_texts
 
 from wiseft_core.serve.i18n import load_strings
 
@@ -39,8 +41,6 @@ def visible_texts(message, out: list[str], field: str = "") -> None:
 
 def chart_texts(spec: str) -> list[str]:
     """The words a Plotly chart shows: trace names, marker texts, titles and hover texts (values taken out)."""
-    import json
-
     figure, out = json.loads(spec), []
     for trace in figure.get("data", []):
         out += [trace.get("name") or "", *[str(x) for x in trace.get("text") or [] if isinstance(x, str)]]
@@ -53,9 +53,8 @@ def chart_texts(spec: str) -> list[str]:
     return [text for text in out if text.strip()]
 
 
-def page_texts(page: str, lang: str, strict: bool = False) -> set[str]:
-    """``page`` is a page's name, or ``name+files`` for it with the sidebar's two-files pair source; ``strict``:
-    the page's own area only (no sidebar), with the words inside its Plotly charts."""
+def run_page(page: str, lang: str) -> AppTest:
+    """``page`` is a page's name, or ``name+files`` for it with the sidebar's two-files pair source."""
     page, _, source = page.partition("+")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update({"page": page, "lang": lang, "room": "i18n"})
@@ -63,6 +62,13 @@ def page_texts(page: str, lang: str, strict: bool = False) -> set[str]:
     if source:
         at.radio(key="pair_source").set_value(source).run()
     assert not at.exception, (page, lang, at.exception)
+    return at
+
+
+def page_texts(page: str, lang: str, strict: bool = False) -> set[str]:
+    """The visible texts of ``page`` (see ``run_page``); ``strict``: the page's own area only (no sidebar), with
+    the words inside its Plotly charts."""
+    at = run_page(page, lang)
     texts: list[str] = []
     stack = [at.main if strict else at._tree]
     while stack:
@@ -102,7 +108,7 @@ def test_in_russian_no_visible_string_on_the_page_is_left_in_english(page):
     assert untranslated == [], untranslated
 
 
-STRICT_PAGES = ("soups",)  # pages whose Russian texts, charts included, hold no English word at all
+STRICT_PAGES = ("soups", "weights")  # pages whose Russian texts, charts included, hold no English word at all
 
 
 @pytest.mark.slow
@@ -118,7 +124,43 @@ def test_in_russian_no_english_word_is_left_on_the_page_or_in_its_charts(page):
     assert english == [], english
 
 
+def plotly_figures(at: AppTest) -> list[dict]:
+    """The Plotly figures a page drew, as JSON."""
+    stack, figures = [at._tree], []
+    while stack:
+        node = stack.pop()
+        if getattr(node, "type", "") == "plotly_chart":
+            figures.append(json.loads(node.proto.spec))
+        stack += list(getattr(node, "children", {}).values())
+    return figures
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+@pytest.mark.parametrize("page", ("home", "curves", "weights", "flips", "landscape"))
+def test_in_russian_no_chart_on_the_page_draws_an_english_word(page):
+    """Titles, axes, legend, annotations and hover texts of every chart (names such as CLIP or top-1 allowed)."""
+    texts = [text for figure in plotly_figures(run_page(page, "ru")) for text in figure_texts(figure)]
+    assert texts, page
+    assert sorted({word for text in texts for word in english_words(text)}) == []
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("app_argv")
+def test_in_russian_the_playground_slider_names_the_demo_classes_and_true_labels_in_russian():
+    from wiseft_core.demo.assets import demo_pair_available
+    from wiseft_core.talk.texts import load_texts
+
+    if not demo_pair_available():
+        pytest.skip("the demo pair is not built: a generated pair's classes have no translation")
+    data = json.loads(run_page("playground", "ru").get("bidi_component")[0].proto.json)[0]
+    russian = set(load_texts("ru").classes.values())
+    assert data["images"] and set(data["classnames"].values()) <= russian
+    assert all(image["label_name"] in russian for image in data["images"])
+    assert not english_words(" ".join(image["name"] for image in data["images"]))  # "фото: маленький круг"
+
+
 def test_the_shipped_russian_strings_differ_from_english_except_names_and_symbols():
     english, russian = load_strings("en"), load_strings("ru")
     same = sorted(key for key, text in english.items() if russian[key] == text)
-    assert same == ["app.language", "home.title", "slider.zero"], same
+    assert same == ["app.language", "curves.col.alpha", "home.title", "slider.zero"], same

@@ -13,13 +13,14 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from wiseft_core.plots.labels import ENGLISH, PlotLabels, fill
 from wiseft_core.serve.markup import plot_text
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
           "#7f7f7f", "#bcbd22"]
 HIGHLIGHT = "#2ca02c"
 MUTED = "#8fa8c8"
-CURRENT_ALPHA_NAME = "current α"
+CURRENT_ALPHA_NAME = ENGLISH.current_alpha  # the star's legend entry in English (the talk renames it)
 # Export settings for the modebar's camera button: a slide-sized PNG that needs no server-side browser.
 PNG_EXPORT_CONFIG = {
     "toImageButtonOptions": {"format": "png", "filename": "wiseft_curves", "height": 720, "width": 1280,
@@ -67,18 +68,22 @@ def _whiskers(points: list[dict], axis: str, scale) -> dict:
             "arrayminus": [scale(p[axis]) - scale(p[f"{axis}_min"]) for p in points]}
 
 
-def _add_curve(fig: go.Figure, name: str, points: list[dict], scale, color: str, hover_labels: tuple[str, str]
-               ) -> tuple[str, str]:
-    """One group's curve (seeds' mean with min-max whiskers when there are several); its legend and hover names."""
+def _add_curve(fig: go.Figure, name: str, points: list[dict], scale, color: str, hover_labels: tuple[str, str],
+               labels: PlotLabels) -> tuple[str, str]:
+    """One group's curve (seeds' mean with min-max whiskers when there are several); its legend and hover names.
+
+    ``name`` comes from files (shown literally); the words around it are ``labels``'.
+    """
     x_hover, y_hover = hover_labels
     runs = max(p["runs"] for p in points)
-    spread = {}
+    spread, seeds = {}, ""
     hover = "α = %{customdata[0]:.2f}<br>" + x_hover + ": %{customdata[1]:.1f}<br>" + y_hover + ": %{customdata[2]:.1f}"
     if runs > 1:
-        name = f"{name} (mean of {runs} seeds, whiskers: range)"
+        seeds = " (" + fill(labels.seeds_mean, runs=runs) + ")"
         spread = {"error_x": _whiskers(points, "x", scale), "error_y": _whiskers(points, "y", scale)}
-        hover += " (mean of %{customdata[3]:.0f}; range %{customdata[4]:.1f}–%{customdata[5]:.1f})"
-    name, extra = plot_text(name), plot_text(name, template=True)
+        hover += " (" + fill(labels.seeds_hover, runs="%{customdata[3]:.0f}", low="%{customdata[4]:.1f}",
+                             high="%{customdata[5]:.1f}") + ")"
+    name, extra = plot_text(name) + seeds, plot_text(name, template=True) + seeds.replace("%", "&#37;")
     fig.add_trace(go.Scatter(
         x=[scale(p["x"]) for p in points], y=[scale(p["y"]) for p in points], mode="lines+markers", name=name,
         line={"color": color}, marker={"size": 6}, **spread,
@@ -88,14 +93,15 @@ def _add_curve(fig: go.Figure, name: str, points: list[dict], scale, color: str,
     return name, extra
 
 
-def _add_chord(fig: go.Figure, alphas, xs, ys, scale, color: str, name: str, extra: str) -> None:
+def _add_chord(fig: go.Figure, alphas, xs, ys, scale, color: str, names: tuple[str, str], labels: PlotLabels) -> None:
     """The dashed zero-shot -> fine-tuned line and its two end markers (square: zero-shot, triangle: fine-tuned)."""
+    name, extra = names
     fig.add_trace(go.Scatter(
         x=[scale(xs[0]), scale(xs[-1])], y=[scale(ys[0]), scale(ys[-1])], mode="lines",
         line={"color": color, "dash": "dash", "width": 1}, showlegend=False, hoverinfo="skip",
-        name=f"{name} zero-shot→fine-tuned",
+        name=f"{name} {labels.chord}",
     ))
-    for idx, label in ((0, "zero-shot"), (-1, "fine-tuned")):
+    for idx, label in ((0, labels.zero_shot), (-1, labels.fine_tuned)):
         fig.add_trace(go.Scatter(
             x=[scale(xs[idx])], y=[scale(ys[idx])], mode="markers", showlegend=False,
             marker={"color": color, "size": 11, "symbol": "square" if idx == 0 else "triangle-up"},
@@ -104,7 +110,7 @@ def _add_chord(fig: go.Figure, alphas, xs, ys, scale, color: str, name: str, ext
 
 
 def _add_current_alpha(fig: go.Figure, alpha: float, curve: tuple, scale, color: str, hover: tuple[str, str, str],
-                       first: bool) -> None:
+                       first: bool, current: str) -> None:
     """A star at ``alpha`` on the curve, interpolated linearly between the measured alphas."""
     alphas, xs, ys = curve
     x_hover, y_hover, extra = hover
@@ -112,10 +118,9 @@ def _add_current_alpha(fig: go.Figure, alpha: float, curve: tuple, scale, color:
     if cx is None or cy is None:
         return
     fig.add_trace(go.Scatter(
-        x=[scale(cx)], y=[scale(cy)], mode="markers", name=CURRENT_ALPHA_NAME,
-        legendgroup=CURRENT_ALPHA_NAME, showlegend=first,
+        x=[scale(cx)], y=[scale(cy)], mode="markers", name=current, legendgroup=current, showlegend=first,
         marker={"symbol": "star", "size": 18, "color": color, "line": {"color": "black", "width": 1}},
-        hovertemplate=f"current α = {alpha:.2f}<br>{x_hover}: {cx:.1f}<br>{y_hover}: {cy:.1f}<extra>{extra}</extra>",
+        hovertemplate=f"{current} = {alpha:.2f}<br>{x_hover}: {cx:.1f}<br>{y_hover}: {cy:.1f}<extra>{extra}</extra>",
     ))
 
 
@@ -124,23 +129,26 @@ def accuracy_curves_figure(
     y: str,
     *,
     x: str = "reference",
-    x_label: str = "Reference accuracy (%)",
-    y_label: str = "Shift accuracy (%)",
+    x_label: str | None = None,
+    y_label: str | None = None,
     group_keys: Sequence[str] = ("source", "model", "finetuning", "ensemble"),
     current_alpha: float | None = None,
     logit_axes: bool = False,
     endpoint_line: bool = True,
     title: str | None = None,
+    labels: PlotLabels = ENGLISH,
 ) -> go.Figure:
     """Reference accuracy (x) against a shift (y), one marker per alpha, one curve per group.
 
     ``rows`` are summary rows (``results.summary_table`` shape) with an ``alpha`` and the x/y
-    columns; every text (names from files, labels, title) is shown literally (``markup.plot_text``).
+    columns; every text (names from files, labels, title) is shown literally (``markup.plot_text``);
+    the axis titles default to ``labels``' reference and shift accuracy.
     The dashed zero-shot→fine-tuned chord is what a plain interpolation of the two
     endpoints' *accuracies* would give: WiSE-FT points above it are the paper's effect. The current
     alpha is marked on every curve by linear interpolation between the measured alphas. A curve
     measured for several fine-tuning seeds (rows sharing an alpha, e.g. a merged sweep with a ``seed``
-    column) follows the seeds' mean, with whiskers from their minimum to their maximum.
+    column) follows the seeds' mean, with whiskers from their minimum to their maximum. A group's legend
+    entry joins its values' ``labels.name`` (a source, a fine-tuning, an ensemble in the viewer's words).
     """
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
@@ -148,6 +156,8 @@ def accuracy_curves_figure(
             continue
         groups.setdefault(tuple(row.get(k, "") for k in group_keys), []).append(row)
     scale = _logit if logit_axes else float
+    x_label = labels.reference_accuracy if x_label is None else x_label
+    y_label = labels.shift_accuracy if y_label is None else y_label
     x_hover, y_hover = plot_text(x_label, template=True), plot_text(y_label, template=True)
     x_label, y_label, title = plot_text(x_label), plot_text(y_label), None if title is None else plot_text(title)
     fig = go.Figure()
@@ -155,20 +165,21 @@ def accuracy_curves_figure(
         points = seed_spread(members, x, y)
         color = COLORS[i % len(COLORS)]
         alphas, xs, ys = ([p[k] for p in points] for k in ("alpha", "x", "y"))
-        name, extra = _add_curve(fig, " · ".join(str(k) for k in key if k), points, scale, color, (x_hover, y_hover))
+        group = " · ".join(labels.name(k) for k in key if k)
+        name, extra = _add_curve(fig, group, points, scale, color, (x_hover, y_hover), labels)
         if endpoint_line and alphas[0] == 0.0 and alphas[-1] == 1.0:
-            _add_chord(fig, alphas, xs, ys, scale, color, name, extra)
+            _add_chord(fig, alphas, xs, ys, scale, color, (name, extra), labels)
         if current_alpha is not None:
             _add_current_alpha(fig, current_alpha, (alphas, xs, ys), scale, color, (x_hover, y_hover, extra),
-                               first=i == 0)
+                               i == 0, labels.current_alpha)
     fig.update_layout(
         title=title, xaxis_title=x_label, yaxis_title=y_label, height=520, hovermode="closest",
         legend={"orientation": "h", "yanchor": "top", "y": -0.15}, margin={"t": 50 if title else 20},
     )
     if logit_axes:
         ticks = {"tickvals": [_logit(t) for t in LOGIT_TICKS], "ticktext": [str(t) for t in LOGIT_TICKS]}
-        fig.update_xaxes(**ticks, title=x_label + " (logit scale)")
-        fig.update_yaxes(**ticks, title=y_label + " (logit scale)")
+        fig.update_xaxes(**ticks, title=f"{x_label} ({labels.logit_scale})")
+        fig.update_yaxes(**ticks, title=f"{y_label} ({labels.logit_scale})")
     return fig
 
 
@@ -194,14 +205,14 @@ def top_k_figure(entries: Sequence[tuple[str, float]], title: str, true_label: s
     })
 
 
-def weight_diff_figure(diffs: Sequence) -> go.Figure:
+def weight_diff_figure(diffs: Sequence, labels: PlotLabels = ENGLISH) -> go.Figure:
     """Per block: relative change ‖θ_ft−θ_zs‖/‖θ_zs‖ (bars) and cosine similarity (line), block order kept."""
     blocks = [plot_text(d.block) for d in diffs]  # parameter names come from the file
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("relative change ‖θ_ft − θ_zs‖ / ‖θ_zs‖", "cosine similarity"))
-    fig.add_trace(go.Bar(x=blocks, y=[d.rel_change for d in diffs], marker_color=COLORS[0], name="relative change",
+                        subplot_titles=(labels.relative_change_title, labels.cosine_title))
+    fig.add_trace(go.Bar(x=blocks, y=[d.rel_change for d in diffs], marker_color=COLORS[0], name=labels.relative_change,
                          hovertemplate="%{x}: %{y:.4f}<extra></extra>"), row=1, col=1)
     fig.add_trace(go.Scatter(x=blocks, y=[d.cosine for d in diffs], mode="lines+markers", marker_color=COLORS[1],
-                             name="cosine", hovertemplate="%{x}: %{y:.5f}<extra></extra>"), row=2, col=1)
+                             name=labels.cosine, hovertemplate="%{x}: %{y:.5f}<extra></extra>"), row=2, col=1)
     fig.update_layout(height=560, showlegend=False, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig
