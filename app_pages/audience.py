@@ -23,7 +23,7 @@ from wiseft_core.files.images import open_image
 from wiseft_core.serve import audience
 from wiseft_core.serve.alpha_grid import ALPHA_GRID, compute_alpha_grid
 from wiseft_core.serve.slider_data import thumbnail_data_url
-from wiseft_core.talk import STEP_COUNT, load_texts
+from wiseft_core.talk import load_texts
 
 ROOM_ID = re.compile(r"[a-z0-9]{1,16}")  # as the talk's rooms: nothing else from a URL is let in
 SHOWN_DISTRIBUTION = "sketch"  # a shifted image: where alpha matters
@@ -81,8 +81,9 @@ def follow(room: str, context) -> None:
     if state is None:
         st.caption(t("audience.waiting"))
     else:
-        title = load_texts(current_lang()).steps[state.step - 1].title if 1 <= state.step <= STEP_COUNT else ""
-        st.subheader(f"{t('audience.step', step=state.step, total=STEP_COUNT)} · {title}")
+        steps = load_texts(current_lang()).steps  # as the presenter shows them (a teacher's plan applied)
+        title = steps[state.step - 1].title if 1 <= state.step <= len(steps) else ""
+        st.subheader(f"{t('audience.step', step=state.step, total=len(steps))} · {title}")
     presenter_alpha = nearest(state.alpha) if state is not None else 0.5
     own = st.session_state.get("aud_own", False)
     if not own:

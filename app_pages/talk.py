@@ -23,17 +23,17 @@ from app_pages.shared import current_alpha, set_alpha
 from wiseft_core.errors import WiseftError
 from wiseft_core.serve import audience
 from wiseft_core.serve.markup import escape_markdown
-from wiseft_core.talk import LANGS, STEP_COUNT, TalkState, build_talk, load_texts
+from wiseft_core.talk import LANGS, TalkState, build_talk, load_texts
 from wiseft_core.talk.data import build_talk_data, default_sweep
 from wiseft_core.talk.deck import DECK_CSS, DECK_JS, build_deck, live_of
 from wiseft_core.talk.export import talk_html
 from wiseft_core.talk.rooms import TalkRooms, format_elapsed
-from wiseft_core.talk.slides import clamp_step, notes_for
+from wiseft_core.talk.slides import DEMO_SOUPS_CSV, clamp_step, notes_for
 from wiseft_core.talk.theme import PANEL_CSS
 
 ROOM_ID = re.compile(r"[a-z0-9]{1,16}")  # rooms come from URLs and go into a link: nothing else is let in
 SECRET = re.compile(r"[a-f0-9]{32}")
-POLL_MS = 600  # how often the projected tab asks whether the presenter view sent a step
+POLL_MS = 600  # how often the projected tab asks for the presenter view's step requests and the poll's votes
 NAMES = ("presenter", "reviewer", "hacker", "date")
 
 DECK_APP_JS = DECK_JS + """
@@ -99,11 +99,13 @@ export default function (component) {
       }
     });
     window.addEventListener("wiseft-talk-goto", function (event) { deck.show(event.detail - 1, "remote"); });
+    window.addEventListener("wiseft-talk-votes", function (event) { deck.setVotes(event.detail); });
     window.talkDeck = deck;
     DECKS.set(parentElement, deck);
   }
   if (fresh) deck.version = null;  // draw the figures now that plotly.js is here
   deck.mount(payload);
+  if (window.wiseftTalkVotes) deck.setVotes(window.wiseftTalkVotes);  // heard before this deck was made
 }
 """
 
@@ -132,6 +134,10 @@ export default function (component) {
     window.dispatchEvent(new CustomEvent("wiseft-talk-goto", { detail: d.goto }));
   }
   if (d.notes_url) window.wiseftTalkNotesUrl = d.notes_url;
+  if (d.votes) {  // the poll step's bars: the room's answers per alpha
+    window.wiseftTalkVotes = d.votes;
+    window.dispatchEvent(new CustomEvent("wiseft-talk-votes", { detail: d.votes }));
+  }
   clearTimeout(sync.timer);
   sync.timer = setTimeout(() => setTriggerValue("poll", Date.now()), d.poll_ms);
 }
@@ -166,6 +172,11 @@ def page_css() -> str:
 </style>"""
 
 
+def step_count(lang: str) -> int:
+    """How many steps the talk shows: the texts' steps after the teacher's plan (hidden, optional, added)."""
+    return len(load_texts(lang).steps)
+
+
 def query_default(name: str, default: str) -> str:
     value = st.query_params.get(name)
     return value if value else default
@@ -174,7 +185,8 @@ def query_default(name: str, default: str) -> str:
 def init_state() -> None:
     """Seed the page's widgets from the URL once per session; afterwards the widgets drive the URL."""
     if "talk_step" not in st.session_state:
-        st.session_state.talk_step = clamp_step(query_default("step", "1"))
+        lang = query_default("lang", "en")
+        st.session_state.talk_step = clamp_step(query_default("step", "1"), step_count(lang if lang in LANGS else "en"))
     if "talk_lang" not in st.session_state:
         lang = query_default("lang", "en")
         st.session_state.talk_lang = lang if lang in LANGS else "en"
@@ -211,6 +223,14 @@ def audience_url(room: str) -> str:
     return f"{base}/?{urlencode({'page': 'audience', 'room': room})}"
 
 
+def soups_key() -> int:
+    """The demo soups' results change when the demo is rebuilt: a new file makes a new deck (its step reads it)."""
+    try:
+        return DEMO_SOUPS_CSV.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def talk_state(data) -> TalkState:
     names = {n: st.session_state[f"talk_{n}"].strip() for n in NAMES}
     return TalkState(alpha=current_alpha(), presenter=names["presenter"], date=names["date"],
@@ -232,7 +252,7 @@ def slide_view(context, texts) -> None:
     take_deck_alpha()
     data_key, data = current_data(context, texts)
     state = talk_state(data)
-    payload = dict(deck_for(data_key, data, texts.lang, state))
+    payload = dict(deck_for((*data_key, soups_key()), data, texts.lang, state))
     payload["step"] = st.session_state.talk_step
     asked = bool((st.session_state.get("talk_deck") or {}).get("plotly"))  # a page that lost it asks again
     if asked or not st.session_state.get("talk_plotly_sent"):
@@ -252,7 +272,7 @@ def sync_view(lang: str) -> None:
     room = st.session_state.talk_room
     sync = st.session_state.get("talk_sync") or {}
     secret = sync.get("secret") or ""
-    step = clamp_step(sync.get("step") or st.session_state.talk_step)
+    step = clamp_step(sync.get("step") or st.session_state.talk_step, step_count(lang))
     st.session_state.talk_step = step
     owner = bool(SECRET.fullmatch(secret)) and rooms().claim(room, secret, step, lang)
     state = rooms().update(room, step, lang, secret, current_alpha()) if owner else None
@@ -261,6 +281,7 @@ def sync_view(lang: str) -> None:
     notes_url = "talk?" + urlencode({"view": "notes", "room": room, "key": secret, "lang": lang}) if owner else ""
     talk_sync(key="talk_sync", data=[{"room": room, "seq": state.command_seq if state else 0,
                                       "goto": state.command_step if state else 0, "notes_url": notes_url,
+                                      "votes": list(audience.histogram(room).values()),  # the poll step's bars
                                       "poll_ms": POLL_MS, "tick": time.monotonic()}],  # new data: JS runs again
               on_step_change=lambda: None, on_secret_change=lambda: None, on_poll_change=lambda: None)
     st.query_params["step"] = str(step)
@@ -294,7 +315,7 @@ def sidebar_extras(data, texts, state: TalkState) -> None:
 
 
 def preview_html(step: int, texts, label: str) -> str:
-    if step > STEP_COUNT:
+    if step > len(texts.steps):
         return f'<div class="pv"><b>{html.escape(label)}</b><p>{html.escape(texts.ui["last_step"])}</p></div>'
     words = texts.steps[step - 1]
     body = "".join(f"<li>{html.escape(line.lstrip('-0123456789. '))}</li>" for line in words.body if line.strip())
@@ -323,8 +344,9 @@ def notes_view(room: str, key: str) -> None:
     bar = st.columns([1, 1, 3, 1.4], vertical_alignment="center")
     bar[0].button(f"← {texts.ui['previous']}", key="notes_prev", disabled=state.step == 1,
                   on_click=rooms().command, args=(room, key, max(state.step - 1, 1)))
-    bar[1].button(f"{texts.ui['next']} →", key="notes_next", disabled=state.step == STEP_COUNT,
-                  on_click=rooms().command, args=(room, key, min(state.step + 1, STEP_COUNT)))
+    total = len(texts.steps)
+    bar[1].button(f"{texts.ui['next']} →", key="notes_next", disabled=state.step == total,
+                  on_click=rooms().command, args=(room, key, min(state.step + 1, total)))
     bar[2].html(f'<div class="pv-timer">⏱ {format_elapsed(total)} · {format_elapsed(on_step)} '
                 f'{html.escape(texts.ui["on_this_step"])} · {html.escape(texts.ui["countdown"])} '
                 f"{format_elapsed(minutes * 60 - total)}</div>")
@@ -333,7 +355,7 @@ def notes_view(room: str, key: str) -> None:
     left, right = st.columns(2)
     left.html(preview_html(state.step, texts, texts.ui["current_step"]))
     right.html(preview_html(state.step + 1, texts, texts.ui["next_step"]))
-    st.markdown(f"### {state.step} / {STEP_COUNT} · {title}")
+    st.markdown(f"### {state.step} / {total} · {title}")
     st.html(f'<div class="talk-text">{notes}</div>')
 
 

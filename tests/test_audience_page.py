@@ -1,6 +1,9 @@
-"""The audience page through AppTest: ten students' phones in one server follow the presenter, then vote."""
+"""The audience page through AppTest: ten students' phones in one server follow the presenter, then vote,
+and the presenter's talk page carries their answers to its poll step."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from app_pair import APP
@@ -8,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from wiseft_core.serve import audience
 from wiseft_core.talk import STEP_COUNT
+from wiseft_core.talk.slides import STEP_IDS
 
 STUDENTS = 10
 TIMEOUT = 300
@@ -53,6 +57,27 @@ def test_ten_students_follow_the_presenter_until_one_takes_over_and_their_votes_
         assert not at.exception, at.exception
     assert {a: n for a, n in audience.histogram(room).items() if n} == {0.3: 1, 0.45: 2, 0.5: 5, 0.6: 1, 1.0: 1}
     assert any(s.value.startswith("Ваш ответ: α = 0.5") for s in phones[1].success)
+
+    talk = AppTest.from_file(APP, default_timeout=TIMEOUT)  # the presenter's poll step hears the same votes
+    talk.query_params.update({"page": "talk", "room": room, "step": str(STEP_IDS.index("poll") + 1)})
+    talk.run()
+    assert not talk.exception, talk.exception
+    votes = dict(zip(audience.POLL_ALPHAS, sync_data(talk)["votes"]))
+    assert {a: n for a, n in votes.items() if n} == {0.3: 1, 0.45: 2, 0.5: 5, 0.6: 1, 1.0: 1}
+    payload = json.loads(next(e.proto.json for e in talk.get("bidi_component")
+                              if e.proto.component_name.endswith("wiseft_talk_deck")))[0]
+    assert payload["poll"]["title"] == "{n} answers from the room"
+    phones[2].select_slider(key="aud_poll_alpha").set_value(0.35)  # a student changes their mind
+    phones[2].button[-1].click().run()
+    talk.run()
+    votes = dict(zip(audience.POLL_ALPHAS, sync_data(talk)["votes"]))
+    assert votes[0.35] == 1 and votes[0.5] == 4 and sum(votes.values()) == STUDENTS
+
+
+def sync_data(at: AppTest) -> dict:
+    """What the talk page's sync element got: the room's votes per poll alpha, for the deck's poll step."""
+    found = [e.proto for e in at.get("bidi_component") if e.proto.component_name.endswith("wiseft_talk_sync")]
+    return json.loads(found[-1].json)[0]
 
 
 @pytest.mark.usefixtures("app_argv")

@@ -60,10 +60,10 @@ def demo_summary(finetuning: str, ensemble: str, alpha: float) -> dict:
     return {"reference": sum(ref) / len(ref), "avg_shifts": sum(shifts) / len(shifts)}
 
 
-def test_both_languages_tell_the_same_fourteen_steps_with_titles_and_notes():
+def test_both_languages_tell_the_same_fifteen_steps_with_titles_and_notes():
     en, ru = load_texts("en"), load_texts("ru")
     assert [s.id for s in en.steps] == [s.id for s in ru.steps] == list(slides.STEP_IDS)
-    assert STEP_COUNT == 14
+    assert STEP_COUNT == 15
     for a, b in zip(en.steps, ru.steps):
         assert a.title and b.title and a.title != b.title
         assert a.notes and b.notes and a.notes != b.notes
@@ -121,7 +121,7 @@ def test_the_code_on_the_slide_follows_the_source_file_when_it_changes(tmp_path,
 
 
 def test_clamp_step_keeps_urls_and_key_presses_inside_the_talk():
-    assert [slides.clamp_step(v) for v in ("5", 0, 15, "x", None, 14)] == [5, 1, 14, 1, 1, 14]
+    assert [slides.clamp_step(v) for v in ("5", 0, 16, "x", None, 15)] == [5, 1, 15, 1, 1, 15]
     assert slides.clamp_step(9, count=6) == 6
 
 
@@ -156,7 +156,7 @@ def test_every_step_builds_in_both_languages_on_the_demo_pair(demo_data, lang):
     assert all(s.notes_html.count("<li>") == len(texts.steps[i].notes) for i, s in enumerate(talk))
     assert all("{" not in s.text_html for s in talk), "an unfilled placeholder"
     figure_steps = {s.id for s in talk if any(p.kind == "figure" for p in s.panels)}
-    assert figure_steps == {"live", "curve", "cost", "linear", "why"}
+    assert figure_steps == {"live", "poll", "curve", "cost", "linear", "why"}
 
 
 @needs_demo
@@ -358,15 +358,49 @@ def test_the_live_steps_slider_redraws_from_frames_over_the_precomputed_grid(dem
     for k in (0, 7, 20):
         expected = [texts.classname(c) for c, _ in top_k(demo_data.live_probs[k, i], demo_data.classnames,
                                                           slides.TOP_K)][::-1]
-        assert live["frames"][k]["y"] == expected  # class names in Russian
-    assert all(not any("a" <= ch <= "z" for ch in name) for name in live["frames"][0]["y"])
+        assert [y.replace("<br>", " ") for y in live["frames"][k]["y"]] == expected  # class names in Russian
+    assert all(not any("a" <= ch <= "z" for ch in name.replace("<br>", " ")) for name in live["frames"][0]["y"])
+
+
+def test_the_poll_step_compares_the_rooms_answers_with_the_alpha_measured_best_on_the_sweep():
+    from wiseft_core.serve.audience import POLL_ALPHAS
+    from wiseft_core.talk.deck import deck_payload
+
+    sweep = talk_data.TalkData("demo", [
+        {"finetuning": "end-to-end", "ensemble": "weights", "alpha": a, "reference": ref, "avg_shifts": shifts}
+        for a, ref, shifts in ((0.0, 70.0, 60.0), (0.3, 90.0, 68.5), (0.5, 95.0, 66.0), (0.7, 96.5, 63.0),
+                               (1.0, 96.0, 55.0))], [], [], {})
+    assert slides.best_alphas(sweep) == {"avg_shifts": (0.3, 68.5), "reference": (0.7, 96.5)}
+    for lang, words in (("en", "best on the shifts<br>α = 0.3 (68.5 %)"),
+                        ("ru", "лучший на сдвигах<br>α = 0.3 (68.5 %)")):
+        texts = load_texts(lang)
+        slide = build_slide(STEP["poll"], sweep, texts)
+        figure = slide.panels[0].figure
+        assert list(figure.data[0].x) == list(POLL_ALPHAS) and set(figure.data[0].y) == {0}
+        assert [s.x0 for s in figure.layout.shapes] == [0.3, 0.7]
+        assert words in [a.text for a in figure.layout.annotations]
+        assert "0.3" in slide.text_html and "0.7" in slide.text_html
+        payload = deck_payload([slide], texts)
+        assert payload["poll"] == {"fig": 0, "title": texts.labels["poll_answers"]}
+        assert "{n}" in payload["poll"]["title"]
+    without = build_slide(STEP["poll"], talk_data.TalkData("", [], [], [], {}), load_texts("en"))
+    assert not without.panels[0].figure.layout.shapes and "—" in without.text_html  # no sweep: no measured answer
+
+
+def test_long_class_names_on_the_live_step_take_two_lines_split_at_their_middle_space():
+    from wiseft_core.talk.figures import two_lines
+
+    assert two_lines("большой треугольник") == "большой<br>треугольник"
+    assert two_lines("a very long class name") == "a very long<br>class name"
+    assert two_lines("large star") == "large star" and two_lines("hippopotamuses") == "hippopotamuses"
 
 
 def test_russian_texts_keep_no_calques_and_no_english_labels():
     raw = (TEXTS_DIR / "ru.json").read_text(encoding="utf-8").lower()
     assert not [w for w in ("бассейн", "сид", "свип", "батч") if re.search(rf"\b{w}", raw)]
     en, ru = load_texts("en"), load_texts("ru")
-    names = {"prediction_at", "missing", "t1_zeroshot", "zero_shot", "wiseft_half", "alpha0"}  # α, names: the same
+    names = {"prediction_at", "missing", "t1_zeroshot", "zero_shot", "wiseft_half", "alpha0",
+             "soups_curve"}  # α, names: the same
     same = [k for k in en.labels if en.labels[k] == ru.labels[k] and k not in names]
     assert not same, same
     assert all(any("а" <= ch <= "я" for ch in ru.classname(c)) for c in en.classes)
@@ -392,6 +426,69 @@ def test_a_teachers_plan_hides_reorders_and_adds_steps_without_code(tmp_path, mo
     finally:
         monkeypatch.delenv("WISEFT_TALK_PLAN")
         load_texts.cache_clear()
+
+
+def shown_steps(tmp_path, monkeypatch, plan: dict, lang: str = "en") -> list[str]:
+    (tmp_path / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
+    monkeypatch.setenv("WISEFT_TALK_PLAN", str(tmp_path / "plan.json"))
+    load_texts.cache_clear()
+    try:
+        return [s.id for s in load_texts(lang).steps]
+    finally:
+        monkeypatch.delenv("WISEFT_TALK_PLAN")
+        load_texts.cache_clear()
+
+
+def test_the_soups_step_is_optional_until_a_teachers_plan_shows_it(tmp_path, monkeypatch):
+    assert "soups" not in [s.id for s in load_texts("en").steps] and slides.OPTIONAL_STEP_IDS == ("soups",)
+    raw = json.loads((TEXTS_DIR / "ru.json").read_text(encoding="utf-8"))
+    assert [s["id"] for s in raw["steps"] if s.get("optional")] == ["soups"]
+    shown = shown_steps(tmp_path, monkeypatch, {"show": ["soups"]}, "ru")
+    assert shown == [*slides.STEP_IDS[:slides.STEP_IDS.index("results") + 1], "soups", "takeaways", "sources"]
+    assert shown_steps(tmp_path, monkeypatch, {"order": ["title", "soups", "sources"]}) == ["title", "soups", "sources"]
+    assert "soups" not in shown_steps(tmp_path, monkeypatch, {"hide": ["soups", "cost"]})
+    with pytest.raises(WiseftError, match="show names \\['soup'\\]"):
+        shown_steps(tmp_path, monkeypatch, {"show": ["soup"]})
+
+
+def soups_texts(tmp_path, monkeypatch, lang: str):
+    (tmp_path / "plan.json").write_text(json.dumps({"show": ["soups"]}), encoding="utf-8")
+    monkeypatch.setenv("WISEFT_TALK_PLAN", str(tmp_path / "plan.json"))
+    load_texts.cache_clear()
+    return load_texts(lang)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_soups_step_shows_the_published_cloud_its_soups_and_a_wise_ft_curve(tmp_path, monkeypatch, lang):
+    texts = soups_texts(tmp_path, monkeypatch, lang)
+    try:
+        data = talk_data.build_talk_data(None, None)
+        slide = build_slide([s.id for s in texts.steps].index("soups") + 1, data, texts)
+        traces = {t.name: t for t in slide.panels[0].figure.data}
+        assert len(traces[texts.labels["soups_cloud"]].x) == 72
+        assert round(traces[texts.labels["greedy_soup"]].x[0], 2) == 81.03
+        assert round(traces[texts.labels["uniform_soup"]].y[0], 2) == 51.58
+        curve = traces[texts.labels["soups_curve"]]
+        assert len(curve.x) == 21 and curve.x[0] < curve.x[-1] and max(curve.x) > curve.x[-1]  # alpha order
+        assert "81.03" in slide.text_html and "80.39" in slide.text_html and "47.97" in slide.text_html
+        assert slides.demo_soups_line(texts) in html.unescape(slide.text_html)
+        html_file = export.talk_html(build_talk(data, texts), texts)
+        assert texts.step("soups").title in html.unescape(html_file)
+    finally:
+        load_texts.cache_clear()
+
+
+def test_the_demo_soups_line_is_read_from_the_csv_each_time(tmp_path):
+    texts = load_texts("en")
+    source = slides.DEMO_SOUPS_CSV.read_text(encoding="utf-8").splitlines()
+    greedy_test = next(i for i, line in enumerate(source) if line.startswith("greedy soup,") and ",test," in line)
+    cells = source[greedy_test].split(",")
+    cells[7] = "12.34"  # the reference ("photo") column of the greedy soup's test row
+    source[greedy_test] = ",".join(cells)
+    (tmp_path / "soups.csv").write_text("\n".join(source) + "\n", encoding="utf-8")
+    line = slides.demo_soups_line(texts, tmp_path / "soups.csv")
+    assert "greedy soup 12.3 %" in line and line != slides.demo_soups_line(texts)
+    assert slides.demo_soups_line(texts, tmp_path / "missing.csv") == texts.labels["demo_soups_missing"]
 
 
 def test_the_title_step_links_the_audience_page_with_a_qr_code():

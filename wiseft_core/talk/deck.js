@@ -32,7 +32,25 @@ function wiseftDeckCreate(root, hooks) {
       if (fig.layout.margin && fig.layout.margin.t) fig.layout.margin.t = Math.round(fig.layout.margin.t * k);
     }
     div.dataset.drawn = "1";
-    return Plotly.newPlot(div, fig.data, fig.layout, { responsive: true, displayModeBar: false });
+    return Plotly.newPlot(div, fig.data, fig.layout, { responsive: true, displayModeBar: false }).then(function () {
+      if (deck.payload.poll && Number(div.dataset.fig) === deck.payload.poll.fig) pollDraw();
+    });
+  }
+
+  // The poll step: the room's answers per alpha, as the app's server last heard them (about once a second).
+  // Redrawn only when a count changed, so an idle poll costs the deck nothing.
+  function pollDraw() {
+    const poll = deck.payload && deck.payload.poll;
+    if (!poll || !deck.votes) return;
+    const div = root.querySelector('.plot[data-fig="' + poll.fig + '"]');
+    const counts = deck.votes;
+    if (!div || !div.dataset.drawn || div.dataset.votes === counts.join(",")) return;
+    div.dataset.votes = counts.join(",");
+    const total = counts.reduce(function (a, b) { return a + b; }, 0);
+    const top = Math.max(1, Math.max.apply(null, counts));
+    Plotly.restyle(div, { y: [counts], text: [counts.map(function (n) { return n ? String(n) : ""; })] }, [0]);
+    Plotly.relayout(div, { "title.text": poll.title.replace("{n}", String(total)), "yaxis.range": [0, top * 1.3],
+                           "yaxis.dtick": Math.max(1, Math.ceil(top / 5)) });  // figures.poll_dtick
   }
 
   function draw(section) {
@@ -149,6 +167,7 @@ function wiseftDeckCreate(root, hooks) {
   deck.mount = mount;
   deck.drawAll = function () { return Promise.all(deck.sections.map(draw)); };  // every figure (for printing)
   deck.show = show;
+  deck.setVotes = function (counts) { deck.votes = counts.map(Number); pollDraw(); };
   deck.destroy = function () { document.removeEventListener("keydown", onKey, true); };
   return deck;
 }

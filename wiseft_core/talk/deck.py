@@ -114,20 +114,22 @@ def deck_payload(slides: Sequence[Slide], texts: Texts, step: int = 1, live: dic
     """
     figures: list[dict] = []
     sections = []
-    live_fig = None
+    live_fig = poll = None
     for slide in slides:
         ids = []
         for j, panel in enumerate(slide.panels):
             if panel.kind == "figure":
                 if live and (slide.step, j) == (live["step"], live["panel"]):
                     live_fig = len(figures)
+                if panel.role == "poll":
+                    poll = {"fig": len(figures), "title": texts.labels["poll_answers"]}
                 ids.append(len(figures))
                 figures.append(json.loads(pio.to_json(panel.figure, validate=False)))
         control = _alpha_control(texts) if live and slide.step == live["step"] else ""
         sections.append(slide_section(slide, texts, ids, len(slides), control))
     live_part = None if live is None or live_fig is None else {**live, "fig": live_fig}
     notes = [{"title": s.title, "notes": s.notes_html, "text": s.text_html} for s in slides]
-    body = {"html": "".join(sections), "figures": figures, "live": live_part, "notes": notes,
+    body = {"html": "".join(sections), "figures": figures, "live": live_part, "poll": poll, "notes": notes,
             "lang": texts.lang, "ui": {k: texts.ui[k] for k in NOTES_UI}}
     version = hashlib.sha1(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()[:16]
     return {**body, "version": version, "step": min(max(int(step), 1), max(len(slides), 1))}

@@ -74,6 +74,15 @@ def projector(figure: go.Figure, height: int | None = None, font_size: int = 22,
     return fig
 
 
+def two_lines(label: str, longer_than: int = 12) -> str:
+    """A long class name broken at its middle space: a narrow bar chart on a 1080p screen cuts it off otherwise."""
+    if len(label) <= longer_than or " " not in label:
+        return label
+    spaces = [i for i, ch in enumerate(label) if ch == " "]
+    cut = min(spaces, key=lambda i: abs(i - len(label) / 2))
+    return f"{label[:cut]}<br>{label[cut + 1:]}"
+
+
 def accuracy_along_alpha_figure(rows: Sequence[dict], reference_name: str, shifts_name: str, x_label: str,
                                 y_label: str, title: str | None = None,
                                 current_alpha: float | None = None) -> go.Figure:
@@ -111,6 +120,61 @@ def cost_figure(weights_ms: float, outputs_ms: float, weights_name: str, outputs
             "text": [f"{outputs_ms:.1f} {unit}", f"{weights_ms:.1f} {unit}"],
             "hovertemplate": "%{y}: %{x:.2f} " + unit + "<extra></extra>",
         }],
-        "layout": {"xaxis": {"title": {"text": x_label}, "range": [0, max(outputs_ms, weights_ms) * 1.3]},
+        # room right of the longer bar for its label, "3279.5 ms" on a busy machine included
+        "layout": {"xaxis": {"title": {"text": x_label}, "range": [0, max(outputs_ms, weights_ms) * 1.6]},
                    "showlegend": False},
     })
+
+
+def poll_dtick(top: int) -> int:
+    """Whole answers on the count axis, about five ticks (the deck's ``pollDraw`` uses the same rule)."""
+    return max(1, -(-top // 5))
+
+
+def poll_figure(alphas: Sequence[float], counts: Sequence[int], answers: Sequence[tuple[float, str, str]],
+                x_label: str, y_label: str, title: str) -> go.Figure:
+    """The room's answers per alpha (bars) and the measured best alphas (dashed lines, labelled at the top).
+
+    The deck replaces the bars' heights as votes arrive; the lines are the answer the room is compared with.
+    """
+    top = max(max(counts, default=0), 1)
+    fig = go.Figure({
+        "data": [{"type": "bar", "x": list(alphas), "y": list(counts), "width": 0.04,
+                  "text": [str(n) if n else "" for n in counts], "marker": {"color": PALETTE[5]},
+                  "hovertemplate": "α = %{x:g}: %{y}<extra></extra>"}],
+        "layout": {"title": {"text": title}, "showlegend": False, "bargap": 0,
+                   "xaxis": {"title": {"text": x_label}, "range": [-0.04, 1.04], "dtick": 0.1},
+                   "yaxis": {"title": {"text": y_label}, "range": [0, top * 1.3], "dtick": poll_dtick(top)}},
+    })
+    middle = sum(a for a, *_ in answers) / len(answers) if len(answers) > 1 else 0.5
+    for alpha, label, color in answers:  # the lower alpha's label left of its line, the higher one's right
+        left = alpha <= middle if len(answers) > 1 else alpha > middle
+        fig.add_vline(x=alpha, line={"dash": "dash", "color": color, "width": 3}, layer="above", opacity=1)
+        fig.add_annotation(x=alpha, y=1, xref="x", yref="paper", text=label, showarrow=False, align="left" if not left
+                           else "right", xanchor="right" if left else "left", xshift=-6 if left else 6,
+                           yanchor="top", font={"color": color}, bgcolor="rgba(255,255,255,0.85)")
+    return fig
+
+
+def soup_cloud_figure(cloud: Sequence[tuple[float, float]], soups: Sequence[tuple[str, float, float, str]],
+                      curve: Sequence[tuple[float, float]], names: dict[str, str], x_label: str,
+                      y_label: str) -> go.Figure:
+    """The published fine-tunes as a cloud (reference vs shift average), the soups marked, a WiSE-FT curve beside.
+
+    ``cloud`` and ``curve`` are (reference, shifts) points; ``soups`` are (name, reference, shifts, symbol);
+    ``names`` labels the cloud and the curve for the legend (the talk's language).
+    """
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[x for x, _ in curve], y=[y for _, y in curve], mode="lines+markers",
+                             name=names["curve"], line={"color": PALETTE[0], "width": 2}, marker={"size": 5},
+                             hovertemplate="%{x:.1f}, %{y:.1f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[x for x, _ in cloud], y=[y for _, y in cloud], mode="markers", name=names["cloud"],
+                             marker={"color": "#7a7a7a", "size": 6, "opacity": 0.7},
+                             hovertemplate="%{x:.1f}, %{y:.1f}<extra></extra>"))
+    for (name, x, y, symbol), color in zip(soups, (PALETTE[2], PALETTE[1])):
+        fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", name=name,
+                                 marker={"color": color, "size": 14, "symbol": symbol, "line": {"color": INK,
+                                                                                                "width": 1}},
+                                 hovertemplate=f"{name}: %{{x:.2f}}, %{{y:.2f}}<extra></extra>"))
+    fig.update_layout(xaxis_title=x_label, yaxis_title=y_label, showlegend=True)
+    return fig

@@ -17,18 +17,31 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 
+from wiseft_core.data import world
+from wiseft_core.demo.assets import DEMO_DIR
+from wiseft_core.demo.soup_results import GREEDY, UNIFORM, read_results_csv
+from wiseft_core.demo.soup_results import best_single as demo_best_single
+from wiseft_core.demo.soups import RESULTS_CSV as SOUPS_CSV
+from wiseft_core.demo.soups import SUBDIR as SOUPS_SUBDIR
 from wiseft_core.engine import interpolation
 from wiseft_core.engine.predict import top_k
+from wiseft_core.errors import WiseftError
+from wiseft_core.evaluate.published_soups import best_single as published_best
+from wiseft_core.evaluate.published_soups import load_published_soups
 from wiseft_core.evaluate.results import SUMMARY_KEYS
 from wiseft_core.plots import curves as plots
+from wiseft_core.serve.audience import POLL_ALPHAS
 from wiseft_core.serve.markup import plot_text
 from wiseft_core.talk import figures, html_text
 from wiseft_core.talk.data import PAPER_MODEL, TalkData
 from wiseft_core.talk.texts import Texts
 
-STEP_IDS = ("title", "shift", "definitions", "tradeoff", "method", "code", "live", "curve", "cost", "linear", "why",
-            "results", "takeaways", "sources")
+STEP_IDS = ("title", "shift", "definitions", "tradeoff", "method", "code", "live", "poll", "curve", "cost", "linear",
+            "why", "results", "takeaways", "sources")
 STEP_COUNT = len(STEP_IDS)  # the talk as shipped; a teacher's plan (texts.apply_plan) may show more or fewer
+OPTIONAL_STEP_IDS = ("soups",)  # in the texts, shown when a teacher's plan asks for them ("show")
+SOUPS_CURVE_MODEL = "CLIP ViT-B/16"  # the WiSE-FT paper's CLIP nearest to the soups' ViT-B/32
+DEMO_SOUPS_CSV = DEMO_DIR / SOUPS_SUBDIR / SOUPS_CSV  # read each time the step is built: the demo is rebuilt apart
 GALLERY_PER_ROW = 4
 TOP_K = 3
 LEGEND_INSIDE = {"orientation": "v", "x": 0.01, "y": 0.99, "xanchor": "left", "yanchor": "top",
@@ -353,6 +366,7 @@ def _live(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
         panel = _fig(plots.top_k_figure(entries, title, texts.classname(image.label) if image.label else None), state,
                      show_legend=False)
         panel.role = "live_alpha" if title == columns[1][1] else ""
+        panel.figure.data[0].y = [figures.two_lines(name) for name in panel.figure.data[0].y]
         # the bars carry their percentages: no tick labels to crowd a narrow chart, room for the text on the right
         panel.figure.update_xaxes(showticklabels=False, range=[0, 1.3])
         slide.panels.append(panel)
@@ -371,12 +385,41 @@ def live_frames(slide: Slide, data: TalkData, texts: Texts, state: TalkState) ->
     for k, alpha in enumerate(data.live_alphas):
         entries = _named(top_k(data.live_probs[k, image], data.classnames, TOP_K), texts)
         bars = plots.top_k_figure(entries, "", true_label).data[0]
-        frames.append({"x": list(bars.x), "y": list(bars.y), "text": list(bars.text),
+        frames.append({"x": list(bars.x), "y": [figures.two_lines(name) for name in bars.y], "text": list(bars.text),
                        "color": figures.recolor(list(bars.marker.color)),
                        "title": texts.labels["prediction_at"].format(alpha=f"{alpha:g}")})
     return {"step": slide.step, "panel": where, "alphas": list(data.live_alphas),
             "labels": [f"{a:g}" for a in data.live_alphas], "active": live_alpha_index(data, state.alpha),
             "frames": frames}
+
+
+def best_alphas(data: TalkData) -> dict[str, tuple[float, float]]:
+    """The measured answer to the poll: {"avg_shifts"/"reference": (alpha, top-1)} over the sweep's alphas."""
+    weights = _sweep_group(data, "end-to-end", "weights")
+    best = {}
+    for key in ("avg_shifts", "reference"):
+        measured = [r for r in weights if r.get(key) is not None]
+        if measured:
+            top = max(measured, key=lambda r: r[key])
+            best[key] = (float(top["alpha"]), float(top[key]))
+    return best
+
+
+def _poll(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    """The room's answers (zero until the deck hears the votes) next to the measured best alphas."""
+    lab = texts.labels
+    best = best_alphas(data)
+    answers = [(best[key][0], f"{lab[f'poll_best_{name}']}<br>α = {best[key][0]:g} ({best[key][1]:.1f} %)", color)
+               for name, key, color in (("shifts", "avg_shifts", figures.PALETTE[1]),
+                                        ("reference", "reference", figures.PALETTE[0])) if key in best]
+    figure = figures.poll_figure(POLL_ALPHAS, [0] * len(POLL_ALPHAS), answers, lab["poll_x"], lab["poll_y"],
+                                 lab["poll_answers"].format(n=0))
+    panel = _fig(figure, state, False)
+    panel.role = "poll"
+    slide.panels.append(panel)
+    if not best:
+        slide.panels.append(_no_sweep(texts))
+    slide.layout = "side"
 
 
 def _curve_step(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
@@ -387,6 +430,7 @@ def _curve_step(slide: Slide, data: TalkData, texts: Texts, state: TalkState) ->
                                         texts, state), state, False))
     else:
         slide.panels.append(_no_sweep(texts))
+    slide.layout = "stack"  # three short lines above: each chart gets half the width, its titles fit
 
 
 def _cost(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
@@ -446,7 +490,8 @@ def _why(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
         figure.update_xaxes(title_text=lab["alpha_axis"], row=2, col=1)
         panel = _fig(figure, state, True)
         # the legend beside the chart, not under it: below, it runs off a 720-pixel-high screen
-        panel.figure.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"})
+        panel.figure.update_layout(legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"},
+                                   margin={"t": 2 * state.font_size})  # the top subplot's title sits in this margin
         slide.panels.append(panel)
         slide.layout = "stack"  # four lines of text above, the chart with its legend across the width
         return
@@ -494,15 +539,67 @@ def _results(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> No
     slide.panel_direction = "column"
 
 
+def _soups(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
+    """Beyond two models: the published 72 fine-tunes, their uniform and greedy soups, the WiSE-FT curve."""
+    lab = texts.labels
+    try:
+        models = load_published_soups()
+    except WiseftError as err:
+        slide.panels.append(Panel("html", html=f'<p class="talk-note">{html.escape(str(err))}</p>'))
+        return
+    cloud = [(m.reference, m.avg_shifts) for m in models if "soup" not in m.kind]
+    soups = [(lab[key], m.reference, m.avg_shifts, symbol) for kind, key, symbol in
+             (("uniform soup", "uniform_soup", "diamond"), ("greedy soup", "greedy_soup", "star"))
+             for m in models if m.kind == kind]
+    curve = [(r["reference"], r["avg_shifts"]) for r in sorted(data.paper, key=lambda r: float(r["alpha"]))
+             if r["model"] == SOUPS_CURVE_MODEL and r["finetuning"] == "end-to-end" and r["ensemble"] == "weights"]
+    figure = figures.soup_cloud_figure(cloud, soups, curve, {"cloud": lab["soups_cloud"], "curve": lab["soups_curve"]},
+                                       lab["soups_x"], lab["soups_y"])
+    panel = _fig(figure, state, True)
+    # lower left: the curve runs along the top, the cloud sits lower right
+    panel.figure.update_layout(legend={**LEGEND_INSIDE, "y": 0.01, "yanchor": "bottom"})
+    slide.panels.append(panel)
+    slide.layout = "stack"
+
+
+def soup_values(texts: Texts) -> dict[str, str]:
+    """The soups step's numbers, read when the slide is built: the published files and the demo's ``soups.csv``."""
+    values = dict.fromkeys(("soup_greedy_in", "soup_best_in", "soup_uniform_shifts", "soup_best_shifts"), "—")
+    try:
+        models = load_published_soups()
+        best, by_kind = published_best(models), {m.kind: m for m in models}
+        values.update(soup_greedy_in=f"{by_kind['greedy soup'].reference:.2f}", soup_best_in=f"{best.reference:.2f}",
+                      soup_uniform_shifts=f"{by_kind['uniform soup'].avg_shifts:.2f}",
+                      soup_best_shifts=f"{best.avg_shifts:.2f}")
+    except (WiseftError, KeyError):
+        pass
+    values["demo_soups"] = demo_soups_line(texts)
+    return values
+
+
+def demo_soups_line(texts: Texts, path: Path = DEMO_SOUPS_CSV) -> str:
+    """One sentence on the demo world's own soups (test draw), or that they are not built."""
+    try:
+        models = {m.name: m for m in read_results_csv(path)}
+        best, greedy, uniform = demo_best_single(models.values()), models[GREEDY], models[UNIFORM]
+    except (OSError, WiseftError, KeyError, ValueError):
+        return texts.labels["demo_soups_missing"]
+    ref = world.REFERENCE
+    return texts.labels["demo_soups_line"].format(
+        n=sum(m.is_fine_tune for m in models.values()), greedy=f"{greedy.test[ref]:.1f}",
+        best=f"{best.test[ref]:.1f}", greedy_shifts=f"{greedy.avg_shifts('test'):.1f}",
+        uniform_shifts=f"{uniform.avg_shifts('test'):.1f}", best_shifts=f"{best.avg_shifts('test'):.1f}")
+
+
 def _text_only(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None:
     slide.layout = "center"
 
 
 BUILDERS = {
     "title": _title, "shift": _shift, "definitions": _text_only, "tradeoff": _tradeoff, "method": _method,
-    "code": _code_step, "live": _live,
+    "code": _code_step, "live": _live, "poll": _poll,
     "curve": _curve_step, "cost": _cost, "linear": _linear, "why": _why, "results": _results,
-    "takeaways": _text_only, "sources": _text_only,
+    "soups": _soups, "takeaways": _text_only, "sources": _text_only,
 }
 
 
@@ -523,7 +620,11 @@ def _values(data: TalkData, state: TalkState, texts: Texts) -> dict[str, str]:
     alphas = ([a for p in data.landscape for a in p.alphas] or [float(r["alpha"]) for r in data.sweep]
               or [float(r["alpha"]) for r in data.paper] or [0.0, 1.0])
     gap = lc_gap(data)
+    best = best_alphas(data)
     return {
+        "source": _source_name(data, texts) if data.sweep else "—",
+        "best_shifts_alpha": f"{best['avg_shifts'][0]:g}" if "avg_shifts" in best else "—",
+        "best_reference_alpha": f"{best['reference'][0]:g}" if "reference" in best else "—",
         "alpha": f"{state.alpha:g}",
         "weights_ms": _num(costs and costs.weights_ms), "outputs_ms": _num(costs and costs.outputs_ms),
         "merge_ms": _num(costs and costs.merge_ms), "ratio": _num(costs and costs.ratio),
@@ -532,6 +633,7 @@ def _values(data: TalkData, state: TalkState, texts: Texts) -> dict[str, str]:
         "device": texts.labels.get(f"device_{costs.device}", costs.device) if costs else "—",
         "params": f"{costs.params / 1e6:.2f} {texts.labels['million']}" if costs else "—",
         "lc_gap": _num(gap, 2), "alpha_min": f"{min(alphas):g}", "alpha_max": f"{max(alphas):g}",
+        **(soup_values(texts) if any(s.id == "soups" for s in texts.steps) else {}),
     }
 
 

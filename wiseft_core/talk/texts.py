@@ -17,6 +17,7 @@ from wiseft_core.errors import WiseftError
 TEXTS_DIR = Path(__file__).resolve().parent.parent.parent / "assets" / "talk"
 LANGS = ("en", "ru")
 SECTIONS = ("ui", "labels", "distributions", "classes", "demo_distributions")
+PLAN_KEYS = frozenset({"order", "hide", "add", "show"})  # show: optional steps to switch on
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def load_texts(lang: str = "en", folder: Path = TEXTS_DIR) -> Texts:
         _check_like(_read("en", folder), raw, lang)
     steps = tuple(StepText(s["id"], s["title"], tuple(s.get("body", [])), tuple(s.get("notes", [])))
                   for s in raw["steps"])
-    steps = apply_plan(steps, lang, read_plan(folder))
+    optional = frozenset(s["id"] for s in raw["steps"] if s.get("optional"))
+    steps = apply_plan(steps, lang, read_plan(folder), optional)
     return Texts(lang, dict(raw["ui"]), dict(raw["labels"]), dict(raw["distributions"]), steps,
                  dict(raw.get("classes", {})), dict(raw.get("demo_distributions", {})))
 
@@ -105,8 +107,9 @@ def read_plan(folder: Path) -> dict:
         plan = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise WiseftError(f"talk plan {path}: not valid JSON ({err})") from None
-    if not isinstance(plan, dict) or set(plan) - {"order", "hide", "add"}:
-        raise WiseftError(f"talk plan {path}: expected an object with order, hide and add; got {sorted(plan)}")
+    if not isinstance(plan, dict) or set(plan) - PLAN_KEYS:
+        raise WiseftError(f"talk plan {path}: expected an object with {', '.join(sorted(PLAN_KEYS))}; "
+                          f"got {sorted(plan)}")
     return {**plan, "path": str(path)}
 
 
@@ -120,11 +123,22 @@ def _added(entry: dict, lang: str, where: str) -> StepText:
     return StepText(str(entry["id"]), str(pick("title", "")), tuple(pick("body", [])), tuple(pick("notes", [])))
 
 
-def apply_plan(steps: tuple[StepText, ...], lang: str, plan: dict) -> tuple[StepText, ...]:
-    """A teacher's plan applied to the steps: added steps (text, in both languages), then order, then hide."""
+def apply_plan(steps: tuple[StepText, ...], lang: str, plan: dict,
+               optional: frozenset[str] = frozenset()) -> tuple[StepText, ...]:
+    """A teacher's plan applied to the steps: added steps (text, in both languages), then order, then hide.
+
+    ``optional`` steps (``"optional": true`` in the texts) are left out unless the plan's ``show`` or
+    ``order`` names them: they are there for the teachers who want them.
+    """
+    wanted = set(plan.get("show", [])) | set(plan.get("order") or [])
     if not plan:
-        return steps
+        return tuple(s for s in steps if s.id not in optional)
     where = f"talk plan {plan['path']}"
+    unknown_shown = sorted(set(plan.get("show", [])) - {s.id for s in steps})
+    if unknown_shown:
+        raise WiseftError(f"{where}: show names {unknown_shown}, which are not steps; optional steps are "
+                          f"{sorted(optional)}")
+    steps = tuple(s for s in steps if s.id not in optional or s.id in wanted)
     out = list(steps)
     for entry in plan.get("add", []):
         step = _added(entry, lang, where)
@@ -137,7 +151,7 @@ def apply_plan(steps: tuple[StepText, ...], lang: str, plan: dict) -> tuple[Step
         out.insert(ids.index(after) + 1 if after is not None else len(out), step)
     by_id = {s.id: s for s in out}
     order = plan.get("order") or [s.id for s in out]
-    unknown = [i for i in [*order, *plan.get("hide", [])] if i not in by_id]
+    unknown = [i for i in [*order, *plan.get("hide", [])] if i not in by_id and i not in optional]
     if unknown:
         raise WiseftError(f"{where}: unknown step ids {unknown}; steps are {list(by_id)}")
     shown = tuple(by_id[i] for i in order if i not in set(plan.get("hide", [])))
