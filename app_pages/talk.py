@@ -146,17 +146,17 @@ talk_deck = st.components.v2.component("wiseft_talk_deck", js=DECK_APP_JS, isola
 talk_sync = st.components.v2.component("wiseft_talk_sync", js=SYNC_JS)
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner=False)
 def rooms() -> TalkRooms:
     return TalkRooms()
 
 
-@st.cache_resource(show_spinner="Preparing the talk: live predictions and timings (once per pair)…", max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=4)  # current_data's spinner speaks the talk's language
 def talk_data(pair_key: str, _pair, sweep_key: str, _sweep, source: str):
     return build_talk_data(_pair, _sweep, source)
 
 
-@st.cache_resource(max_entries=16)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def deck_for(data_key: tuple, _data, lang: str, state: TalkState) -> dict:
     """The deck payload (all steps' HTML and figures) for one language and the presenter's choices."""
     return build_deck(_data, load_texts(lang), state)
@@ -207,7 +207,8 @@ def current_data(context, texts):
             sweep_key = hashlib.sha256(sweep).hexdigest()
     key = (context.key if context else "", sweep_key)
     try:
-        return key, talk_data(key[0], context.pair if context else None, sweep_key, sweep, source)
+        with st.spinner(texts.ui["preparing"]):
+            return key, talk_data(key[0], context.pair if context else None, sweep_key, sweep, source)
     except WiseftError as err:
         st.sidebar.error(escape_markdown(str(err)))
         return (key[0], ""), talk_data(key[0], context.pair if context else None, "", None, "")

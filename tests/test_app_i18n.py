@@ -28,10 +28,12 @@ PROPER_NAMES = {"WiSE-FT Explorer", "Language / Язык", "English", "Русс�
                 "objectnet", "adversarial", "WiSE-FT", "Wortsman", "ICML", "zero-shot", "top-1",
                 # the paper, other papers' names, file formats and tools
                 "Robust fine-tuning of zero-shot models", "CVPR", "arXiv", "Frankle", "CLIP", "ImageNet", "ImageNetV2",
-                "ObjectNet", "JPEG", "PNG", "WebP", "GIF", "BMP", "CSV", "SHA-256", "safetensors", "grad-cam", "demo-clip", "Sketch"}
+                "ObjectNet", "Sketch", "JPEG", "PNG", "WebP", "GIF", "BMP", "CSV", "SHA-256", "safetensors", "grad-cam",
+                "demo-clip"}
 # Also names: model names (ViT-L/14@336px), ImageNet's shifts, file paths, LaTeX commands in formulas, and an English
 # term in parentheses after its Russian one (the seminar's style: «карта значимости (saliency map)»).
-NAME_PATTERNS = re.compile(r"\\[A-Za-z]+|\bViT-[\w/@]+|\bImageNet-\w+|[\w.-]*/[\w./-]+\.\w+|(?<=[а-яё] )\([A-Za-z][A-Za-z -]*\)")
+NAME_PATTERNS = re.compile(r"\\[A-Za-z]+|\bViT-[\w/@]+|\bImageNet-\w+|[\w.-]*/[\w./-]+\.\w+"
+                           r"|(?<=[а-яё] )\([A-Za-z][A-Za-z -]*\)")
 DATA = re.compile(r"^(demo:\w+(@\w+)?|\w+\.safetensors|demo-clip.*|CLIP .*|ViT-.*|RN\d.*)$")
 
 
