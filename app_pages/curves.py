@@ -91,7 +91,7 @@ def soups_cloud() -> None:
     except WiseftError as err:
         st.warning(escape_markdown(str(err)))
         return
-    st.plotly_chart(soup_cloud_figure(published, demo, curves), key="curves_soups_chart")
+    st.plotly_chart(soup_cloud_figure(published, demo, curves, plot_labels()), key="curves_soups_chart")
     st.caption(t("curves.soups_caption"))
 
 

@@ -13,19 +13,24 @@ from dataclasses import fields
 import pytest
 
 from app_pages.lang import plot_labels
-from wiseft_core.demo.assets import DEMO_FLIPS, DEMO_LANDSCAPE, DEMO_POINTING, DEMO_SWEEP, read_pointing
+from wiseft_core.demo.assets import DEMO_DIR, DEMO_FLIPS, DEMO_LANDSCAPE, DEMO_POINTING, DEMO_SWEEP, read_pointing
+from wiseft_core.demo.soup_results import demo_soup_curves, read_results_csv
+from wiseft_core.demo.soups import RESULTS_CSV, SWEEP_CSV
+from wiseft_core.demo.soups import SUBDIR as SOUPS_SUBDIR
 from wiseft_core.evaluate.curve_rows import paper_curve_rows, sweep_curve_rows
+from wiseft_core.evaluate.published_soups import load_published_soups
 from wiseft_core.inspection.flips import counts_along, load_flips
 from wiseft_core.inspection.landscape import read_csv
 from wiseft_core.inspection.weight_diff import BlockDiff
 from wiseft_core.plots.curves import accuracy_curves_figure, weight_diff_figure
 from wiseft_core.plots.inspection import flip_counts_figure, landscape_figure, pointing_game_figure
 from wiseft_core.plots.labels import ENGLISH, TEXT_FIELDS
+from wiseft_core.plots.soups import soup_cloud_figure
 
 # Names and notation, not words: the method, models and datasets, the demo's model, metrics and math.
 NAMES = ("WiSE-FT", "CLIP", "ImageNetV2", "ImageNet-R", "ImageNet-Sketch", "ImageNet-A", "ImageNet", "ObjectNet",
          "demo-clip", "BASIC-L", "BASIC-M", "ViT-L/14@336px", "ViT-B/16", "ViT-H/14", "JFT-300M", "ALIGN",
-         "zero-shot", "top-1", "θ_ft", "θ_zs")
+         "zero-shot", "top-1", "θ_ft", "θ_zs", "ViT-B/32")
 PLOTLY_MARKUP = re.compile(r"%\{[^}]*\}|</?(?:extra|br|b|i|sub|sup)>|&#?\w+;")
 
 
@@ -63,6 +68,7 @@ def demo_figures(labels) -> dict[str, object]:
     flips = load_flips(DEMO_FLIPS)
     result = flips.results[0]
     paths = [p for p in read_csv(DEMO_LANDSCAPE) if p.dataset == "demo:photo"]
+    soups = DEMO_DIR / SOUPS_SUBDIR
     return {
         "demo curves": accuracy_curves_figure(demo, "demo:sketch", current_alpha=0.5, labels=labels),
         "two seeds, logit": accuracy_curves_figure(two_seeds, "avg_shifts", current_alpha=0.3, logit_axes=True,
@@ -72,6 +78,8 @@ def demo_figures(labels) -> dict[str, object]:
         "pointing": pointing_game_figure(read_pointing(DEMO_POINTING), 0.5, labels),
         "flips": flip_counts_figure(result.alphas, counts_along(result), result.n, 0.5, labels),
         "landscape": landscape_figure(paths, 0.5, labels=labels),
+        "soups cloud": soup_cloud_figure(load_published_soups(), read_results_csv(soups / RESULTS_CSV),
+                                         demo_soup_curves(soups / SWEEP_CSV, DEMO_SWEEP), labels),
     }
 
 

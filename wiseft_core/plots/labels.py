@@ -38,11 +38,23 @@ class PlotLabels:
     loss: str = "mean cross-entropy"
     loss_hover: str = "loss {loss}"
     barrier: str = "barrier {barrier}"
+    soups_paper_title: str = "Model soups paper: CLIP ViT-B/32 on ImageNet"
+    soups_demo_title: str = "Demo world (test draw)"
+    avg_shift_accuracy: str = "Average shift accuracy (%)"
+    soups_hover: str = "reference {x}<br>avg shifts {y}"
+    wiseft_to: str = "WiSE-FT: zero-shot → {model}"
     names: Mapping[str, str] = field(default_factory=dict)
 
     def name(self, value: object) -> str:
-        """The word shown for a data value; a value ``names`` does not know (a file's name) as it is."""
-        return self.names.get(str(value), str(value))
+        """The word shown for a data value; a value ``names`` does not know (a file's name) as it is.
+
+        A numbered value (``fine-tune 3``) takes its stem's name (``names["fine-tune"]``) and keeps its number.
+        """
+        text = str(value)
+        stem, _, number = text.rpartition(" ")
+        if text not in self.names and number.isdigit() and stem in self.names:
+            return f"{self.names[stem]} {number}"
+        return self.names.get(text, text)
 
 
 ENGLISH = PlotLabels()

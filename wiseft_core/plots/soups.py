@@ -9,45 +9,51 @@ from plotly.subplots import make_subplots
 
 from wiseft_core.inspection.soup_plane import PlaneCell, plane_matrix
 from wiseft_core.plots.curves import COLORS, MUTED
+from wiseft_core.plots.labels import ENGLISH, PlotLabels, fill
 
 SOUP_SYMBOLS = {"uniform soup": "diamond", "greedy soup": "star", "zero-shot": "square", "LP init": "square"}
 SOUP_COLORS = {"uniform soup": COLORS[1], "greedy soup": COLORS[2], "zero-shot": COLORS[4], "LP init": COLORS[4]}
 
 
-def _points(fig: go.Figure, points: Sequence[tuple[str, str, float, float]], col: int) -> None:
+def _points(fig: go.Figure, points: Sequence[tuple[str, str, float, float]], col: int,
+            labels: PlotLabels = ENGLISH) -> None:
     """``points``: (name, kind, reference accuracy, average shift accuracy); one trace per kind."""
     for kind in dict.fromkeys(p[1] for p in points):
         chosen = [p for p in points if p[1] == kind]
         soup = kind in SOUP_SYMBOLS
         fig.add_trace(go.Scatter(
-            x=[p[2] for p in chosen], y=[p[3] for p in chosen], mode="markers", name=kind, legendgroup=kind,
+            x=[p[2] for p in chosen], y=[p[3] for p in chosen], mode="markers", name=labels.name(kind),
+            legendgroup=kind,
             showlegend=col == 1 or kind not in ("fine-tune", "uniform soup", "greedy soup"),
             marker={"size": 16 if soup else 8, "symbol": SOUP_SYMBOLS.get(kind, "circle"),
                     "color": SOUP_COLORS.get(kind, MUTED), "line": {"width": 1, "color": "white"}},
-            text=[p[0] for p in chosen], hovertemplate="%{text}<br>reference %{x:.2f}<br>avg shifts %{y:.2f}"
-                                                       "<extra>" + kind + "</extra>"), row=1, col=col)
+            text=[labels.name(p[0]) for p in chosen],
+            hovertemplate="%{text}<br>" + fill(labels.soups_hover, x="%{x:.2f}", y="%{y:.2f}")
+                          + "<extra>" + labels.name(kind) + "</extra>"), row=1, col=col)
 
 
-def soup_cloud_figure(published: Sequence, demo_models: Sequence = (), demo_curves: Sequence[dict] = ()
-                      ) -> go.Figure:
+def soup_cloud_figure(published: Sequence, demo_models: Sequence = (), demo_curves: Sequence[dict] = (),
+                      labels: PlotLabels = ENGLISH) -> go.Figure:
     """Left: the published 72 fine-tunes and their soups (ImageNet vs the mean of five shifts). Right: the
     demo's fine-tunes and soups on its test draw, with WiSE-FT curves from its zero-shot model (summary rows)."""
     fig = make_subplots(rows=1, cols=2 if demo_models else 1, horizontal_spacing=0.08, subplot_titles=(
-        "Model soups paper: CLIP ViT-B/32 on ImageNet", *(["Demo world (test draw)"] if demo_models else [])))
-    _points(fig, [(m.name, m.kind, m.reference, m.avg_shifts) for m in published], 1)
+        labels.soups_paper_title, *([labels.soups_demo_title] if demo_models else [])))
+    _points(fig, [(m.name, m.kind, m.reference, m.avg_shifts) for m in published], 1, labels)
     if demo_models:
         kinds = {m.name: m.name if not m.is_fine_tune else "fine-tune" for m in demo_models}
-        _points(fig, [(m.name, kinds[m.name], m.test["photo"], m.avg_shifts("test")) for m in demo_models], 2)
+        _points(fig, [(m.name, kinds[m.name], m.test["photo"], m.avg_shifts("test")) for m in demo_models], 2,
+                labels)
         for k, label in enumerate(dict.fromkeys(r["finetuning"] for r in demo_curves)):
             rows = sorted((r for r in demo_curves if r["finetuning"] == label), key=lambda r: r["alpha"])
             fig.add_trace(go.Scatter(
                 x=[r["reference"] for r in rows], y=[r["avg_shifts"] for r in rows], mode="lines",
-                name=f"WiSE-FT: zero-shot → {label}", line={"color": COLORS[(k + 3) % len(COLORS)], "width": 2},
-                customdata=[r["alpha"] for r in rows],
-                hovertemplate="α = %{customdata:.2f}<br>reference %{x:.2f}<br>avg shifts %{y:.2f}<extra></extra>"),
+                name=fill(labels.wiseft_to, model=labels.name(label)),
+                line={"color": COLORS[(k + 3) % len(COLORS)], "width": 2}, customdata=[r["alpha"] for r in rows],
+                hovertemplate="α = %{customdata:.2f}<br>" + fill(labels.soups_hover, x="%{x:.2f}", y="%{y:.2f}")
+                              + "<extra></extra>"),
                 row=1, col=2)
-    fig.update_xaxes(title_text="Reference accuracy (%)")
-    fig.update_yaxes(title_text="Average shift accuracy (%)", col=1)
+    fig.update_xaxes(title_text=labels.reference_accuracy)
+    fig.update_yaxes(title_text=labels.avg_shift_accuracy, col=1)
     fig.update_layout(height=460, margin={"t": 40, "l": 10, "r": 10, "b": 10}, legend={"orientation": "h"})
     return fig
 

@@ -156,10 +156,11 @@ def poll_figure(alphas: Sequence[float], counts: Sequence[int], answers: Sequenc
     return fig
 
 
-def soup_cloud_figure(cloud: Sequence[tuple[float, float]], soups: Sequence[tuple[str, float, float, str]],
+def soups_step_figure(cloud: Sequence[tuple[float, float]], soups: Sequence[tuple[str, float, float, str]],
                       curve: Sequence[tuple[float, float]], names: dict[str, str], x_label: str,
                       y_label: str) -> go.Figure:
-    """The published fine-tunes as a cloud (reference vs shift average), the soups marked, a WiSE-FT curve beside.
+    """The talk's soups step: the published fine-tunes as a cloud (reference vs shift average), the soups marked,
+    a WiSE-FT curve beside, in the projector's style (the app's two-panel view is ``plots.soups.soup_cloud_figure``).
 
     ``cloud`` and ``curve`` are (reference, shifts) points; ``soups`` are (name, reference, shifts, symbol);
     ``names`` labels the cloud and the curve for the legend (the talk's language).

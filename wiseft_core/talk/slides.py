@@ -553,7 +553,7 @@ def _soups(slide: Slide, data: TalkData, texts: Texts, state: TalkState) -> None
              for m in models if m.kind == kind]
     curve = [(r["reference"], r["avg_shifts"]) for r in sorted(data.paper, key=lambda r: float(r["alpha"]))
              if r["model"] == SOUPS_CURVE_MODEL and r["finetuning"] == "end-to-end" and r["ensemble"] == "weights"]
-    figure = figures.soup_cloud_figure(cloud, soups, curve, {"cloud": lab["soups_cloud"], "curve": lab["soups_curve"]},
+    figure = figures.soups_step_figure(cloud, soups, curve, {"cloud": lab["soups_cloud"], "curve": lab["soups_curve"]},
                                        lab["soups_x"], lab["soups_y"])
     panel = _fig(figure, state, True)
     # lower left: the curve runs along the top, the cloud sits lower right
