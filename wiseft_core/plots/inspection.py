@@ -20,10 +20,18 @@ GROUP_COLORS = {"both right": "#2ca02c", "only zero-shot right": "#1f77b4", "onl
 ALPHA_AXIS = ENGLISH.alpha_axis
 
 
-def _alpha_marker(fig: go.Figure, alpha: float | None) -> None:
-    if alpha is not None:
+def _alpha_marker(fig: go.Figure, alpha: float | None, above: bool = False) -> None:
+    """A dotted line at ``alpha``, labelled at its foot, or once above the figure (``above``: stacked panels,
+    whose lines the foot label would cover)."""
+    if alpha is None:
+        return
+    if not above:
         fig.add_vline(x=alpha, line_dash="dot", line_color="black", annotation_text=f"α = {alpha:.2f}",
                       annotation_position="bottom right")  # at the top it ran into the panels' titles
+        return
+    fig.add_vline(x=alpha, line_dash="dot", line_color="black")
+    fig.add_annotation(x=alpha, xref="x", y=1, yref="paper", yanchor="bottom", xanchor="left",
+                       text=f"α = {alpha:.2f}", showarrow=False)
 
 
 def pointing_game_figure(rows: Sequence[dict], current_alpha: float | None = None,
@@ -78,7 +86,7 @@ def landscape_figure(paths: Sequence, current_alpha: float | None = None,
     panels' titles (default: ``labels``'): the talk passes its language's.
     """
     titles = (labels.loss, labels.top1) if titles is None else titles
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=titles)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.14, subplot_titles=titles)
     fig.update_annotations(x=0, xanchor="left")  # the titles stay clear of the alpha marker's label
     for i, p in enumerate(paths):
         color = COLORS[i % len(COLORS)]
@@ -98,7 +106,7 @@ def landscape_figure(paths: Sequence, current_alpha: float | None = None,
                         hovertemplate="α = %{x:.2f}: %{y:.1f}%<extra>" + path + "</extra>")
     for x in (0, 1):
         fig.add_vline(x=x, line_color="#bbbbbb", line_width=1)
-    _alpha_marker(fig, current_alpha)
+    _alpha_marker(fig, current_alpha, above=True)
     fig.update_layout(height=560, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.12})
     fig.update_xaxes(title_text=labels.alpha_axis, row=2, col=1)
     return fig
