@@ -240,12 +240,15 @@ def talk_state(data) -> TalkState:
                      audience_url=audience_url(st.session_state.talk_room))
 
 
-def take_deck_alpha() -> None:
-    """The alpha the presenter released on the live step (the deck's state) becomes the session's alpha."""
+def take_deck_alpha() -> bool:
+    """The alpha the presenter released on the live step (the deck's state) becomes the session's alpha;
+    True when it changed."""
     reported = (st.session_state.get("talk_deck") or {}).get("alpha")
     if reported is not None and reported != st.session_state.get("talk_alpha_seen"):
         st.session_state.talk_alpha_seen = reported
         set_alpha(float(reported))
+        return True
+    return False
 
 
 def slide_view(context, texts) -> None:
@@ -270,6 +273,8 @@ def slide_view(context, texts) -> None:
 @st.fragment
 def sync_view(lang: str) -> None:
     """The projected tab's link to its room: reports the step, picks up the presenter view's requests."""
+    if take_deck_alpha():  # a release that reached the server in a run of this fragment only (it reruns every
+        st.rerun()  # 0.6 s): the whole page reruns, so the alpha-dependent figures and the URL follow it
     room = st.session_state.talk_room
     sync = st.session_state.get("talk_sync") or {}
     secret = sync.get("secret") or ""
@@ -285,7 +290,7 @@ def sync_view(lang: str) -> None:
                                       "votes": list(audience.histogram(room).values()),  # the poll step's bars
                                       "poll_ms": POLL_MS, "tick": time.monotonic()}],  # new data: JS runs again
               on_step_change=lambda: None, on_secret_change=lambda: None, on_poll_change=lambda: None)
-    st.query_params["step"] = str(step)
+    write_url(lang)  # the whole query from the server's state: a fragment run's own copy can be a release behind
 
 
 def write_url(lang: str) -> None:

@@ -21,8 +21,8 @@ ALPHA_AXIS = ENGLISH.alpha_axis
 
 
 def _alpha_marker(fig: go.Figure, alpha: float | None, above: bool = False) -> None:
-    """A dotted line at ``alpha``, labelled at its foot, or once above the figure (``above``: stacked panels,
-    whose lines the foot label would cover)."""
+    """A dotted line at ``alpha``, labelled at its foot, or once at the figure's top right (``above``: stacked
+    panels, whose lines the foot label would cover; their titles sit at the left)."""
     if alpha is None:
         return
     if not above:
@@ -30,8 +30,8 @@ def _alpha_marker(fig: go.Figure, alpha: float | None, above: bool = False) -> N
                       annotation_position="bottom right")  # at the top it ran into the panels' titles
         return
     fig.add_vline(x=alpha, line_dash="dot", line_color="black")
-    fig.add_annotation(x=alpha, xref="x", y=1, yref="paper", yanchor="bottom", xanchor="left",
-                       text=f"α = {alpha:.2f}", showarrow=False)
+    fig.add_annotation(x=1, xref="paper", y=1, yref="paper", yanchor="bottom", xanchor="right",  # titles: left
+                       text=f"┆ α = {alpha:.2f}", showarrow=False)
 
 
 def pointing_game_figure(rows: Sequence[dict], current_alpha: float | None = None,
