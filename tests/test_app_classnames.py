@@ -71,7 +71,7 @@ def test_a_viewer_is_asked_for_class_names_in_the_app_and_can_pick_or_upload_the
     at.sidebar.selectbox(key="classnames_file").set_value("(none)").run()
     upload = ("mine.txt", "\n".join(c.upper() for c in CLASSES).encode(), "text/plain")
     at.sidebar.file_uploader(key="classnames_upload").set_value(upload).run()
-    assert not at.exception and not at.sidebar.error
+    assert not at.exception and not at.sidebar.error, [e.value for e in at.sidebar.error]
     assert at.session_state["_pair_context"].pair.classnames == [c.upper() for c in CLASSES]
 
 
