@@ -13,8 +13,8 @@ from functools import lru_cache
 import streamlit as st
 
 from wiseft_core.plots.labels import PlotLabels
+from wiseft_core.plots.translated_labels import plot_labels as labels_in
 from wiseft_core.serve.i18n import LANG_NAMES, LANGS, pick_lang, translate
-from wiseft_core.serve.plot_labels import plot_labels as labels_in
 
 STICKY_PARAMS = ("lang", "presenter", "date")  # what a viewer chose once and expects on every page
 _KEPT = "_kept_params"
